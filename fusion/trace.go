@@ -1,0 +1,187 @@
+package fusion
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// TraceFormat names the version of the trace line format. A trace line is one JSON object on
+// one line of a function's stdout (CloudWatch Logs on AWS), written by the runtime once per
+// invocation, whose first member is "fusionize":"trace/v1".
+//
+// Format trace/v1 (times are Unix microseconds, durations microseconds):
+//
+//	{"fusionize":"trace/v1",      // format marker, always first
+//	 "trace":"4bf92f3577b34da6",   // trace ID, made at the entry, carried through remote calls
+//	 "setup":"3f2a9c1e0b7d",       // setup ID of the invoked function
+//	 "function":"iot-3f2a9c1e0b7d-CT", "version":"$LATEST",
+//	 "requestId":"…",              // the Lambda request ID, joins the platform's REPORT line
+//	 "root":"CT",                  // root task of the invoked group
+//	 "memoryMB":1024, "cold":true,
+//	 "async":true,                 // invoked as an Event (fire and forget)
+//	 "caller":"I",                 // remote caller task; absent at the entry
+//	 "start":1764140052123456, "dur":10532,
+//	 "error":"…",                  // absent when the root task succeeded
+//	 "tasks":[{"task":"CT","start":…,"dur":…,"self":…,"error":"…"}],   // each task run here
+//	 "calls":[{"caller":"CT","callee":"AS","mode":"async","remote":true,"start":…,"dur":…,"error":"…"}]}
+//
+// A task run's self time is its duration minus the time it waited on sync calls (overlapping
+// parallel waits count once). A sync call's duration is the caller's wait; an async call's is
+// the time to dispatch it. Readers ignore members they do not know, so members may be added
+// within v1; a change of meaning gets a new version.
+const TraceFormat = "trace/v1"
+
+// TraceRecord is one trace line: one invocation of one function.
+type TraceRecord struct {
+	Format    string       `json:"fusionize"`
+	Trace     string       `json:"trace"`
+	Setup     string       `json:"setup"`
+	Function  string       `json:"function"`
+	Version   string       `json:"version,omitempty"`
+	RequestID string       `json:"requestId,omitempty"`
+	Root      string       `json:"root"`
+	MemoryMB  int          `json:"memoryMB,omitempty"`
+	Cold      bool         `json:"cold,omitempty"`
+	Async     bool         `json:"async,omitempty"`
+	Caller    string       `json:"caller,omitempty"`
+	Start     int64        `json:"start"`
+	Duration  int64        `json:"dur"`
+	Error     string       `json:"error,omitempty"`
+	Tasks     []TaskRun    `json:"tasks"`
+	Calls     []CallRecord `json:"calls"`
+}
+
+// TaskRun is one execution of a task inside an invocation.
+type TaskRun struct {
+	Task     string `json:"task"`
+	Start    int64  `json:"start"`
+	Duration int64  `json:"dur"`
+	Self     int64  `json:"self"`
+	Error    string `json:"error,omitempty"`
+}
+
+// CallRecord is one call made by a task, local (a Go call in-process) or remote (a Lambda
+// Invoke).
+type CallRecord struct {
+	Caller   string `json:"caller"`
+	Callee   string `json:"callee"`
+	Mode     Mode   `json:"mode"`
+	Remote   bool   `json:"remote,omitempty"`
+	Start    int64  `json:"start"`
+	Duration int64  `json:"dur"`
+	Error    string `json:"error,omitempty"`
+}
+
+var tracePrefix = []byte(`{"fusionize":"`)
+
+// IsTraceLine reports whether a log line looks like a trace line (of any version).
+func IsTraceLine(line []byte) bool {
+	return bytes.HasPrefix(bytes.TrimSpace(line), tracePrefix)
+}
+
+// ErrNotTrace is returned by ParseTraceLine for lines that are not trace lines, such as the
+// app's own log output or the platform's START/END/REPORT lines.
+var ErrNotTrace = errors.New("not a trace line")
+
+// ParseTraceLine decodes one trace line. It returns ErrNotTrace for other log lines and a
+// descriptive error for malformed trace lines or unknown format versions.
+func ParseTraceLine(line []byte) (TraceRecord, error) {
+	line = bytes.TrimSpace(line)
+	if !bytes.HasPrefix(line, tracePrefix) {
+		return TraceRecord{}, ErrNotTrace
+	}
+	var r TraceRecord
+	if err := json.Unmarshal(line, &r); err != nil {
+		return TraceRecord{}, fmt.Errorf("trace line: %w", err)
+	}
+	if r.Format != TraceFormat {
+		return TraceRecord{}, fmt.Errorf("trace line: format %q is not %q", r.Format, TraceFormat)
+	}
+	var errs []error
+	if r.Trace == "" {
+		errs = append(errs, errors.New("no trace ID"))
+	}
+	if r.Root == "" {
+		errs = append(errs, errors.New("no root task"))
+	}
+	if r.Duration < 0 {
+		errs = append(errs, fmt.Errorf("negative duration %d", r.Duration))
+	}
+	for _, t := range r.Tasks {
+		if t.Task == "" || t.Duration < 0 || t.Self < 0 || t.Self > t.Duration {
+			errs = append(errs, fmt.Errorf("bad task run %+v", t))
+		}
+	}
+	for _, c := range r.Calls {
+		if c.Caller == "" || c.Callee == "" || c.Duration < 0 {
+			errs = append(errs, fmt.Errorf("bad call %+v", c))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return TraceRecord{}, fmt.Errorf("trace line of request %q: %w", r.RequestID, err)
+	}
+	return r, nil
+}
+
+// Report is the platform's REPORT line for one invocation, as Lambda writes it:
+//
+//	REPORT RequestId: id	Duration: 4.65 ms	Billed Duration: 5 ms	Memory Size: 256 MB	Max Memory Used: 20 MB	Init Duration: 12.5 ms
+type Report struct {
+	RequestID      string
+	DurationMS     float64
+	BilledMS       int64
+	MemoryMB       int
+	MaxMemoryMB    int
+	InitDurationMS float64 // 0 when the invocation was warm
+}
+
+// ErrNotReport is returned by ParseReport for lines that are not REPORT lines.
+var ErrNotReport = errors.New("not a REPORT line")
+
+// ParseReport decodes a Lambda REPORT line.
+func ParseReport(line string) (Report, error) {
+	line = strings.TrimSpace(line)
+	if !strings.HasPrefix(line, "REPORT RequestId: ") {
+		return Report{}, ErrNotReport
+	}
+	var r Report
+	for _, field := range strings.Split(strings.TrimPrefix(line, "REPORT "), "\t") {
+		k, v, ok := strings.Cut(strings.TrimSpace(field), ": ")
+		if !ok {
+			continue
+		}
+		num := func(unit string) (float64, error) {
+			return strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(v, unit)), 64)
+		}
+		var err error
+		var f float64
+		switch k {
+		case "RequestId":
+			r.RequestID = v
+		case "Duration":
+			r.DurationMS, err = num(" ms")
+		case "Billed Duration":
+			f, err = num(" ms")
+			r.BilledMS = int64(f)
+		case "Memory Size":
+			f, err = num(" MB")
+			r.MemoryMB = int(f)
+		case "Max Memory Used":
+			f, err = num(" MB")
+			r.MaxMemoryMB = int(f)
+		case "Init Duration":
+			r.InitDurationMS, err = num(" ms")
+		}
+		if err != nil {
+			return Report{}, fmt.Errorf("REPORT line field %q: %w", k, err)
+		}
+	}
+	if r.RequestID == "" {
+		return Report{}, errors.New("REPORT line without a request ID")
+	}
+	return r, nil
+}
