@@ -27,7 +27,8 @@ import (
 //	 "start":1764140052123456, "dur":10532,
 //	 "error":"…",                  // absent when the root task succeeded
 //	 "tasks":[{"task":"CT","start":…,"dur":…,"self":…,"error":"…"}],   // each task run here
-//	 "calls":[{"caller":"CT","callee":"AS","mode":"async","remote":true,"start":…,"dur":…,"error":"…"}]}
+//	 "calls":[{"caller":"CT","callee":"AS","mode":"async","remote":true,"start":…,"dur":…,"error":"…"}],
+//	 "dropped":0}                  // records past the runtime's per-invocation limit, counted only
 //
 // A task run's self time is its duration minus the time it waited on sync calls (overlapping
 // parallel waits count once). A sync call's duration is the caller's wait; an async call's is
@@ -53,6 +54,7 @@ type TraceRecord struct {
 	Error     string       `json:"error,omitempty"`
 	Tasks     []TaskRun    `json:"tasks"`
 	Calls     []CallRecord `json:"calls"`
+	Dropped   int          `json:"dropped,omitempty"` // task runs and calls past the runtime's per-invocation limit
 }
 
 // TaskRun is one execution of a task inside an invocation.

@@ -1,0 +1,543 @@
+package fusion
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Profile is what the optimizer learns from traces: the call graph with multiplicities,
+// each task's own time per memory size, remote-call overheads, cold starts, and per setup
+// the request latency and cost per request. It is plain data (JSON-serializable) so that it
+// can cross Temporal activity boundaries; BuildProfile makes it deterministically from its
+// inputs, whatever their order.
+//
+// All times are milliseconds, all costs dollars.
+type Profile struct {
+	// Graph is the declared graph given to the builder, with any edge observed in traces
+	// but not declared appended (and its tasks).
+	Graph Graph      `json:"graph"`
+	Edges []EdgeStat `json:"edges"`
+	Tasks []TaskStat `json:"tasks"`
+	// RemoteSync is the overhead of a remote sync call: the caller's wait minus the
+	// callee's (warm) invocation duration.
+	RemoteSync Summary `json:"remoteSync"`
+	// RemoteAsync is the caller's time to dispatch a remote async call (an Event invoke).
+	RemoteAsync Summary `json:"remoteAsync"`
+	// LocalAsync is the caller's time to start an inline async call.
+	LocalAsync Summary `json:"localAsync"`
+	// Invocations and ColdStarts count every invocation seen; ColdStartRate is their ratio.
+	Invocations   int     `json:"invocations"`
+	ColdStarts    int     `json:"coldStarts"`
+	ColdStartRate float64 `json:"coldStartRate"`
+	// Init is the REPORT lines' Init Duration of cold starts.
+	Init   Summary     `json:"init"`
+	Setups []SetupStat `json:"setups"`
+	// Dropped counts records ignored as duplicates (same request ID, or same trace, root
+	// and start when there is no request ID) and Incomplete the traces left out of cost per
+	// request because an invocation was missing.
+	Dropped    int `json:"dropped"`
+	Incomplete int `json:"incomplete"`
+}
+
+// EdgeStat is one observed call edge with its multiplicity.
+type EdgeStat struct {
+	Caller string `json:"caller"`
+	Callee string `json:"callee"`
+	Mode   Mode   `json:"mode"`
+	// Calls made along the edge, and runs of the caller task seen; PerRun is Calls/CallerRuns,
+	// the calls per run of the caller (0.5 for a call made every other time, 3 for a loop).
+	Calls      int     `json:"calls"`
+	CallerRuns int     `json:"callerRuns"`
+	PerRun     float64 `json:"perRun"`
+}
+
+// TaskStat is what is known of one task's own time.
+type TaskStat struct {
+	Task string `json:"task"`
+	Runs int    `json:"runs"`
+	// ParallelSync is true when the task's sync calls mostly overlap in time (it waits for
+	// the slowest, not the sum).
+	ParallelSync bool `json:"parallelSync,omitempty"`
+	// Sizes has the task's own time per memory size, ascending: the run's self time minus
+	// the time it spent dispatching async calls, so that it does not depend on the setup.
+	Sizes []SizeStat `json:"sizes"`
+}
+
+// SizeStat is a task's own time at one memory size.
+type SizeStat struct {
+	MemoryMB int     `json:"memoryMB"`
+	Self     Summary `json:"self"`
+}
+
+// Size returns the task's statistics at memoryMB.
+func (t TaskStat) Size(memoryMB int) (SizeStat, bool) {
+	for _, s := range t.Sizes {
+		if s.MemoryMB == memoryMB {
+			return s, true
+		}
+	}
+	return SizeStat{}, false
+}
+
+// SetupStat is what was observed of one deployed setup.
+type SetupStat struct {
+	ID string `json:"id"`
+	// Requests counts traces with a root invocation; Latency is the root invocation's
+	// duration (server side) plus its init duration when it was a cold start; Warm has the
+	// requests without a cold start on their response path.
+	Requests     int     `json:"requests"`
+	ColdRequests int     `json:"coldRequests"`
+	Latency      Summary `json:"latency"`
+	Warm         Summary `json:"warm"`
+	// Cost is the cost per complete request: every invocation of the trace, billed from its
+	// REPORT line joined by request ID (from the trace duration when it is missing), plus
+	// the per-request fees.
+	Cost Summary `json:"cost"`
+	// Samples are per-request samples (at most the builder's MaxSamples, in trace ID order)
+	// for the canary judge.
+	Samples []RequestSample `json:"samples,omitempty"`
+	Groups  []GroupStat     `json:"groups"`
+}
+
+// RequestSample is one request of a setup.
+type RequestSample struct {
+	Trace     string  `json:"trace"`
+	LatencyMS float64 `json:"latencyMS"`
+	// CostUSD is 0 when the trace was incomplete.
+	CostUSD float64 `json:"costUSD,omitempty"`
+	// Cold is true when an invocation on the request's response path (the root or a
+	// synchronously invoked function) was a cold start.
+	Cold bool `json:"cold,omitempty"`
+}
+
+// GroupStat is one function (group) of an observed setup.
+type GroupStat struct {
+	Root        string  `json:"root"`
+	MemoryMB    int     `json:"memoryMB"`
+	Invocations int     `json:"invocations"`
+	ColdStarts  int     `json:"coldStarts"`
+	BilledMS    Summary `json:"billedMS"`
+	// MeanCost is the mean cost of one invocation, fee included.
+	MeanCost float64 `json:"meanCost"`
+}
+
+// Setup returns the statistics of the setup with that ID.
+func (p Profile) Setup(id string) (SetupStat, bool) {
+	for _, s := range p.Setups {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return SetupStat{}, false
+}
+
+// Task returns the statistics of a task.
+func (p Profile) Task(name string) (TaskStat, bool) {
+	for _, t := range p.Tasks {
+		if t.Task == name {
+			return t, true
+		}
+	}
+	return TaskStat{}, false
+}
+
+// Edge returns the statistics of the edge caller→callee.
+func (p Profile) Edge(caller, callee string) (EdgeStat, bool) {
+	for _, e := range p.Edges {
+		if e.Caller == caller && e.Callee == callee {
+			return e, true
+		}
+	}
+	return EdgeStat{}, false
+}
+
+// ProfileOptions configures a ProfileBuilder.
+type ProfileOptions struct {
+	// Prices for cost per request; zero fields default to DefaultPrices.
+	Prices Prices
+	// MaxSamples bounds each kept sample (default 1000) so that a profile stays small.
+	MaxSamples int
+}
+
+// ProfileBuilder accumulates trace records and REPORT lines, in any order and with
+// duplicates, and builds a Profile from them.
+type ProfileBuilder struct {
+	graph   Graph
+	opts    ProfileOptions
+	records []TraceRecord
+	reports []Report
+}
+
+// NewProfileBuilder returns a builder for the app with the declared graph g (which may be
+// the zero Graph: the graph is then what the traces show).
+func NewProfileBuilder(g Graph, opts ProfileOptions) *ProfileBuilder {
+	opts.Prices = opts.Prices.WithDefaults()
+	if opts.MaxSamples <= 0 {
+		opts.MaxSamples = 1000
+	}
+	return &ProfileBuilder{graph: g, opts: opts}
+}
+
+// AddRecords adds trace records.
+func (b *ProfileBuilder) AddRecords(rs ...TraceRecord) { b.records = append(b.records, rs...) }
+
+// AddReports adds REPORT lines.
+func (b *ProfileBuilder) AddReports(rs ...Report) { b.reports = append(b.reports, rs...) }
+
+// BuildProfile builds a profile with default options (us-east-1 x86_64 prices).
+func BuildProfile(g Graph, records []TraceRecord, reports []Report) Profile {
+	b := NewProfileBuilder(g, ProfileOptions{})
+	b.AddRecords(records...)
+	b.AddReports(reports...)
+	return b.Profile()
+}
+
+func compareRecords(a, b TraceRecord) int {
+	return cmp.Or(strings.Compare(a.Trace, b.Trace), cmp.Compare(a.Start, b.Start),
+		strings.Compare(a.Root, b.Root), strings.Compare(a.RequestID, b.RequestID),
+		cmp.Compare(a.Duration, b.Duration))
+}
+
+type recordKey struct {
+	trace, root string
+	start       int64
+}
+
+const usPerMS = 1000.0
+
+// Profile computes the profile of everything added so far.
+func (b *ProfileBuilder) Profile() Profile {
+	p := Profile{Graph: Graph{Entry: b.graph.Entry, Tasks: slices.Clone(b.graph.Tasks), Edges: slices.Clone(b.graph.Edges)}}
+	keep := b.opts.MaxSamples
+	prices := b.opts.Prices
+
+	// Order, then drop duplicates: the same request ID twice, or, without one, the same
+	// trace, root and start.
+	recs := slices.Clone(b.records)
+	slices.SortStableFunc(recs, compareRecords)
+	seenReq := map[string]bool{}
+	seenKey := map[recordKey]bool{}
+	uniq := recs[:0]
+	for _, r := range recs {
+		k := recordKey{r.Trace, r.Root, r.Start}
+		if (r.RequestID != "" && seenReq[r.RequestID]) || seenKey[k] {
+			p.Dropped++
+			continue
+		}
+		if r.RequestID != "" {
+			seenReq[r.RequestID] = true
+		}
+		seenKey[k] = true
+		uniq = append(uniq, r)
+	}
+	recs = uniq
+	reports := map[string]Report{}
+	reps := slices.Clone(b.reports)
+	slices.SortStableFunc(reps, func(a, b Report) int { return strings.Compare(a.RequestID, b.RequestID) })
+	for _, r := range reps {
+		if _, dup := reports[r.RequestID]; !dup {
+			reports[r.RequestID] = r
+		}
+	}
+
+	// Graph: add observed edges and tasks that were not declared.
+	tasks := map[string]bool{}
+	for _, t := range p.Graph.Tasks {
+		tasks[t] = true
+	}
+	addTask := func(t string) {
+		if !tasks[t] {
+			tasks[t] = true
+			p.Graph.Tasks = append(p.Graph.Tasks, t)
+		}
+	}
+	edges := map[Edge]bool{}
+	for _, e := range p.Graph.Edges {
+		edges[e] = true
+	}
+	for _, r := range recs {
+		for _, t := range r.Tasks {
+			addTask(t.Task)
+		}
+		for _, c := range r.Calls {
+			addTask(c.Caller)
+			addTask(c.Callee)
+			e := Edge{Caller: c.Caller, Callee: c.Callee, Mode: c.Mode}
+			if !edges[e] {
+				edges[e] = true
+				p.Graph.Edges = append(p.Graph.Edges, e)
+			}
+		}
+		if p.Graph.Entry == "" && r.Caller == "" && !r.Async {
+			p.Graph.Entry = r.Root
+		}
+	}
+
+	// Task runs: own time per memory, call counts, parallel sync calls.
+	self := map[string]map[int][]float64{}
+	runs := map[string]int{}
+	calls := map[Edge]int{}
+	multiSync, overlapSync := map[string]int{}, map[string]int{}
+	var localAsync, remoteAsync []float64
+	for _, r := range recs {
+		mem := r.MemoryMB
+		if rep, ok := reports[r.RequestID]; ok && rep.MemoryMB > 0 {
+			mem = rep.MemoryMB
+		}
+		asyncIn := make([]float64, len(r.Tasks))
+		var syncIn [][]CallRecord = make([][]CallRecord, len(r.Tasks))
+		for _, c := range r.Calls {
+			calls[Edge{Caller: c.Caller, Callee: c.Callee, Mode: c.Mode}]++
+			i := runOf(r.Tasks, c)
+			if c.Mode == Async {
+				d := float64(c.Duration) / usPerMS
+				if c.Remote {
+					remoteAsync = append(remoteAsync, d)
+				} else {
+					localAsync = append(localAsync, d)
+				}
+				if i >= 0 {
+					asyncIn[i] += d
+				}
+			} else if i >= 0 {
+				syncIn[i] = append(syncIn[i], c)
+			}
+		}
+		for i, t := range r.Tasks {
+			runs[t.Task]++
+			own := max(float64(t.Self)/usPerMS-asyncIn[i], 0)
+			if self[t.Task] == nil {
+				self[t.Task] = map[int][]float64{}
+			}
+			self[t.Task][mem] = append(self[t.Task][mem], own)
+			if sc := syncIn[i]; len(sc) >= 2 {
+				multiSync[t.Task]++
+				if overlapping(sc) {
+					overlapSync[t.Task]++
+				}
+			}
+		}
+	}
+	for _, t := range p.Graph.Tasks {
+		ts := TaskStat{Task: t, Runs: runs[t], ParallelSync: multiSync[t] > 0 && 2*overlapSync[t] > multiSync[t]}
+		mems := make([]int, 0, len(self[t]))
+		for m := range self[t] {
+			mems = append(mems, m)
+		}
+		slices.Sort(mems)
+		for _, m := range mems {
+			ts.Sizes = append(ts.Sizes, SizeStat{MemoryMB: m, Self: Summarize(self[t][m], keep)})
+		}
+		p.Tasks = append(p.Tasks, ts)
+	}
+	for _, e := range p.Graph.Edges {
+		es := EdgeStat{Caller: e.Caller, Callee: e.Callee, Mode: e.Mode, Calls: calls[e], CallerRuns: runs[e.Caller]}
+		if es.CallerRuns > 0 {
+			es.PerRun = float64(es.Calls) / float64(es.CallerRuns)
+		} else {
+			es.PerRun = 1 // never observed: assume the declared call is made once
+		}
+		p.Edges = append(p.Edges, es)
+	}
+	p.LocalAsync = Summarize(localAsync, keep)
+	p.RemoteAsync = Summarize(remoteAsync, keep)
+
+	// Per trace: remote sync overhead, cold starts, latency and cost per setup.
+	var overhead, inits []float64
+	type setupAcc struct {
+		lat, warm, cost []float64
+		cold            int
+		samples         []RequestSample
+		groups          map[string]*groupAcc
+	}
+	setups := map[string]*setupAcc{}
+	var setupIDs []string
+	for lo := 0; lo < len(recs); {
+		hi := lo + 1
+		for hi < len(recs) && recs[hi].Trace == recs[lo].Trace {
+			hi++
+		}
+		tr := recs[lo:hi]
+		lo = hi
+		var root *TraceRecord
+		// The trace is complete when every remote call has its callee's invocation.
+		need := map[[2]string]int{}
+		cold := false
+		cost := 0.0
+		for i := range tr {
+			r := &tr[i]
+			p.Invocations++
+			rep, hasRep := reports[r.RequestID]
+			if r.Cold {
+				p.ColdStarts++
+				if hasRep && rep.InitDurationMS > 0 {
+					inits = append(inits, rep.InitDurationMS)
+				}
+			}
+			if r.Caller == "" && !r.Async && root == nil {
+				root = r
+			} else {
+				need[[2]string{r.Caller, r.Root}]--
+			}
+			if r.Cold && !r.Async {
+				cold = true
+			}
+			mem, billed := r.MemoryMB, prices.BilledMS(float64(r.Duration)/usPerMS)
+			if hasRep {
+				if rep.MemoryMB > 0 {
+					mem = rep.MemoryMB
+				}
+				if rep.BilledMS > 0 {
+					billed = rep.BilledMS
+				}
+			}
+			c := prices.Invocation(billed, mem)
+			cost += c
+			sa := setups[r.Setup]
+			if sa == nil {
+				sa = &setupAcc{groups: map[string]*groupAcc{}}
+				setups[r.Setup] = sa
+				setupIDs = append(setupIDs, r.Setup)
+			}
+			ga := sa.groups[r.Root]
+			if ga == nil {
+				ga = &groupAcc{mem: mem}
+				sa.groups[r.Root] = ga
+			}
+			ga.n++
+			if r.Cold {
+				ga.cold++
+			}
+			ga.billed = append(ga.billed, float64(billed))
+			ga.cost += c
+			for _, call := range r.Calls {
+				if !call.Remote {
+					continue
+				}
+				need[[2]string{call.Caller, call.Callee}]++
+				if call.Mode != Sync {
+					continue
+				}
+				if callee := findCallee(tr, call); callee != nil && !callee.Cold {
+					overhead = append(overhead, float64(call.Duration-callee.Duration)/usPerMS)
+				}
+			}
+		}
+		if root == nil {
+			continue
+		}
+		sa := setups[root.Setup]
+		// The request waits for the root's init too when it was a cold start.
+		lat := float64(root.Duration) / usPerMS
+		if rep, ok := reports[root.RequestID]; ok && root.Cold {
+			lat += rep.InitDurationMS
+		}
+		s := RequestSample{Trace: root.Trace, LatencyMS: lat, Cold: cold}
+		sa.lat = append(sa.lat, lat)
+		if cold {
+			sa.cold++
+		} else {
+			sa.warm = append(sa.warm, lat)
+		}
+		complete := true
+		for _, n := range need {
+			complete = complete && n == 0
+		}
+		if complete {
+			s.CostUSD = cost
+			sa.cost = append(sa.cost, cost)
+		} else {
+			p.Incomplete++
+		}
+		sa.samples = append(sa.samples, s)
+	}
+	p.RemoteSync = Summarize(overhead, keep)
+	p.Init = Summarize(inits, keep)
+	if p.Invocations > 0 {
+		p.ColdStartRate = float64(p.ColdStarts) / float64(p.Invocations)
+	}
+	slices.Sort(setupIDs)
+	for _, id := range setupIDs {
+		sa := setups[id]
+		st := SetupStat{ID: id, Requests: len(sa.lat), ColdRequests: sa.cold,
+			Latency: Summarize(sa.lat, keep), Warm: Summarize(sa.warm, keep), Cost: Summarize(sa.cost, keep)}
+		st.Samples = sa.samples
+		if len(st.Samples) > keep {
+			st.Samples = st.Samples[:keep]
+		}
+		roots := make([]string, 0, len(sa.groups))
+		for r := range sa.groups {
+			roots = append(roots, r)
+		}
+		slices.Sort(roots)
+		for _, r := range roots {
+			ga := sa.groups[r]
+			st.Groups = append(st.Groups, GroupStat{Root: r, MemoryMB: ga.mem, Invocations: ga.n, ColdStarts: ga.cold,
+				BilledMS: Summarize(ga.billed, keep), MeanCost: ga.cost / float64(ga.n)})
+		}
+		p.Setups = append(p.Setups, st)
+	}
+	return p
+}
+
+type groupAcc struct {
+	mem, n, cold int
+	billed       []float64
+	cost         float64
+}
+
+// runOf returns the index of the task run that made call c: a run of the caller task whose
+// time window holds the call's start (the first such run), else the first run of the
+// caller, else -1.
+func runOf(runs []TaskRun, c CallRecord) int {
+	first := -1
+	for i, t := range runs {
+		if t.Task != c.Caller {
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
+		if c.Start >= t.Start && c.Start <= t.Start+t.Duration {
+			return i
+		}
+	}
+	return first
+}
+
+// overlapping reports whether any two of the sync calls overlap in time.
+func overlapping(cs []CallRecord) bool {
+	s := slices.Clone(cs)
+	slices.SortFunc(s, func(a, b CallRecord) int { return cmp.Compare(a.Start, b.Start) })
+	end := s[0].Start + s[0].Duration
+	for _, c := range s[1:] {
+		if c.Start < end {
+			return true
+		}
+		end = max(end, c.Start+c.Duration)
+	}
+	return false
+}
+
+// findCallee returns the invocation in trace tr that a remote sync call started: rooted at
+// the callee, called by the caller, synchronous, starting within the call; the one starting
+// closest to the call when several do.
+func findCallee(tr []TraceRecord, c CallRecord) *TraceRecord {
+	var best *TraceRecord
+	bestGap := int64(math.MaxInt64)
+	for i := range tr {
+		r := &tr[i]
+		if r.Root != c.Callee || r.Async || (r.Caller != "" && r.Caller != c.Caller) {
+			continue
+		}
+		if r.Start < c.Start || r.Start > c.Start+c.Duration || r.Duration > c.Duration {
+			continue
+		}
+		if gap := r.Start - c.Start; gap < bestGap {
+			best, bestGap = r, gap
+		}
+	}
+	return best
+}

@@ -1,0 +1,153 @@
+package fusion_test
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/fusion/apps"
+)
+
+func TestPricesBilling(t *testing.T) {
+	p := fusion.DefaultPrices()
+	tests := []struct {
+		dur  float64
+		want int64
+	}{{0, 1}, {0.2, 1}, {1, 1}, {1.01, 2}, {4.65, 5}, {100, 100}}
+	for _, tt := range tests {
+		if got := p.BilledMS(tt.dur); got != tt.want {
+			t.Errorf("BilledMS(%v) = %d, want %d", tt.dur, got, tt.want)
+		}
+	}
+	// 1 s at 1024 MB is one GB-second plus the fee.
+	if got, want := p.Invocation(1000, 1024), 0.0000166667+0.2e-6; math.Abs(got-want) > 1e-15 {
+		t.Errorf("Invocation(1000, 1024) = %g, want %g", got, want)
+	}
+	arm := p
+	arm.Arch = fusion.ARM64
+	if got, want := arm.Invocation(1000, 2048), 2*0.0000133334+0.2e-6; math.Abs(got-want) > 1e-15 {
+		t.Errorf("arm64 Invocation(1000, 2048) = %g, want %g", got, want)
+	}
+	if err := (fusion.Prices{Arch: "sparc"}).Validate(); err == nil {
+		t.Error("unknown architecture accepted")
+	}
+}
+
+func TestBuildProfile(t *testing.T) {
+	app := apps.IoT()
+	s := fusion.MustParseSetup("I+CW+SE@256,CT@1024,CS+CSL+CSA@128,CA@512,DJ@1024,AS@1024")
+	recs, reps := app.Measure(s, 400, 7)
+	p := fusion.BuildProfile(app.Graph, recs, reps)
+
+	if p.Dropped != 0 || p.Incomplete != 0 {
+		t.Errorf("dropped %d, incomplete %d; want none", p.Dropped, p.Incomplete)
+	}
+	for _, e := range p.Edges {
+		if e.PerRun != 1 {
+			t.Errorf("edge %s→%s: %v calls per run, want 1", e.Caller, e.Callee, e.PerRun)
+		}
+	}
+	// Own times scale with memory as the ground truth says: SE at 256 MB is 15 ms I/O plus
+	// 1 ms of CPU at 256/1769 of a vCPU.
+	se, _ := p.Task("SE")
+	st, ok := se.Size(256)
+	if want := app.Work["SE"].TimeMS(256); !ok || math.Abs(st.Self.Median-want)/want > 0.05 {
+		t.Errorf("SE at 256 MB: median %v, want ≈ %v", st.Self.Median, want)
+	}
+	if got := p.RemoteSync.Median; math.Abs(got-25) > 2 {
+		t.Errorf("remote sync overhead median %v, want ≈ 25", got)
+	}
+	if got := p.RemoteAsync.Median; math.Abs(got-15) > 1.5 {
+		t.Errorf("remote async dispatch median %v, want ≈ 15", got)
+	}
+	if p.ColdStartRate < 0.005 || p.ColdStartRate > 0.05 || math.Abs(p.Init.Median-150) > 15 {
+		t.Errorf("cold start rate %v, init median %v; want ≈ 0.02 and 150", p.ColdStartRate, p.Init.Median)
+	}
+	ss, ok := p.Setup(s.ID())
+	if !ok || ss.Requests != 400 || ss.Cost.Count != 400 || len(ss.Groups) != 6 {
+		t.Fatalf("setup stats: %+v", ss)
+	}
+	// Cost per request is the sum of the REPORT lines' costs.
+	total := 0.0
+	prices := fusion.DefaultPrices()
+	for _, r := range reps {
+		total += prices.Invocation(r.BilledMS, r.MemoryMB)
+	}
+	if got := ss.Cost.Mean * 400; math.Abs(got-total)/total > 1e-9 {
+		t.Errorf("total cost %g, want %g", got, total)
+	}
+
+	// Order and duplicates do not matter.
+	rng := rand.New(rand.NewPCG(1, 2))
+	shuffled := append(slices.Clone(recs), recs[:50]...)
+	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	dupReps := append(slices.Clone(reps), reps[:10]...)
+	rng.Shuffle(len(dupReps), func(i, j int) { dupReps[i], dupReps[j] = dupReps[j], dupReps[i] })
+	q := fusion.BuildProfile(app.Graph, shuffled, dupReps)
+	if q.Dropped != 50 {
+		t.Errorf("dropped %d duplicates, want 50", q.Dropped)
+	}
+	q.Dropped = 0
+	if !reflect.DeepEqual(p, q) {
+		t.Error("profile of shuffled and duplicated records differs")
+	}
+
+	// A missing invocation leaves its trace out of the cost, not out of the latency.
+	var missing []fusion.TraceRecord
+	for _, r := range recs {
+		if !(r.Root == "CT" && r.Trace == recs[0].Trace) {
+			missing = append(missing, r)
+		}
+	}
+	m := fusion.BuildProfile(app.Graph, missing, reps)
+	ms, _ := m.Setup(s.ID())
+	if m.Incomplete != 1 || ms.Requests != 400 || ms.Cost.Count != 399 {
+		t.Errorf("with a missing record: incomplete %d, requests %d, costed %d", m.Incomplete, ms.Requests, ms.Cost.Count)
+	}
+
+	// Without REPORT lines cost falls back on trace durations (no init billed): close.
+	n := fusion.BuildProfile(app.Graph, recs, nil)
+	ns, _ := n.Setup(s.ID())
+	if r := ns.Cost.Mean / ss.Cost.Mean; r > 1 || r < 0.95 {
+		t.Errorf("cost without REPORT lines is %v of the cost with them", r)
+	}
+
+	// The profile survives JSON (it crosses Temporal activity boundaries).
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back fusion.Profile
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, p) {
+		t.Errorf("JSON round trip: %v", err)
+	}
+}
+
+func TestProfileParallelSync(t *testing.T) {
+	app := apps.IoT()
+	app.ParallelSync = []string{"I"}
+	recs, reps := app.Measure(fusion.AllRemote(app.Graph, 256), 100, 1)
+	p := fusion.BuildProfile(app.Graph, recs, reps)
+	i, _ := p.Task("I")
+	cs, _ := p.Task("CS")
+	if !i.ParallelSync || cs.ParallelSync {
+		t.Errorf("parallel sync: I %v, CS %v; want true, false", i.ParallelSync, cs.ParallelSync)
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	s := fusion.Summarize([]float64{5, 1, 4, 2, 3}, 3)
+	if s.Count != 5 || s.Median != 3 || s.P25 != 2 || s.P75 != 4 || s.Mean != 3 || s.MAD != 1 {
+		t.Errorf("Summarize = %+v", s)
+	}
+	if !slices.Equal(s.Samples, []float64{1, 3, 5}) {
+		t.Errorf("thinned samples %v, want [1 3 5]", s.Samples)
+	}
+	if e := fusion.Summarize(nil, 0); e.Count != 0 {
+		t.Errorf("empty summary %+v", e)
+	}
+}

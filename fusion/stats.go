@@ -1,0 +1,98 @@
+package fusion
+
+import (
+	"math"
+	"slices"
+)
+
+// Summary describes a sample of a quantity (milliseconds or dollars): its size, robust
+// location and spread, and a bounded copy of the sample kept for resampling.
+type Summary struct {
+	Count  int     `json:"count"`
+	Mean   float64 `json:"mean"`
+	Median float64 `json:"median"`
+	P25    float64 `json:"p25"`
+	P75    float64 `json:"p75"`
+	P95    float64 `json:"p95"`
+	// MAD is the median absolute deviation from the median.
+	MAD float64 `json:"mad"`
+	// Samples is the sorted sample, thinned to at most the builder's MaxSamples values by
+	// taking evenly spaced order statistics, so that resampling it keeps the distribution.
+	Samples []float64 `json:"samples,omitempty"`
+}
+
+// Summarize computes a Summary of xs (which it does not modify), keeping at most keep
+// sorted values (all when keep <= 0).
+func Summarize(xs []float64, keep int) Summary {
+	if len(xs) == 0 {
+		return Summary{}
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	sum := 0.0
+	for _, x := range s {
+		sum += x
+	}
+	med := QuantileSorted(s, 0.5)
+	dev := make([]float64, len(s))
+	for i, x := range s {
+		dev[i] = math.Abs(x - med)
+	}
+	slices.Sort(dev)
+	out := Summary{
+		Count:  len(s),
+		Mean:   sum / float64(len(s)),
+		Median: med,
+		P25:    QuantileSorted(s, 0.25),
+		P75:    QuantileSorted(s, 0.75),
+		P95:    QuantileSorted(s, 0.95),
+		MAD:    QuantileSorted(dev, 0.5),
+	}
+	out.Samples = thin(s, keep)
+	return out
+}
+
+// thin returns at most keep evenly spaced elements of the sorted slice s, always including
+// its first and last element.
+func thin(s []float64, keep int) []float64 {
+	if keep <= 0 || len(s) <= keep {
+		return s
+	}
+	if keep == 1 {
+		return []float64{s[len(s)/2]}
+	}
+	out := make([]float64, keep)
+	for i := range keep {
+		out[i] = s[i*(len(s)-1)/(keep-1)]
+	}
+	return out
+}
+
+// QuantileSorted returns the q-quantile (0 ≤ q ≤ 1) of the sorted sample s by linear
+// interpolation between order statistics (the "type 7" definition of R and NumPy); NaN for
+// an empty sample.
+func QuantileSorted(s []float64, q float64) float64 {
+	n := len(s)
+	if n == 0 {
+		return math.NaN()
+	}
+	if q <= 0 {
+		return s[0]
+	}
+	if q >= 1 {
+		return s[n-1]
+	}
+	h := q * float64(n-1)
+	lo := int(math.Floor(h))
+	if lo+1 >= n {
+		return s[n-1]
+	}
+	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])
+}
+
+// Quantile returns the q-quantile of xs without modifying it.
+func Quantile(xs []float64, q float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return QuantileSorted(s, q)
+}
