@@ -1,0 +1,149 @@
+package constraint_test
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/fusion/constraint"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+func vars(setup string, median, p95, cost float64) *constraint.Vars {
+	return &constraint.Vars{
+		Candidate: constraint.Subject{
+			Setup:     constraint.SetupOf(fusion.MustParseSetup(setup)),
+			Predicted: constraint.Metrics{MedianMS: median, P95MS: p95, CostPerRequest: cost},
+		},
+		Baseline: constraint.Subject{
+			Setup:     constraint.SetupOf(fusion.MustParseSetup("A@128,B@128,C@128")),
+			Predicted: constraint.Metrics{MedianMS: 100, P95MS: 200, CostPerRequest: 1e-5},
+		},
+		Tasks: []string{"A", "B", "C"},
+	}
+}
+
+func TestCheck(t *testing.T) {
+	p := constraint.MustCompile(constraint.Spec{Constraints: []constraint.Rule{
+		{Name: "isolate-C", Expr: `setup.groups.all(g, g.root == "C" || !("C" in g.tasks))`},
+		{Name: "memory-cap", Expr: `setup.groups.all(g, g.memory <= 1024)`},
+		{Name: "slo", Expr: `candidate.predicted.p95_ms < 300.0`},
+		{Name: "budget", Expr: `candidate.predicted.cost_per_request < 2e-5`},
+		{Name: "tasks", Expr: `tasks.size() == 3 && setup.id.size() == 12 && setup.text != ""`},
+	}})
+	tests := []struct {
+		setup     string
+		p95, cost float64
+		want      []string
+	}{
+		{"A+B@256,C@512", 250, 1e-5, nil},
+		{"A+B+C@256", 250, 1e-5, []string{"isolate-C"}},
+		{"A+B@2048,C@128", 250, 1e-5, []string{"memory-cap"}},
+		{"A@128,B@128,C@128", 301, 3e-5, []string{"slo", "budget"}},
+	}
+	for _, tt := range tests {
+		got, err := p.Check(vars(tt.setup, 80, tt.p95, tt.cost))
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("Check(%s, p95 %v, cost %v) = %v, %v; want %v", tt.setup, tt.p95, tt.cost, got, err, tt.want)
+		}
+	}
+	obj, err := p.Objective(vars("A+B@256,C@512", 80, 250, 0.5e-5))
+	if err != nil || obj != 0.8+0.5 {
+		t.Errorf("default objective = %v, %v; want 1.3", obj, err)
+	}
+}
+
+func TestAccept(t *testing.T) {
+	p := constraint.MustCompile(constraint.Spec{Acceptance: constraint.Rule{
+		Expr: `verdict.outcome == "pass" || (verdict.outcome == "inconclusive" && verdict.relative_effect < 0.0 && candidate.observed.cost_per_request < baseline.observed.cost_per_request)`}})
+	v := vars("A+B@256,C@512", 80, 250, 1e-5)
+	v.Verdict = constraint.Verdict{Outcome: "inconclusive", RelativeEffect: -0.05}
+	v.Candidate.Observed.CostPerRequest, v.Baseline.Observed.CostPerRequest = 1e-5, 2e-5
+	if ok, err := p.Accept(v); !ok || err != nil {
+		t.Errorf("Accept = %v, %v; want true", ok, err)
+	}
+	v.Verdict.Outcome = "fail"
+	if ok, err := p.Accept(v); ok || err != nil {
+		t.Errorf("Accept(fail) = %v, %v; want false", ok, err)
+	}
+	def := constraint.MustCompile(constraint.Spec{})
+	if ok, _ := def.Accept(&constraint.Vars{Verdict: constraint.Verdict{Outcome: "pass"}}); !ok {
+		t.Error("default acceptance rejects a pass")
+	}
+}
+
+func TestCostLimit(t *testing.T) {
+	p := constraint.MustCompile(constraint.Spec{Constraints: []constraint.Rule{{Name: "heavy",
+		Expr: `[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, [1,2,3,4,5,6,7,8,9,10].all(e, a+b+c+d+e > 0)))))`}}})
+	_, err := p.Check(vars("A@128,B@128,C@128", 1, 1, 1))
+	if err == nil || !strings.Contains(err.Error(), "cost limit") {
+		t.Errorf("err = %v, want a cost limit error", err)
+	}
+}
+
+// TestCompileErrors renders the errors of bad rules (testdata/errors.txt, "kind: expression"
+// entries separated by lines of "---") against testdata/errors.golden.
+func TestCompileErrors(t *testing.T) {
+	in, err := os.ReadFile(filepath.Join("testdata", "errors.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for i, line := range strings.Split(strings.TrimRight(string(in), "\n"), "\n---\n") {
+		kind, expr, _ := strings.Cut(line, ": ")
+		var spec constraint.Spec
+		name := "policy.yaml:" + kind
+		switch kind {
+		case "constraint":
+			spec.Constraints = []constraint.Rule{{Name: name, Expr: expr}}
+		case "objective":
+			spec.Objective = constraint.Rule{Name: name, Expr: expr}
+		case "acceptance":
+			spec.Acceptance = constraint.Rule{Name: name, Expr: expr}
+		}
+		_, err := constraint.Compile(spec)
+		if err == nil {
+			t.Errorf("line %d: %q compiled", i+1, line)
+			continue
+		}
+		b.WriteString("== " + line + "\n" + err.Error() + "\n")
+	}
+	path := filepath.Join("testdata", "errors.golden")
+	if *update {
+		os.WriteFile(path, []byte(b.String()), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != string(want) {
+		t.Errorf("errors differ from %s:\n%s", path, b.String())
+	}
+}
+
+func TestPolicyJSON(t *testing.T) {
+	spec := constraint.Spec{Constraints: []constraint.Rule{{Name: "slo", Expr: "candidate.predicted.p95_ms < 300.0"}}}
+	b, err := json.Marshal(constraint.MustCompile(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p constraint.Policy
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(p.Spec(), spec) {
+		t.Errorf("round trip spec %+v, want %+v", p.Spec(), spec)
+	}
+	if v, _ := p.Check(vars("A@128,B@128,C@128", 1, 400, 1)); len(v) != 1 {
+		t.Errorf("decoded policy does not check: %v", v)
+	}
+	if err := json.Unmarshal([]byte(`{"constraints":[{"expr":"1 +"}]}`), &p); err == nil {
+		t.Error("bad spec decoded")
+	}
+}
