@@ -1,0 +1,146 @@
+package samples
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/runtime"
+	"github.com/fusionize/fusionize/samples/work"
+)
+
+// ShopRequest is the web shop's request: a page view by a user, with the cart and checkout
+// actions the page triggers.
+type ShopRequest struct {
+	User     string `json:"user"`
+	Product  string `json:"product,omitempty"`  // add this product to the cart
+	Checkout bool   `json:"checkout,omitempty"` // check the cart out
+	Empty    bool   `json:"empty,omitempty"`    // empty the cart
+}
+
+// WebShop is the paper's web shop (17 tasks, after the BeFaaS web shop, entry frontend). The
+// frontend renders a page from supportedcurrencies, listproducts, currency, getads, getcart
+// and listrecommendations (sync) and starts checkout, addcartitem and emptycart (async) as the
+// request asks. checkout calls getcart, listproducts, currency, shipmentquote (sync) and
+// shiporder, email, emptycart (async); getcart reads cartkvstorage (sync) and addcartitem
+// writes it (async). getproduct, searchproducts and payment are tasks of the shop that this
+// graph does not call, as in the paper's figure.
+func WebShop() Sample {
+	app := runtime.NewApp("webshop")
+	decode := func(in []byte) (ShopRequest, error) {
+		var r ShopRequest
+		if err := json.Unmarshal(in, &r); err != nil {
+			return r, fmt.Errorf("decode shop request: %w", err)
+		}
+		return r, nil
+	}
+	leaf := func(cpuMS, ioMS float64, result string) runtime.TaskFunc {
+		return func(ctx context.Context, in []byte) ([]byte, error) {
+			work.CPU(ctx, cpuMS, 1)
+			if err := work.IO(ctx, ioMS); err != nil {
+				return nil, err
+			}
+			return json.Marshal(result)
+		}
+	}
+	callAll := func(ctx context.Context, in []byte, tasks ...string) (map[string]json.RawMessage, error) {
+		out := map[string]json.RawMessage{}
+		for _, t := range tasks {
+			b, err := runtime.Call(ctx, t, in)
+			if err != nil {
+				return nil, err
+			}
+			out[t] = b
+		}
+		return out, nil
+	}
+	app.Register("frontend", func(ctx context.Context, in []byte) ([]byte, error) {
+		r, err := decode(in)
+		if err != nil {
+			return nil, err
+		}
+		work.CPU(ctx, 2, 1)
+		page, err := callAll(ctx, in, "supportedcurrencies", "listproducts", "currency", "getads", "getcart", "listrecommendations")
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range []struct {
+			on   bool
+			task string
+		}{{r.Checkout, "checkout"}, {r.Product != "", "addcartitem"}, {r.Empty, "emptycart"}} {
+			if a.on {
+				if err := runtime.CallAsync(ctx, a.task, in); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return json.Marshal(page)
+	})
+	app.Register("supportedcurrencies", leaf(1, 0, "EUR,USD,JPY"))
+	app.Register("listproducts", leaf(3, 0, "products"))
+	app.Register("currency", leaf(2, 0, "1.08"))
+	app.Register("getads", leaf(1, 0, "ad"))
+	app.Register("listrecommendations", leaf(4, 0, "recommendations"))
+	app.Register("getproduct", leaf(1, 0, "product"))
+	app.Register("searchproducts", leaf(3, 0, "results"))
+	app.Register("payment", leaf(2, 0, "paid"))
+	app.Register("shipmentquote", leaf(2, 0, "quote"))
+	app.Register("shiporder", leaf(2, 10, "shipped"))
+	app.Register("email", leaf(1, 20, "sent"))
+	app.Register("getcart", func(ctx context.Context, in []byte) ([]byte, error) {
+		return runtime.Call(ctx, "cartkvstorage", in)
+	})
+	app.Register("addcartitem", func(ctx context.Context, in []byte) ([]byte, error) {
+		return nil, runtime.CallAsync(ctx, "cartkvstorage", in)
+	})
+	app.Register("emptycart", leaf(1, 0, "emptied"))
+	app.Register("cartkvstorage", func(ctx context.Context, in []byte) ([]byte, error) {
+		r, err := decode(in)
+		if err != nil {
+			return nil, err
+		}
+		if r.Product != "" {
+			return []byte(`"added"`), work.Store.Put(ctx, "cart/"+r.User, []byte(r.Product))
+		}
+		cart, err := work.Store.Get(ctx, "cart/"+r.User)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(string(cart))
+	})
+	app.Register("checkout", func(ctx context.Context, in []byte) ([]byte, error) {
+		order, err := callAll(ctx, in, "getcart", "listproducts", "currency", "shipmentquote")
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range []string{"shiporder", "email", "emptycart"} {
+			if err := runtime.CallAsync(ctx, t, in); err != nil {
+				return nil, err
+			}
+		}
+		return json.Marshal(order)
+	})
+	tasks := []string{"frontend", "supportedcurrencies", "listproducts", "currency", "getads", "getcart",
+		"listrecommendations", "checkout", "addcartitem", "emptycart", "shipmentquote", "shiporder", "email",
+		"cartkvstorage", "getproduct", "searchproducts", "payment"}
+	var edges []fusion.Edge
+	for _, t := range []string{"supportedcurrencies", "listproducts", "currency", "getads", "getcart", "listrecommendations"} {
+		edges = append(edges, edge("frontend", t, fusion.Sync))
+	}
+	for _, t := range []string{"checkout", "addcartitem", "emptycart"} {
+		edges = append(edges, edge("frontend", t, fusion.Async))
+	}
+	for _, t := range []string{"getcart", "listproducts", "currency", "shipmentquote"} {
+		edges = append(edges, edge("checkout", t, fusion.Sync))
+	}
+	for _, t := range []string{"shiporder", "email", "emptycart"} {
+		edges = append(edges, edge("checkout", t, fusion.Async))
+	}
+	edges = append(edges, edge("getcart", "cartkvstorage", fusion.Sync), edge("addcartitem", "cartkvstorage", fusion.Async))
+	return Sample{
+		App:     app,
+		Graph:   fusion.Graph{Entry: "frontend", Tasks: tasks, Edges: edges},
+		Request: []byte(`{"user":"u-7","product":"p-42","checkout":true,"empty":true}`),
+	}
+}
