@@ -273,18 +273,24 @@ func (inv *invocation) run(ctx context.Context, task string, fn TaskFunc, input 
 		if f.waiting > 0 { // a call still outstanding (a task returning while its goroutine waits)
 			self -= end.Sub(f.waitStart)
 		}
+		inv.mu.Unlock()
 		run := fusion.TaskRun{Task: task, Start: start.UnixMicro(), Duration: dur.Microseconds(), Self: max(self, 0).Microseconds()}
 		if err != nil {
 			run.Error = err.Error()
 		}
-		if len(inv.rec.Tasks) < MaxRecords {
-			inv.rec.Tasks = append(inv.rec.Tasks, run)
-		} else {
-			inv.dropped++
-		}
-		inv.mu.Unlock()
+		inv.recordTask(run)
 	}()
 	return fn(f, input)
+}
+
+func (inv *invocation) recordTask(r fusion.TaskRun) {
+	inv.mu.Lock()
+	if len(inv.rec.Tasks) < MaxRecords {
+		inv.rec.Tasks = append(inv.rec.Tasks, r)
+	} else {
+		inv.dropped++
+	}
+	inv.mu.Unlock()
 }
 
 func (inv *invocation) recordCall(c fusion.CallRecord) {

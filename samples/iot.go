@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/fusion/apps"
 	"github.com/fusionize/fusionize/runtime"
 	"github.com/fusionize/fusionize/samples/work"
 )
@@ -139,18 +139,8 @@ func IoT() Sample {
 		return json.Marshal(sum)
 	})
 	return Sample{
-		App: app,
-		Graph: fusion.Graph{
-			Entry: "I",
-			Tasks: []string{"I", "CW", "SE", "CT", "CS", "CA", "CSL", "CSA", "DJ", "AS"},
-			Edges: []fusion.Edge{
-				edge("I", "CW", fusion.Sync), edge("I", "SE", fusion.Sync),
-				edge("I", "CT", fusion.Async), edge("I", "CS", fusion.Async), edge("I", "CA", fusion.Async),
-				edge("CS", "CSL", fusion.Sync), edge("CS", "CSA", fusion.Sync),
-				edge("CA", "DJ", fusion.Sync), edge("CA", "AS", fusion.Async),
-				edge("CT", "AS", fusion.Async),
-			},
-		},
+		App:     app,
+		Graph:   apps.IoTGraph(),
 		Request: []byte(`{"sensor":"s-17","value":42.5,"seq":1}`),
 	}
 }

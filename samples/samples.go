@@ -48,7 +48,3 @@ func ByName(name string) (Sample, error) {
 	}
 	return f(), nil
 }
-
-func edge(caller, callee string, mode fusion.Mode) fusion.Edge {
-	return fusion.Edge{Caller: caller, Callee: callee, Mode: mode}
-}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/fusion/apps"
 	"github.com/fusionize/fusionize/runtime"
 	"github.com/fusionize/fusionize/samples/work"
 )
@@ -53,16 +53,8 @@ func Tree() Sample {
 	app.Register("F", cpuTask(40))
 	app.Register("G", cpuTask(40))
 	return Sample{
-		App: app,
-		Graph: fusion.Graph{
-			Entry: "A",
-			Tasks: []string{"A", "B", "C", "D", "E", "F", "G"},
-			Edges: []fusion.Edge{
-				edge("A", "B", fusion.Sync), edge("A", "C", fusion.Async),
-				edge("B", "D", fusion.Sync), edge("D", "E", fusion.Sync),
-				edge("C", "F", fusion.Async), edge("C", "G", fusion.Async),
-			},
-		},
+		App:     app,
+		Graph:   apps.TreeGraph(),
 		Request: []byte(`{"n":1}`),
 	}
 }
