@@ -1,0 +1,396 @@
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Defaults for Options.
+const (
+	DefaultAddr                    = "127.0.0.1:0"
+	DefaultIdleTimeout             = 10 * time.Minute
+	DefaultMaxInstancesPerFunction = 10
+	DefaultLogRetentionBytes       = 16 << 20
+	DefaultAsyncQueueSize          = 10000
+)
+
+// DefaultAsyncRetryDelays are the waits before the two retries of a failed asynchronous
+// invocation: Lambda's one and two minutes scaled down to seconds for a local platform.
+var DefaultAsyncRetryDelays = []time.Duration{time.Second, 2 * time.Second}
+
+// Options configure a Platform. Only DataDir is required.
+type Options struct {
+	// Addr is the TCP address of the one listener serving every API; default 127.0.0.1:0 (a
+	// free port, see Endpoint).
+	Addr string
+	// DataDir holds the persisted functions, versions, aliases and unpacked code. Required.
+	DataDir string
+	// Registerer receives the platform's Prometheus collectors; nil registers them nowhere.
+	// GET /metrics serves them from a private registry either way.
+	Registerer prometheus.Registerer
+	// Logger receives the platform's own logs (not the functions'); nil discards them.
+	Logger *slog.Logger
+	// IdleTimeout stops instances idle for longer; default 10 minutes.
+	IdleTimeout time.Duration
+	// MaxInstancesPerFunction is the concurrency limit of a function without reserved
+	// concurrency (PutFunctionConcurrency); default 10. Synchronous invocations beyond it are
+	// throttled, asynchronous ones wait in the queue.
+	MaxInstancesPerFunction int
+	// LogRetentionBytes bounds each log group in memory (message bytes plus 26 per event, as
+	// CloudWatch counts); the oldest events are dropped first. Default 16 MiB.
+	LogRetentionBytes int
+	// Cgroups is CgroupsAuto (default: enforce memory sizes where the machine allows) or
+	// CgroupsOff.
+	Cgroups string
+	// AsyncRetryDelays are the waits before each retry of an asynchronous invocation that
+	// failed; default DefaultAsyncRetryDelays (two retries, as Lambda). An empty non-nil slice
+	// disables retries.
+	AsyncRetryDelays []time.Duration
+	// AsyncQueueSize bounds the queued asynchronous events per function; default 10000.
+	AsyncQueueSize int
+	// Region is used for ARNs when a request does not name one in its signature; default
+	// us-east-1.
+	Region string
+}
+
+func (o *Options) withDefaults() (Options, error) {
+	out := *o
+	var problems []string
+	if out.DataDir == "" {
+		problems = append(problems, "DataDir is required")
+	}
+	if out.Addr == "" {
+		out.Addr = DefaultAddr
+	}
+	if out.IdleTimeout == 0 {
+		out.IdleTimeout = DefaultIdleTimeout
+	} else if out.IdleTimeout < 0 {
+		problems = append(problems, fmt.Sprintf("IdleTimeout %v is negative", out.IdleTimeout))
+	}
+	if out.MaxInstancesPerFunction == 0 {
+		out.MaxInstancesPerFunction = DefaultMaxInstancesPerFunction
+	} else if out.MaxInstancesPerFunction < 0 {
+		problems = append(problems, fmt.Sprintf("MaxInstancesPerFunction %d is negative", out.MaxInstancesPerFunction))
+	}
+	if out.LogRetentionBytes == 0 {
+		out.LogRetentionBytes = DefaultLogRetentionBytes
+	} else if out.LogRetentionBytes < 4096 {
+		problems = append(problems, fmt.Sprintf("LogRetentionBytes %d is below 4096", out.LogRetentionBytes))
+	}
+	switch out.Cgroups {
+	case "":
+		out.Cgroups = CgroupsAuto
+	case CgroupsAuto, CgroupsOff:
+	default:
+		problems = append(problems, fmt.Sprintf("Cgroups %q is neither %q nor %q", out.Cgroups, CgroupsAuto, CgroupsOff))
+	}
+	if out.AsyncRetryDelays == nil {
+		out.AsyncRetryDelays = DefaultAsyncRetryDelays
+	}
+	for _, d := range out.AsyncRetryDelays {
+		if d < 0 {
+			problems = append(problems, fmt.Sprintf("AsyncRetryDelays has negative delay %v", d))
+		}
+	}
+	if out.AsyncQueueSize == 0 {
+		out.AsyncQueueSize = DefaultAsyncQueueSize
+	} else if out.AsyncQueueSize < 0 {
+		problems = append(problems, fmt.Sprintf("AsyncQueueSize %d is negative", out.AsyncQueueSize))
+	}
+	if out.Region == "" {
+		out.Region = defaultRegion
+	} else if !regionRE.MatchString(out.Region) {
+		problems = append(problems, fmt.Sprintf("Region %q is not a region name", out.Region))
+	}
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(problems) > 0 {
+		return out, fmt.Errorf("local platform options: %s", strings.Join(problems, "; "))
+	}
+	return out, nil
+}
+
+// Platform is a running local Lambda-compatible platform. Create it with New; it serves until
+// Close.
+type Platform struct {
+	opts     Options
+	log      *slog.Logger
+	ln       net.Listener
+	srv      *http.Server
+	endpoint string
+	runtime  string // host:port/runtime, the base of AWS_LAMBDA_RUNTIME_API
+	metrics  *metrics
+	registry *prometheus.Registry
+	metricsH http.Handler
+	logs     *logStore
+	cgroups  *cgroupManager
+	cgStatus CgroupStatus
+	closing  chan struct{}
+	served   chan struct{}
+
+	persistMu sync.Mutex   // orders state writes
+	codeMu    sync.RWMutex // deployments (read) against garbage collection of code (write)
+
+	mu        sync.Mutex
+	fns       map[string]*function  // persisted state
+	rt        map[string]*fnRuntime // instances and queues per function name
+	instances map[string]*instance  // by runtime token
+	closed    bool
+	bg        sync.WaitGroup // async invocations, retry timers, the reaper
+	procs     sync.WaitGroup // instance processes
+}
+
+// CgroupStatus says whether memory sizes are enforced with cgroups, and why not.
+type CgroupStatus struct {
+	Enforced bool   // CPU quota and memory limit are applied to every instance
+	Version  string // "v1" or "v2" when enforced
+	Reason   string // why limits are not enforced
+}
+
+// FunctionStatus describes one function in Status.
+type FunctionStatus struct {
+	Name             string
+	Versions         []string // published versions, ascending
+	Aliases          []string
+	Instances        int // running processes
+	Busy             int // instances serving a request
+	InFlight         int // invocations holding a concurrency slot
+	Queued           int // asynchronous events waiting
+	ConcurrencyLimit int
+}
+
+// Status is a snapshot of the platform.
+type Status struct {
+	Endpoint  string
+	Functions []FunctionStatus // sorted by name
+	Instances int
+	Cgroups   CgroupStatus
+}
+
+// New validates opts, loads the state persisted in opts.DataDir, and starts serving on
+// opts.Addr: the platform is usable as soon as New returns, at Endpoint. Close stops it.
+func New(opts Options) (*Platform, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(o.DataDir, "code"), 0o755); err != nil {
+		return nil, fmt.Errorf("local platform data dir: %w", err)
+	}
+	fns, err := loadState(o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	p := &Platform{
+		opts:      o,
+		log:       o.Logger,
+		metrics:   newMetrics(),
+		registry:  prometheus.NewRegistry(),
+		logs:      newLogStore(o.LogRetentionBytes),
+		closing:   make(chan struct{}),
+		served:    make(chan struct{}),
+		fns:       fns,
+		rt:        map[string]*fnRuntime{},
+		instances: map[string]*instance{},
+	}
+	if err := p.metrics.register(p.registry); err != nil {
+		return nil, fmt.Errorf("local platform metrics: %w", err)
+	}
+	if o.Registerer != nil {
+		if err := p.metrics.register(o.Registerer); err != nil {
+			p.metrics.unregister(o.Registerer)
+			return nil, fmt.Errorf("local platform metrics: %w", err)
+		}
+	}
+	p.metricsH = promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{})
+
+	switch o.Cgroups {
+	case CgroupsOff:
+		p.cgStatus = CgroupStatus{Reason: "disabled by option (cgroups off)"}
+	default:
+		var reason string
+		p.cgroups, reason = newCgroupManager()
+		if p.cgroups != nil {
+			p.cgStatus = CgroupStatus{Enforced: true, Version: "v1"}
+			if p.cgroups.v2 {
+				p.cgStatus.Version = "v2"
+			}
+		} else {
+			p.cgStatus = CgroupStatus{Reason: reason}
+			p.log.Warn("local platform: memory sizes are NOT enforced, instances run without CPU quota or memory limit",
+				"reason", reason)
+		}
+	}
+
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		p.shutdownSetup()
+		return nil, fmt.Errorf("local platform listen on %s: %w", o.Addr, err)
+	}
+	p.ln = ln
+	p.endpoint = "http://" + ln.Addr().String()
+	p.runtime = ln.Addr().String() + "/runtime"
+	p.srv = &http.Server{
+		Handler:           p,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		defer close(p.served)
+		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			p.log.Error("local platform: serve", "err", err)
+		}
+	}()
+	p.bg.Add(1)
+	go p.reapIdle()
+	p.log.Info("local platform: serving", "endpoint", p.endpoint, "dataDir", o.DataDir,
+		"functions", len(fns), "cgroups", p.cgStatus.Enforced)
+	return p, nil
+}
+
+func (p *Platform) shutdownSetup() {
+	if p.opts.Registerer != nil {
+		p.metrics.unregister(p.opts.Registerer)
+	}
+	if p.cgroups != nil {
+		p.cgroups.close()
+	}
+}
+
+// Endpoint is the base URL of every API, e.g. "http://127.0.0.1:43211": set it as the
+// aws-sdk-go-v2 BaseEndpoint or as AWS_ENDPOINT_URL_LAMBDA and AWS_ENDPOINT_URL_CLOUDWATCH_LOGS.
+func (p *Platform) Endpoint() string { return p.endpoint }
+
+// Close stops accepting requests, stops every instance, waits for them and for queued work, and
+// removes the cgroups it created. Queued asynchronous events are dropped. Persisted state stays
+// in DataDir for the next New.
+func (p *Platform) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	close(p.closing)
+	all := slices.Collect(maps.Values(p.instances))
+	for _, rt := range p.rt {
+		rt.queue = nil
+	}
+	p.mu.Unlock()
+
+	for _, inst := range all {
+		inst.stop()
+	}
+	var errs []error
+	if err := waitGroup(ctx, &p.procs); err != nil {
+		errs = append(errs, fmt.Errorf("wait for instances: %w", err))
+	}
+	if err := p.srv.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop server: %w", err))
+		_ = p.srv.Close()
+	}
+	if err := waitGroup(ctx, &p.bg); err != nil {
+		errs = append(errs, fmt.Errorf("wait for background work: %w", err))
+	}
+	p.shutdownSetup()
+	p.log.Info("local platform: closed", "endpoint", p.endpoint)
+	return errors.Join(errs...)
+}
+
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Status reports functions, instances and whether cgroup limits are enforced.
+func (p *Platform) Status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := Status{Endpoint: p.endpoint, Cgroups: p.cgStatus, Instances: len(p.instances)}
+	for _, name := range slices.Sorted(maps.Keys(p.fns)) {
+		f := p.fns[name]
+		fs := FunctionStatus{
+			Name:             name,
+			Versions:         f.sortedVersions(),
+			Aliases:          slices.Sorted(maps.Keys(f.Aliases)),
+			ConcurrencyLimit: p.limitLocked(f),
+		}
+		if rt := p.rt[name]; rt != nil {
+			fs.Instances = len(rt.instances)
+			fs.InFlight = rt.inflight
+			fs.Queued = len(rt.queue)
+			for inst := range rt.instances {
+				if inst.busy {
+					fs.Busy++
+				}
+			}
+		}
+		st.Functions = append(st.Functions, fs)
+	}
+	return st
+}
+
+// ServeHTTP routes the one listener's requests: the Runtime API under /runtime/, Prometheus at
+// /metrics, CloudWatch Logs at POST / with X-Amz-Target, and the Lambda REST API.
+func (p *Platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.EscapedPath()
+	switch {
+	case strings.HasPrefix(path, "/runtime/"):
+		p.serveRuntime(w, r, path[len("/runtime/"):])
+	case path == "/metrics" && r.Method == http.MethodGet:
+		p.metricsH.ServeHTTP(w, r)
+	case path == "/" && r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") != "":
+		p.logs.serveLogs(w, r, newRequestID())
+	default:
+		p.serveLambda(w, r, path)
+	}
+}
+
+// newRequestID returns a random UUID (version 4) as Lambda uses for request IDs.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

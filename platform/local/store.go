@@ -1,0 +1,325 @@
+package local
+
+import (
+	"archive/zip"
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	latest          = "$LATEST"
+	accountID       = "000000000000"
+	defaultRegion   = "us-east-1"
+	stateFile       = "state.json"
+	stateVersion    = 1
+	maxUnzippedSize = 262144000 // Lambda's limit for unzipped code
+	maxZipFileSize  = 50 << 20  // Lambda's limit for a zip uploaded inline
+	timeLayout      = "2006-01-02T15:04:05.000-0700"
+)
+
+var (
+	functionNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+	aliasNameRE    = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,128}$`)
+	versionRE      = regexp.MustCompile(`^[0-9]{1,10}$`)
+	envKeyRE       = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]*$`)
+	handlerRE      = regexp.MustCompile(`^[^\s]{1,128}$`)
+	regionRE       = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+)
+
+// supportedRuntimes are the Lambda runtimes whose bootstrap executable this platform runs.
+var supportedRuntimes = []string{"provided.al2023", "provided.al2"}
+
+// reservedEnvKeys may not be set in a function's environment, as on Lambda.
+var reservedEnvKeys = map[string]bool{
+	"_HANDLER": true, "_X_AMZN_TRACE_ID": true, "AWS_DEFAULT_REGION": true, "AWS_REGION": true,
+	"AWS_EXECUTION_ENV": true, "AWS_LAMBDA_FUNCTION_NAME": true, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": true,
+	"AWS_LAMBDA_FUNCTION_VERSION": true, "AWS_LAMBDA_INITIALIZATION_TYPE": true, "AWS_LAMBDA_LOG_GROUP_NAME": true,
+	"AWS_LAMBDA_LOG_STREAM_NAME": true, "AWS_ACCESS_KEY": true, "AWS_ACCESS_KEY_ID": true,
+	"AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true, "AWS_LAMBDA_RUNTIME_API": true,
+	"LAMBDA_TASK_ROOT": true, "LAMBDA_RUNTIME_DIR": true,
+}
+
+// config is one immutable function configuration: $LATEST at some point in time or a published
+// version. An update replaces $LATEST's *config, so instances compare pointers to know whether
+// they still run the current configuration.
+type config struct {
+	Version      string            `json:"version"`
+	Runtime      string            `json:"runtime"`
+	Handler      string            `json:"handler,omitempty"`
+	Role         string            `json:"role"`
+	Description  string            `json:"description,omitempty"`
+	MemorySize   int               `json:"memorySize"`
+	Timeout      int               `json:"timeout"`
+	Env          map[string]string `json:"env,omitempty"`
+	Arch         string            `json:"arch"`
+	Ephemeral    int               `json:"ephemeralStorage"`
+	CodeSha256   string            `json:"codeSha256"` // base64 of the zip's SHA-256, as Lambda reports it
+	CodeSize     int64             `json:"codeSize"`
+	LastModified time.Time         `json:"lastModified"`
+	RevisionID   string            `json:"revisionId"`
+}
+
+// sameDeployment reports whether publishing c after v would deploy nothing new.
+func (c *config) sameDeployment(v *config) bool {
+	return c.CodeSha256 == v.CodeSha256 && c.Runtime == v.Runtime && c.Handler == v.Handler &&
+		c.Role == v.Role && c.Description == v.Description && c.MemorySize == v.MemorySize &&
+		c.Timeout == v.Timeout && maps.Equal(c.Env, v.Env) && c.Arch == v.Arch && c.Ephemeral == v.Ephemeral
+}
+
+// codeDir is the directory, relative to DataDir, holding c's unpacked code.
+func (c *config) codeDir() string {
+	sum, _ := base64.StdEncoding.DecodeString(c.CodeSha256)
+	return filepath.Join("code", hex.EncodeToString(sum))
+}
+
+// alias is a named pointer to a version with an optional weighted second version.
+type alias struct {
+	Name        string             `json:"name"`
+	Version     string             `json:"version"`
+	Description string             `json:"description,omitempty"`
+	Weights     map[string]float64 `json:"weights,omitempty"`
+	RevisionID  string             `json:"revisionId"`
+}
+
+// function is one deployed function with its versions and aliases.
+type function struct {
+	Name        string             `json:"name"`
+	Region      string             `json:"region"`
+	Latest      *config            `json:"latest"`
+	Versions    map[string]*config `json:"versions,omitempty"`
+	NextVersion int                `json:"nextVersion"`
+	Aliases     map[string]*alias  `json:"aliases,omitempty"`
+	Reserved    *int               `json:"reservedConcurrency,omitempty"`
+}
+
+func (f *function) arn() string {
+	return "arn:aws:lambda:" + f.Region + ":" + accountID + ":function:" + f.Name
+}
+
+// version returns the configuration of a version ("$LATEST" or a number), or nil.
+func (f *function) version(v string) *config {
+	if v == latest {
+		return f.Latest
+	}
+	return f.Versions[v]
+}
+
+// sortedVersions lists the published version numbers in ascending order.
+func (f *function) sortedVersions() []string {
+	vs := slices.Collect(maps.Keys(f.Versions))
+	slices.SortFunc(vs, func(a, b string) int {
+		x, _ := strconv.Atoi(a)
+		y, _ := strconv.Atoi(b)
+		return x - y
+	})
+	return vs
+}
+
+// persisted is the JSON document kept at DataDir/state.json.
+type persisted struct {
+	Version   int                  `json:"version"`
+	Functions map[string]*function `json:"functions"`
+}
+
+// loadState reads the functions persisted under dir; a missing file is an empty platform.
+func loadState(dir string) (map[string]*function, error) {
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]*function{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read platform state: %w", err)
+	}
+	var st persisted
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("parse platform state %s: %w", filepath.Join(dir, stateFile), err)
+	}
+	if st.Version != stateVersion {
+		return nil, fmt.Errorf("platform state %s has version %d, want %d", filepath.Join(dir, stateFile), st.Version, stateVersion)
+	}
+	if st.Functions == nil {
+		st.Functions = map[string]*function{}
+	}
+	for name, f := range st.Functions {
+		if f.Latest == nil {
+			return nil, fmt.Errorf("platform state: function %q has no $LATEST configuration", name)
+		}
+		if f.Versions == nil {
+			f.Versions = map[string]*config{}
+		}
+		if f.Aliases == nil {
+			f.Aliases = map[string]*alias{}
+		}
+	}
+	return st.Functions, nil
+}
+
+// encodeState marshals the functions for saveState.
+func encodeState(fns map[string]*function) ([]byte, error) {
+	return json.MarshalIndent(persisted{Version: stateVersion, Functions: fns}, "", "  ")
+}
+
+// saveState atomically replaces DataDir/state.json with b.
+func saveState(dir string, b []byte) error {
+	tmp, err := os.CreateTemp(dir, stateFile+".*")
+	if err != nil {
+		return fmt.Errorf("save platform state: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save platform state: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save platform state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save platform state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateFile)); err != nil {
+		return fmt.Errorf("save platform state: %w", err)
+	}
+	return nil
+}
+
+// unpackCode unpacks zipped code into DataDir/code/<sha256 hex> unless a previous deployment of
+// the same bytes did already, and returns the Lambda CodeSha256 (base64) and the zip size.
+func unpackCode(dataDir string, zipped []byte) (sha string, size int64, err error) {
+	sum := sha256.Sum256(zipped)
+	sha = base64.StdEncoding.EncodeToString(sum[:])
+	dst := filepath.Join(dataDir, "code", hex.EncodeToString(sum[:]))
+	if _, err := os.Stat(dst); err == nil {
+		return sha, int64(len(zipped)), nil
+	}
+	zr, err := zip.NewReader(bytes.NewReader(zipped), int64(len(zipped)))
+	if err != nil {
+		return "", 0, invalidParam("Could not unzip uploaded file. Please check your file, then try to upload again: %v", err)
+	}
+	var total uint64
+	for _, f := range zr.File {
+		total += f.UncompressedSize64
+	}
+	if total > maxUnzippedSize {
+		return "", 0, invalidParam("Unzipped size must be smaller than %d bytes", maxUnzippedSize)
+	}
+	if err := os.MkdirAll(filepath.Join(dataDir, "code"), 0o755); err != nil {
+		return "", 0, fmt.Errorf("unpack code: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(dataDir, "code"), ".unpack-*")
+	if err != nil {
+		return "", 0, fmt.Errorf("unpack code: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	for _, f := range zr.File {
+		if err := extractFile(tmp, f); err != nil {
+			return "", 0, err
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", 0, fmt.Errorf("unpack code: %w", err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		if _, statErr := os.Stat(dst); statErr == nil {
+			return sha, int64(len(zipped)), nil // a concurrent deployment of the same code won
+		}
+		return "", 0, fmt.Errorf("unpack code: %w", err)
+	}
+	return sha, int64(len(zipped)), nil
+}
+
+// extractFile writes one zip entry under dir, refusing entries that would land outside it.
+func extractFile(dir string, f *zip.File) error {
+	name := strings.TrimPrefix(filepath.FromSlash(f.Name), string(filepath.Separator))
+	if name == "" || !filepath.IsLocal(name) {
+		return invalidParam("Could not unzip uploaded file: entry %q is outside the code directory", f.Name)
+	}
+	path := filepath.Join(dir, name)
+	mode := f.Mode()
+	if mode.IsDir() || strings.HasSuffix(f.Name, "/") {
+		return mkdirAll(path)
+	}
+	if err := mkdirAll(filepath.Dir(path)); err != nil {
+		return err
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return invalidParam("Could not unzip uploaded file: %s: %v", f.Name, err)
+	}
+	defer rc.Close()
+	if mode&fs.ModeSymlink != 0 {
+		target, err := io.ReadAll(io.LimitReader(rc, 4096))
+		if err != nil {
+			return invalidParam("Could not unzip uploaded file: %s: %v", f.Name, err)
+		}
+		if !filepath.IsLocal(filepath.Join(filepath.Dir(name), string(target))) {
+			return invalidParam("Could not unzip uploaded file: link %q points outside the code directory", f.Name)
+		}
+		if err := os.Symlink(string(target), path); err != nil {
+			return fmt.Errorf("unpack code: %w", err)
+		}
+		return nil
+	}
+	perm := mode.Perm()
+	if perm == 0 {
+		perm = 0o644
+	}
+	if name == "bootstrap" {
+		perm |= 0o755 // zips made on systems without permission bits still run
+	}
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm|0o400)
+	if err != nil {
+		return fmt.Errorf("unpack code: %w", err)
+	}
+	if _, err := io.Copy(out, io.LimitReader(rc, maxUnzippedSize)); err != nil {
+		out.Close()
+		return invalidParam("Could not unzip uploaded file: %s: %v", f.Name, err)
+	}
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("unpack code: %w", err)
+	}
+	return nil
+}
+
+func mkdirAll(path string) error {
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return fmt.Errorf("unpack code: %w", err)
+	}
+	return nil
+}
+
+// removeUnusedCode deletes unpacked code that no version of any function refers to any more.
+func removeUnusedCode(dataDir string, fns map[string]*function) {
+	used := map[string]bool{}
+	for _, f := range fns {
+		used[f.Latest.codeDir()] = true
+		for _, v := range f.Versions {
+			used[v.codeDir()] = true
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(dataDir, "code"))
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rel := filepath.Join("code", e.Name())
+		if !used[rel] && !strings.HasPrefix(e.Name(), ".") {
+			_ = os.RemoveAll(filepath.Join(dataDir, rel))
+		}
+	}
+}
