@@ -41,5 +41,6 @@ func Main(args []string) int {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		bundleCommand(),
+		loadCommand(),
 	}
 }

@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/runtime/runtimetest"
+	"github.com/fusionize/fusionize/samples"
+	"github.com/fusionize/fusionize/samples/work"
+)
+
+// run runs the CLI with args and returns stdout, stderr and the error.
+func run(t *testing.T, ctx context.Context, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := New(&out, &errOut).RunContext(ctx, append([]string{"fusionize"}, args...))
+	return out.String(), errOut.String(), err
+}
+
+func TestLoadAgainstLambdaAPI(t *testing.T) {
+	t.Setenv(work.EnvScale, "0.01")
+	s := samples.Tree()
+	srv, err := runtimetest.NewServer(s.App, fusion.AllRemote(s.Graph, 256), s.Graph.Entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	out, _, err := run(t, context.Background(), "load", "--platform", srv.URL, "--sample", "tree", "--rate", "200", "--requests", "20", srv.EntryFunction())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "20 started, 20 ok, 0 errors") || !strings.Contains(out, "p99") {
+		t.Fatalf("output:\n%s", out)
+	}
+}
+
+func TestLoadUserErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"load"}, "load needs the function to invoke"},
+		{[]string{"load", "--payload", "{}", "--sample", "iot", "f"}, "give one of"},
+		{[]string{"load", "--sample", "nope", "f"}, `no sample "nope"`},
+		{[]string{"load", "--platform", "http://127.0.0.1:1", "--requests", "2", "--rate", "100", "f"}, "every request failed"},
+		{[]string{"load", "--duration", "0", "f"}, "unbounded load"},
+	}
+	for _, tt := range tests {
+		_, _, err := run(t, context.Background(), tt.args...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: got %v, want an error containing %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+func TestBundleUserErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bundle"}, "exactly one package"},
+		{[]string{"bundle", "../fusion"}, "is not runnable"},
+		{[]string{"bundle", "--arch", "mips", "../samples/cmd/tree"}, `architecture "mips"`},
+	} {
+		_, _, err := run(t, context.Background(), tt.args...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: got %v, want an error containing %q", tt.args, err, tt.want)
+		}
+	}
+}
