@@ -1,0 +1,70 @@
+package appconfig
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestFullExampleLoads(t *testing.T) {
+	c, err := LoadFile("testdata/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "iot" || c.Entry != "I" || c.Canary.Window != 30*time.Second || len(c.Constraints) != 2 || c.Policy == nil || c.Load.Rate != 10 {
+		t.Fatalf("config %+v", c)
+	}
+	if got := c.Policy.Names(); len(got) < 2 {
+		t.Fatalf("policy rules %v", got)
+	}
+}
+
+func TestMinimalConfigGetsDefaults(t *testing.T) {
+	c, err := Parse("min.yaml", []byte("name: tree\nsample: tree\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Defaults()
+	if c.Entry != "A" || c.Planner != d.Planner || c.Canary.MinSamples != 50 || c.Target != "local" || c.Policy == nil {
+		t.Fatalf("config %+v", c)
+	}
+}
+
+func TestErrorsGolden(t *testing.T) {
+	for _, name := range []string{"bad", "types"} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", name+".yaml")
+			_, err := LoadFile(path)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			golden := filepath.Join("testdata", name+".errors")
+			if *update {
+				if err := os.WriteFile(golden, []byte(err.Error()+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, rerr := os.ReadFile(golden)
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			if got := err.Error() + "\n"; got != string(want) {
+				t.Errorf("errors differ from %s (go test -update to rewrite):\n%s", golden, got)
+			}
+		})
+	}
+}
+
+func TestEmptyAndMissing(t *testing.T) {
+	if _, err := Parse("e.yaml", nil); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := LoadFile("testdata/none.yaml"); err == nil || !strings.Contains(err.Error(), "read app config") {
+		t.Fatalf("got %v", err)
+	}
+}
