@@ -396,8 +396,8 @@ func (v *validator) compilePolicy(c *Config) {
 						col++
 					}
 				} else if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
-					line++ // the text starts on the line after '|' or '>', indented
-					col += v.indent(line)
+					line++ // the text starts on the line after '|' or '>', indented like its first line
+					col += v.indent(n.Line + 1)
 				}
 				v.is.AddAt(line, col, "%s: %s", p.rule.Name, it.Message)
 			}
