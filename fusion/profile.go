@@ -507,13 +507,15 @@ func runOf(runs []TaskRun, c CallRecord) int {
 	return first
 }
 
-// overlapping reports whether any two of the sync calls overlap in time.
+// overlapping reports whether any two of the sync calls overlap in time by more than the
+// rounding of microsecond timestamps.
 func overlapping(cs []CallRecord) bool {
+	const slack = 100 // µs
 	s := slices.Clone(cs)
 	slices.SortFunc(s, func(a, b CallRecord) int { return cmp.Compare(a.Start, b.Start) })
 	end := s[0].Start + s[0].Duration
 	for _, c := range s[1:] {
-		if c.Start < end {
+		if c.Start+slack < end {
 			return true
 		}
 		end = max(end, c.Start+c.Duration)

@@ -1,0 +1,439 @@
+package plan
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/fusion/constraint"
+)
+
+// ModelOptions configures the model planner; zero fields take the defaults.
+type ModelOptions struct {
+	// SearchRequests simulated per setup during the search (96).
+	SearchRequests int `json:"searchRequests,omitempty"`
+	// FinalRequests and Replicates for the ranked candidates' predictions (2,000 and 8).
+	FinalRequests int `json:"finalRequests,omitempty"`
+	Replicates    int `json:"replicates,omitempty"`
+	// MaxCandidates returned (5).
+	MaxCandidates int `json:"maxCandidates,omitempty"`
+	// MinGain is the relative objective improvement below which the planner converges (0.02).
+	MinGain float64 `json:"minGain,omitempty"`
+	// BeamWidth of the local search (4).
+	BeamWidth int `json:"beamWidth,omitempty"`
+	// ExhaustiveBudget: the search enumerates every fusion choice when that takes at most
+	// this many predictions (20,000), else it runs a beam search.
+	ExhaustiveBudget int `json:"exhaustiveBudget,omitempty"`
+	// MeasurementRequests asked for per measurement (300).
+	MeasurementRequests int `json:"measurementRequests,omitempty"`
+}
+
+func (o ModelOptions) withDefaults() ModelOptions {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.SearchRequests, 96)
+	def(&o.FinalRequests, 2000)
+	def(&o.Replicates, 8)
+	def(&o.MaxCandidates, 5)
+	def(&o.BeamWidth, 4)
+	def(&o.ExhaustiveBudget, 20000)
+	def(&o.MeasurementRequests, 300)
+	if o.MinGain <= 0 {
+		o.MinGain = 0.02
+	}
+	return o
+}
+
+// Model is the model-based planner: it predicts every setup it considers by simulation
+// (see Simulate) and proposes only the best for a canary.
+//
+// Each Plan call:
+//  1. grounds the model: a task whose own time was observed at a single memory size cannot
+//     be scaled to others, so it asks for a short measurement of the current setup with
+//     every group at another size (the allowed size nearest 1,024 MB, then the largest
+//     when CPU-bound tasks might use a second vCPU), one setup covering every task at once;
+//  2. searches the fusion choices (each edge local or remote) and a memory size per group:
+//     every fusion choice when few enough, each with per-group memory by coordinate
+//     descent; else a beam search from the current setup, all-remote and
+//     all-sync-inlined, flipping one edge at a time and re-tuning the memory of the groups
+//     that changed. Setups violating the policy's constraints are not proposed; setups whose
+//     canary was rolled back are not proposed again;
+//  3. predicts the best few again with more requests and bootstrap replicates (the
+//     uncertainty), ranks them by the objective and converges when the best is not better
+//     than the current setup by MinGain.
+//
+// It is deterministic for an Input (its random draws are seeded from Input.Seed).
+type Model struct {
+	Options ModelOptions
+}
+
+// NewModel returns a model planner.
+func NewModel(opts ModelOptions) *Model { return &Model{Options: opts.withDefaults()} }
+
+var _ Planner = (*Model)(nil)
+
+// evaluated is one predicted setup with its score.
+type evaluated struct {
+	setup     fusion.Setup
+	id        string
+	state     fusionState
+	metrics   constraint.Metrics
+	feasible  bool
+	violated  []string
+	objective float64
+}
+
+func better(a, b *evaluated) bool {
+	if a.feasible != b.feasible {
+		return a.feasible
+	}
+	if a.objective != b.objective && !(math.IsNaN(a.objective) && math.IsNaN(b.objective)) {
+		return a.objective < b.objective || math.IsNaN(b.objective)
+	}
+	return a.id < b.id
+}
+
+type searcher struct {
+	in       Input
+	opts     ModelOptions
+	m        *model
+	base     constraint.Subject
+	seen     map[string]*evaluated
+	rejected map[string]bool
+	evals    int
+	err      error
+}
+
+// Plan implements Planner.
+func (p *Model) Plan(in Input) (Plan, error) {
+	in, err := in.normalized()
+	if err != nil {
+		return Plan{}, err
+	}
+	opts := p.Options.withDefaults()
+	out := Plan{Planner: "model"}
+	m := newModel(in.Profile, in.Graph, in.Prices)
+	if reqs := p.measurements(in, m, opts); len(reqs) > 0 {
+		out.Measurements = reqs
+		out.Reason = reqs[0].Reason
+		return out, nil
+	}
+	s := &searcher{in: in, opts: opts, m: m, seen: map[string]*evaluated{}, rejected: map[string]bool{}}
+	for _, t := range in.History {
+		if t.Kind == Canary && !t.Promoted {
+			s.rejected[t.Setup.ID()] = true
+		}
+	}
+	cur := m.quick(in.Current, opts.SearchRequests, in.Seed)
+	s.base = constraint.Subject{Setup: constraint.SetupOf(in.Current), Predicted: cur.metrics()}
+	s.base.Observed, _ = Observe(in.Profile, in.Current)
+	curEval := s.eval(stateOf(in.Graph, in.Current))
+	s.search()
+	if s.err != nil {
+		return Plan{}, s.err
+	}
+
+	// The best few, predicted again more precisely.
+	var ranked []*evaluated
+	for _, e := range s.seen {
+		if e.feasible && !s.rejected[e.id] {
+			ranked = append(ranked, e)
+		}
+	}
+	slices.SortFunc(ranked, func(a, b *evaluated) int {
+		if better(a, b) {
+			return -1
+		}
+		return 1
+	})
+	if len(ranked) > opts.MaxCandidates {
+		ranked = ranked[:opts.MaxCandidates]
+	}
+	if !slices.ContainsFunc(ranked, func(e *evaluated) bool { return e.id == curEval.id }) {
+		ranked = append(ranked, curEval)
+	}
+	curPred := m.predict(in.Current, opts.FinalRequests, opts.Replicates, in.Seed)
+	out.Current = &curPred
+	s.base.Predicted = curPred.Metrics
+	var cands []Candidate
+	var curCand *Candidate
+	for _, e := range ranked {
+		pr := m.predict(e.setup, opts.FinalRequests, opts.Replicates, in.Seed)
+		v := s.vars(e.setup, pr.Metrics)
+		obj, err := in.Policy.Objective(v)
+		if err != nil {
+			return Plan{}, fmt.Errorf("model planner: objective of %s: %w", e.setup, err)
+		}
+		violated, err := in.Policy.Check(v)
+		if err != nil {
+			return Plan{}, fmt.Errorf("model planner: constraints of %s: %w", e.setup, err)
+		}
+		c := Candidate{Setup: e.setup, Text: e.setup.String(), ID: e.id, Predicted: pr, Objective: obj,
+			LatencyGain: gain(curPred.MedianMS, pr.MedianMS), CostGain: gain(curPred.CostPerRequest, pr.CostPerRequest)}
+		c.Reason = fmt.Sprintf("%s: predicted median %.0f ms (%+.0f %%), p95 %.0f ms, %.3g $/request (%+.0f %%)",
+			describe(in.Graph, in.Current, e.setup), pr.MedianMS, -100*c.LatencyGain, pr.P95MS, pr.CostPerRequest, -100*c.CostGain)
+		if e.id == curEval.id {
+			cc := c
+			cc.Reason = "the current setup"
+			curCand = &cc
+			if len(violated) > 0 {
+				continue
+			}
+		}
+		if len(violated) > 0 {
+			continue
+		}
+		cands = append(cands, c)
+	}
+	slices.SortStableFunc(cands, func(a, b Candidate) int {
+		return cmp.Or(cmp.Compare(a.Objective, b.Objective), strings.Compare(a.ID, b.ID))
+	})
+	out.Evaluated = s.evals
+	switch {
+	case len(cands) == 0:
+		out.Converged = true
+		out.Reason = "no setup satisfies the constraints"
+	case cands[0].ID == curEval.id:
+		out.Converged = true
+		out.Reason = "the current setup is predicted best"
+	case curCand != nil && curEval.feasible && relGain(curCand.Objective, cands[0].Objective) < opts.MinGain:
+		out.Converged = true
+		out.Reason = fmt.Sprintf("the best candidate improves the objective by %.1f %% only (< %.0f %%)",
+			100*relGain(curCand.Objective, cands[0].Objective), 100*opts.MinGain)
+	default:
+		out.Reason = "canary " + cands[0].Text + ": " + cands[0].Reason
+	}
+	out.Candidates = cands
+	return out, nil
+}
+
+func gain(cur, new float64) float64 {
+	if cur == 0 {
+		return 0
+	}
+	return (cur - new) / cur
+}
+
+func relGain(cur, best float64) float64 {
+	if cur == 0 {
+		return best - cur
+	}
+	return (cur - best) / math.Abs(cur)
+}
+
+func (o outcome) metrics() constraint.Metrics {
+	return constraint.Metrics{MedianMS: o.median, P95MS: o.p95, CostPerRequest: o.cost, ColdStartRate: o.coldRate, Requests: int64(len(o.lat))}
+}
+
+func (s *searcher) vars(setup fusion.Setup, pred constraint.Metrics) *constraint.Vars {
+	obs, _ := Observe(s.in.Profile, setup)
+	return &constraint.Vars{
+		Candidate: constraint.Subject{Setup: constraint.SetupOf(setup), Predicted: pred, Observed: obs},
+		Baseline:  s.base,
+		Tasks:     s.in.Graph.Tasks,
+	}
+}
+
+// eval predicts the setup of a fusion state (memoized by setup ID).
+func (s *searcher) eval(st fusionState) *evaluated {
+	setup := st.setup(s.in.Graph, s.in.DefaultMemoryMB)
+	id := setup.ID()
+	if e, ok := s.seen[id]; ok {
+		return e
+	}
+	s.evals++
+	st = stateOf(s.in.Graph, setup) // normalize: memories of the groups that exist
+	o := s.m.quick(setup, s.opts.SearchRequests, s.in.Seed)
+	e := &evaluated{setup: setup, id: id, state: st, metrics: o.metrics()}
+	v := s.vars(setup, e.metrics)
+	var err error
+	if e.violated, err = s.in.Policy.Check(v); err != nil && s.err == nil {
+		s.err = fmt.Errorf("model planner: constraints of %s: %w", setup, err)
+	}
+	e.feasible = len(e.violated) == 0
+	if e.objective, err = s.in.Policy.Objective(v); err != nil && s.err == nil {
+		s.err = fmt.Errorf("model planner: objective of %s: %w", setup, err)
+	}
+	s.seen[id] = e
+	return e
+}
+
+// tuneMemory improves the memory of the given group roots (all when nil) by coordinate
+// descent: each group in turn takes the size that gives the best setup.
+func (s *searcher) tuneMemory(e *evaluated, roots []string, passes int) *evaluated {
+	if roots == nil {
+		for _, g := range e.setup.Groups {
+			roots = append(roots, g.Root)
+		}
+	}
+	best := e
+	for range passes {
+		improved := false
+		for _, r := range roots {
+			if _, ok := best.setup.Group(r); !ok {
+				continue
+			}
+			for _, m := range s.in.MemorySizes {
+				st := best.state.clone()
+				st.mem[r] = m
+				if c := s.eval(st); better(c, best) {
+					best, improved = c, true
+				}
+			}
+		}
+		if !improved {
+			break
+		}
+	}
+	return best
+}
+
+// changedRoots returns the roots of b's groups that are not exactly in a.
+func changedRoots(a, b fusion.Setup) []string {
+	var out []string
+	for _, g := range b.Groups {
+		if old, ok := a.Group(g.Root); !ok || !slices.Equal(old.Inlined, g.Inlined) {
+			out = append(out, g.Root)
+		}
+	}
+	return out
+}
+
+func (s *searcher) search() {
+	g := s.in.Graph
+	n := len(g.Edges)
+	perFusion := 2 * len(g.Tasks) * len(s.in.MemorySizes)
+	if n < 20 && (1<<n)*perFusion <= s.opts.ExhaustiveBudget {
+		cur := stateOf(g, s.in.Current)
+		for mask := range 1 << n {
+			st := fusionState{local: make([]bool, n), mem: cur.mem}
+			for i := range n {
+				st.local[i] = mask&(1<<i) != 0
+			}
+			st = st.clone()
+			s.tuneMemory(s.eval(st), nil, 2)
+		}
+		return
+	}
+	// Beam search.
+	starts := []fusionState{stateOf(g, s.in.Current)}
+	allRemote, syncLocal := fusionState{local: make([]bool, n), mem: map[string]int{}}, fusionState{local: make([]bool, n), mem: map[string]int{}}
+	for i, e := range g.Edges {
+		syncLocal.local[i] = e.Mode == fusion.Sync
+	}
+	starts = append(starts, allRemote, syncLocal)
+	var beam []*evaluated
+	for _, st := range starts {
+		beam = append(beam, s.tuneMemory(s.eval(st), nil, 1))
+	}
+	sortBeam := func(b []*evaluated) []*evaluated {
+		slices.SortFunc(b, func(x, y *evaluated) int {
+			if better(x, y) {
+				return -1
+			}
+			if better(y, x) {
+				return 1
+			}
+			return 0
+		})
+		b = slices.CompactFunc(b, func(x, y *evaluated) bool { return x.id == y.id })
+		if len(b) > s.opts.BeamWidth {
+			b = b[:s.opts.BeamWidth]
+		}
+		return b
+	}
+	beam = sortBeam(beam)
+	for iter := 0; iter < n+2; iter++ {
+		var next []*evaluated
+		for _, b := range beam {
+			for i := range n {
+				st := b.state.clone()
+				st.local[i] = !st.local[i]
+				next = append(next, s.eval(st))
+			}
+		}
+		next = sortBeam(next)
+		if len(next) > 2*s.opts.BeamWidth {
+			next = next[:2*s.opts.BeamWidth]
+		}
+		var tuned []*evaluated
+		for _, c := range next {
+			tuned = append(tuned, s.tuneMemory(c, changedRoots(beam[0].setup, c.setup), 1))
+		}
+		prev := beam[0]
+		beam = sortBeam(append(append([]*evaluated{}, beam...), tuned...))
+		if beam[0] == prev {
+			break
+		}
+	}
+	for _, b := range beam {
+		s.tuneMemory(b, nil, 2)
+	}
+}
+
+// measurements returns the measurements needed to ground the model, nil when none.
+func (p *Model) measurements(in Input, m *model, opts ModelOptions) []MeasurementRequest {
+	done := map[string]bool{}
+	for _, t := range in.History {
+		done[t.Setup.ID()] = true
+	}
+	observed := func(tm *taskModel, pred func(int) bool) bool { return slices.ContainsFunc(tm.sizes, pred) }
+	var single, cpuBound []string
+	maxSize := in.MemorySizes[len(in.MemorySizes)-1]
+	for _, tm := range m.tasks {
+		if !tm.observed {
+			continue // never ran: no measurement of this setup can show it
+		}
+		if len(tm.sizes) == 1 {
+			single = append(single, tm.name)
+		} else if maxSize > vcpuMB && !observed(tm, func(s int) bool { return s > vcpuMB }) &&
+			tm.cpu*x(float64(maxSize), vcpuMB) > tm.io {
+			cpuBound = append(cpuBound, tm.name)
+		}
+	}
+	var want []int
+	var reason string
+	switch {
+	case len(single) > 0:
+		near := in.MemorySizes[0]
+		for _, s := range in.MemorySizes {
+			if math.Abs(math.Log(float64(s)/1024)) < math.Abs(math.Log(float64(near)/1024)) {
+				near = s
+			}
+		}
+		want = []int{near, maxSize, in.MemorySizes[0]}
+		reason = fmt.Sprintf("own time of %s observed at one memory size only", strings.Join(single, ", "))
+	case len(cpuBound) > 0:
+		want = []int{maxSize}
+		reason = fmt.Sprintf("CPU-bound %s never observed above %d MB (one vCPU)", strings.Join(cpuBound, ", "), vcpuMB)
+	default:
+		return nil
+	}
+	for _, size := range want {
+		s := withMemory(in.Current, size)
+		if done[s.ID()] {
+			continue
+		}
+		if _, ok := in.Profile.Setup(s.ID()); ok {
+			continue
+		}
+		news := 0
+		for _, tm := range m.tasks {
+			if tm.observed && !slices.Contains(tm.sizes, size) {
+				news++
+			}
+		}
+		if news == 0 {
+			continue
+		}
+		return []MeasurementRequest{{Setup: s, Text: s.String(), Requests: opts.MeasurementRequests,
+			Reason: fmt.Sprintf("%s: measure the current setup at %d MB", reason, size)}}
+	}
+	return nil
+}

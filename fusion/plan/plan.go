@@ -1,0 +1,315 @@
+// Package plan holds Fusionize's planners: given an app's call graph, its current setup, the
+// profile learned from traces and the history of trials, a Planner says what to run next:
+// measurements to take (short live runs of setups that ground a prediction), candidates to
+// canary (ranked, with predicted latency and cost), or that the optimization has converged.
+//
+// Everything here is plain data in and out (JSON-serializable, so the Temporal workflow can
+// call planners from activities) and deterministic: a planner keeps no state between calls;
+// what it needs to know about earlier cycles comes from Input.History and Input.Profile, so
+// a cycle can be retried or replayed.
+//
+// Two planners:
+//
+//   - FusionizePP, the paper's heuristic (Fusionize++, IEEE TCC 2024), as the baseline: one
+//     live experiment per step, one edge or one memory step at a time.
+//   - Model, the project's own: it predicts the median and p95 latency and the cost per
+//     request of any setup by simulating the call graph from the profile (Simulate), searches
+//     the setup space under the policy's constraints, and canaries only the best.
+//
+// Run drives either planner's loop offline against an Environment (the ground-truth
+// simulator of package sim), which is how they are compared.
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/fusion/constraint"
+)
+
+// Planner proposes the next step of an optimization.
+type Planner interface {
+	Plan(in Input) (Plan, error)
+}
+
+// DefaultMemorySizes are the memory sizes planners choose from unless told otherwise.
+var DefaultMemorySizes = []int{128, 256, 512, 1024, 2048, 3008}
+
+// DefaultMemoryMB is the memory of the all-remote starting setup.
+const DefaultMemoryMB = 128
+
+// Input is everything a planner knows.
+type Input struct {
+	Graph   fusion.Graph   `json:"graph"`
+	Current fusion.Setup   `json:"current"`
+	Profile fusion.Profile `json:"profile"`
+	// MemorySizes allowed for groups (DefaultMemorySizes when empty).
+	MemorySizes []int `json:"memorySizes,omitempty"`
+	// DefaultMemoryMB is the memory of the starting setup (DefaultMemoryMB when 0).
+	DefaultMemoryMB int           `json:"defaultMemoryMB,omitempty"`
+	Prices          fusion.Prices `json:"prices"`
+	// Policy holds the constraints and the objective (lower is better); nil means no
+	// constraints and constraint.DefaultObjective.
+	Policy *constraint.Policy `json:"policy,omitempty"`
+	// History is every trial of earlier steps, oldest first.
+	History []Trial `json:"history,omitempty"`
+	// Seed makes the planner's random draws reproducible.
+	Seed uint64 `json:"seed"`
+}
+
+// TrialKind says why a setup ran.
+type TrialKind string
+
+// The kinds of trials.
+const (
+	// Measurement: a short run to observe a setup (not a promotion decision).
+	Measurement TrialKind = "measurement"
+	// Canary: a candidate compared against the current setup, then promoted or rolled back.
+	Canary TrialKind = "canary"
+)
+
+// Trial is one setup that ran live, with what was observed.
+type Trial struct {
+	Setup    fusion.Setup       `json:"setup"`
+	Kind     TrialKind          `json:"kind"`
+	Observed constraint.Metrics `json:"observed"`
+	// Promoted is true for a canary that became the current setup.
+	Promoted bool `json:"promoted,omitempty"`
+	// Verdict is the judge's outcome of a canary ("pass", "fail", "inconclusive").
+	Verdict string `json:"verdict,omitempty"`
+}
+
+// Prediction is a predicted setup's metrics with their uncertainty.
+type Prediction struct {
+	constraint.Metrics
+	// Intervals (10th to 90th percentile over replicate simulations that resample the
+	// profile's samples): the spread of the prediction, not of single requests.
+	MedianLowMS  float64 `json:"medianLowMS"`
+	MedianHighMS float64 `json:"medianHighMS"`
+	P95LowMS     float64 `json:"p95LowMS"`
+	P95HighMS    float64 `json:"p95HighMS"`
+	CostLow      float64 `json:"costLow"`
+	CostHigh     float64 `json:"costHigh"`
+	// Extrapolated lists "task@memory" for task times predicted at a memory size never
+	// observed (from the fitted memory scaling). Ungrounded lists what the profile could not
+	// tell at all (a task never seen, a memory scaling from a single size).
+	Extrapolated []string `json:"extrapolated,omitempty"`
+	Ungrounded   []string `json:"ungrounded,omitempty"`
+}
+
+// Candidate is a setup proposed to run.
+type Candidate struct {
+	Setup     fusion.Setup `json:"setup"`
+	Text      string       `json:"text"`
+	ID        string       `json:"id"`
+	Predicted Prediction   `json:"predicted"`
+	// Objective is the policy's objective (lower is better).
+	Objective float64 `json:"objective"`
+	// LatencyGain and CostGain are the predicted relative reductions of median latency and
+	// cost per request against the current setup (0.25: 25 % lower).
+	LatencyGain float64 `json:"latencyGain"`
+	CostGain    float64 `json:"costGain"`
+	Reason      string  `json:"reason"`
+}
+
+// MeasurementRequest asks for a setup to be run and observed before planning again.
+type MeasurementRequest struct {
+	Setup    fusion.Setup `json:"setup"`
+	Text     string       `json:"text"`
+	Reason   string       `json:"reason"`
+	Requests int          `json:"requests"`
+}
+
+// Plan is a planner's answer. Exactly one of these holds: Measurements are requested (run
+// them, add their traces to the profile and their trials to the history, plan again);
+// Converged (stop: keep Final deployed, the current setup when Final is nil); or Candidates
+// are ranked best first (canary Candidates[0]).
+type Plan struct {
+	Planner      string               `json:"planner"`
+	Measurements []MeasurementRequest `json:"measurements,omitempty"`
+	Candidates   []Candidate          `json:"candidates,omitempty"`
+	Converged    bool                 `json:"converged"`
+	Final        *fusion.Setup        `json:"final,omitempty"`
+	// Current is the prediction for the current setup (model planner).
+	Current *Prediction `json:"current,omitempty"`
+	Reason  string      `json:"reason"`
+	// Evaluated counts the setups whose metrics were predicted.
+	Evaluated int `json:"evaluated,omitempty"`
+}
+
+// normalized checks the input and fills defaults.
+func (in Input) normalized() (Input, error) {
+	var errs []error
+	if err := in.Graph.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("graph: %w", err))
+	}
+	if len(in.MemorySizes) == 0 {
+		in.MemorySizes = DefaultMemorySizes
+	}
+	in.MemorySizes = slices.Clone(in.MemorySizes)
+	slices.Sort(in.MemorySizes)
+	in.MemorySizes = slices.Compact(in.MemorySizes)
+	for _, m := range in.MemorySizes {
+		if m < fusion.MinMemoryMB || m > fusion.MaxMemoryMB {
+			errs = append(errs, fmt.Errorf("memory size %d MB is outside Lambda's %d–%d MB", m, fusion.MinMemoryMB, fusion.MaxMemoryMB))
+		}
+	}
+	if in.DefaultMemoryMB == 0 {
+		in.DefaultMemoryMB = DefaultMemoryMB
+	}
+	in.Prices = in.Prices.WithDefaults()
+	if err := in.Prices.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(in.Current.Groups) == 0 {
+		in.Current = fusion.AllRemote(in.Graph, in.DefaultMemoryMB)
+	} else if len(errs) == 0 {
+		if err := in.Current.Validate(in.Graph); err != nil {
+			errs = append(errs, fmt.Errorf("current setup %s: %w", in.Current, err))
+		}
+	}
+	in.Current = in.Current.Canonical()
+	if in.Policy == nil {
+		p, err := constraint.Compile(constraint.Spec{})
+		if err != nil {
+			errs = append(errs, err)
+		}
+		in.Policy = p
+	}
+	if err := errors.Join(errs...); err != nil {
+		return in, fmt.Errorf("planner input: %w", err)
+	}
+	return in, nil
+}
+
+// Observe returns the observed metrics of setup s from the profile.
+func Observe(p fusion.Profile, s fusion.Setup) (constraint.Metrics, bool) {
+	st, ok := p.Setup(s.ID())
+	if !ok || st.Requests == 0 {
+		return constraint.Metrics{}, false
+	}
+	return constraint.Metrics{
+		MedianMS: st.Latency.Median, P95MS: st.Latency.P95, CostPerRequest: st.Cost.Mean,
+		ColdStartRate: float64(st.ColdRequests) / float64(st.Requests), Requests: int64(st.Requests),
+	}, true
+}
+
+// fusionState is a setup as fusion choices: for each edge of the graph whether it is local
+// (the callee runs inlined in every group that runs the caller), and a memory size per
+// group root.
+type fusionState struct {
+	local []bool
+	mem   map[string]int
+}
+
+func (st fusionState) clone() fusionState {
+	m := make(map[string]int, len(st.mem))
+	for k, v := range st.mem {
+		m[k] = v
+	}
+	return fusionState{local: slices.Clone(st.local), mem: m}
+}
+
+// stateOf reads the fusion choices of a setup: an edge is local when some group that runs
+// the caller also runs the callee.
+func stateOf(g fusion.Graph, s fusion.Setup) fusionState {
+	st := fusionState{local: make([]bool, len(g.Edges)), mem: map[string]int{}}
+	for _, gr := range s.Groups {
+		st.mem[gr.Root] = gr.MemoryMB
+		for i, e := range g.Edges {
+			if gr.Has(e.Caller) && gr.Has(e.Callee) {
+				st.local[i] = true
+			}
+		}
+	}
+	return st
+}
+
+// setup derives the setup of the fusion choices: the entry's group holds every task reached
+// from it over local edges; the callee of every remote edge from a deployed task is the root
+// of a group built the same way; tasks reached by nothing get a group of their own. Roots
+// without a memory in st.mem get def.
+func (st fusionState) setup(g fusion.Graph, def int) fusion.Setup {
+	var s fusion.Setup
+	placed := map[string]bool{}
+	isRoot := map[string]bool{g.Entry: true}
+	queue := []string{g.Entry}
+	for len(queue) > 0 {
+		root := queue[0]
+		queue = queue[1:]
+		gr := fusion.Group{Root: root, MemoryMB: st.mem[root]}
+		if gr.MemoryMB == 0 {
+			gr.MemoryMB = def
+		}
+		in := map[string]bool{root: true}
+		stack := []string{root}
+		for len(stack) > 0 {
+			t := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			placed[t] = true
+			for i, e := range g.Edges {
+				if e.Caller != t {
+					continue
+				}
+				if st.local[i] {
+					if !in[e.Callee] {
+						in[e.Callee] = true
+						gr.Inlined = append(gr.Inlined, e.Callee)
+						stack = append(stack, e.Callee)
+					}
+				} else if !isRoot[e.Callee] {
+					isRoot[e.Callee] = true
+					queue = append(queue, e.Callee)
+				}
+			}
+		}
+		s.Groups = append(s.Groups, gr)
+	}
+	for _, t := range g.Tasks {
+		if !placed[t] && !isRoot[t] {
+			m := st.mem[t]
+			if m == 0 {
+				m = def
+			}
+			s.Groups = append(s.Groups, fusion.Group{Root: t, MemoryMB: m})
+		}
+	}
+	return s.Canonical()
+}
+
+// withMemory returns s with every group at memoryMB.
+func withMemory(s fusion.Setup, memoryMB int) fusion.Setup {
+	out := fusion.Setup{Groups: slices.Clone(s.Groups)}
+	for i := range out.Groups {
+		out.Groups[i].MemoryMB = memoryMB
+	}
+	return out.Canonical()
+}
+
+// describe says how setup s differs from the current one: edges made local or remote and
+// memory changes.
+func describe(g fusion.Graph, cur, s fusion.Setup) string {
+	a, b := stateOf(g, cur), stateOf(g, s)
+	var parts []string
+	for i, e := range g.Edges {
+		if a.local[i] != b.local[i] {
+			verb := "inline"
+			if !b.local[i] {
+				verb = "split"
+			}
+			parts = append(parts, fmt.Sprintf("%s %s→%s (%s)", verb, e.Caller, e.Callee, e.Mode))
+		}
+	}
+	for _, gr := range s.Groups {
+		if old, ok := cur.Group(gr.Root); !ok || old.MemoryMB != gr.MemoryMB {
+			parts = append(parts, fmt.Sprintf("%s@%d", gr.Root, gr.MemoryMB))
+		}
+	}
+	if len(parts) == 0 {
+		return "no change"
+	}
+	return strings.Join(parts, ", ")
+}

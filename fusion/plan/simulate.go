@@ -1,0 +1,469 @@
+package plan
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/fusionize/fusionize/fusion"
+)
+
+// vcpuMB is the memory size at which a Lambda function gets one full vCPU.
+const vcpuMB = 1769
+
+// SimOptions configures Simulate.
+type SimOptions struct {
+	// Requests simulated (2,000 when 0).
+	Requests int `json:"requests,omitempty"`
+	// Replicates: the requests are split into this many replicate runs, each on a bootstrap
+	// resample of the profile's samples, to give the prediction's spread (8 when 0; 1 for
+	// none).
+	Replicates int           `json:"replicates,omitempty"`
+	Prices     fusion.Prices `json:"prices"`
+	Seed       uint64        `json:"seed"`
+}
+
+// Simulate predicts the latency and cost per request of setup s of graph g from the profile,
+// by Monte Carlo over the request's call tree:
+//
+//   - a task's own time at a group's memory is drawn from the profile's samples of that task
+//     at that memory; at a memory never observed, from the nearest observed size scaled by
+//     the task's fitted memory model time(m) = io + cpu·1769/min(m, cap), fitted per task
+//     from the medians of at least two sizes (cap 1769 MB, or 3538 MB when the observations
+//     show the task using two vCPUs); calls are made midway through the task's own time;
+//   - sync calls add up in sequence, or take the longest when the task made them in
+//     parallel; a remote sync call adds the remote overhead and, with the profile's cold-start
+//     rate, an init duration; a remote async call costs the caller its dispatch time and
+//     costs one more invocation; calls per run follow each edge's multiplicity;
+//   - an inline async call runs concurrently and must finish before the handler returns, so
+//     it extends the invocation (and the response, when in the entry's group);
+//   - an invocation lasts at least its tasks' CPU work divided by its vCPU share (inlined
+//     tasks share the CPU); it is billed for its duration plus its init duration, rounded up,
+//     plus the request fee, so a caller waiting on a remote sync call is billed for the wait
+//     while the callee is billed too;
+//   - a task inlined in several groups is simulated in each group that runs it, at that
+//     group's memory.
+//
+// The request latency is the entry invocation's duration plus its init on a cold start.
+func Simulate(p fusion.Profile, g fusion.Graph, s fusion.Setup, opts SimOptions) (Prediction, error) {
+	if err := s.Validate(g); err != nil {
+		return Prediction{}, fmt.Errorf("simulate setup %s: %w", s, err)
+	}
+	m := newModel(p, g, opts.Prices.WithDefaults())
+	if opts.Requests <= 0 {
+		opts.Requests = 2000
+	}
+	if opts.Replicates <= 0 {
+		opts.Replicates = 8
+	}
+	return m.predict(s, opts.Requests, opts.Replicates, opts.Seed), nil
+}
+
+// model is a profile compiled for fast simulation: tasks by index.
+type model struct {
+	g        fusion.Graph
+	prices   fusion.Prices
+	index    map[string]int
+	tasks    []*taskModel
+	edges    [][]edgeModel // by caller
+	parallel []bool
+	// samples of overheads (ms), with fallbacks when never observed
+	remoteSync, remoteAsync, localAsync, init []float64
+	coldRate                                  float64
+}
+
+type edgeModel struct {
+	callee int
+	mode   fusion.Mode
+	perRun float64
+}
+
+type taskModel struct {
+	name     string
+	sizes    []int
+	samples  [][]float64 // per size, sorted
+	medians  []float64
+	io, cpu  float64
+	capMB    float64
+	fitted   bool // from at least two sizes
+	observed bool
+	pools    map[int]*pool
+}
+
+// pool is a task's own-time sample at one memory size, with the CPU work share of each.
+type pool struct {
+	ms       []float64
+	workFrac float64 // vCPU-ms of CPU work per ms of own time at this size
+	extrap   bool
+}
+
+func fallback(s fusion.Summary, def float64) []float64 {
+	if len(s.Samples) > 0 {
+		return s.Samples
+	}
+	return []float64{def}
+}
+
+func newModel(p fusion.Profile, g fusion.Graph, prices fusion.Prices) *model {
+	m := &model{g: g, prices: prices, index: map[string]int{}}
+	for i, t := range g.Tasks {
+		m.index[t] = i
+		tm := &taskModel{name: t, pools: map[int]*pool{}, capMB: vcpuMB}
+		if ts, ok := p.Task(t); ok {
+			for _, sz := range ts.Sizes {
+				if len(sz.Self.Samples) == 0 {
+					continue
+				}
+				tm.sizes = append(tm.sizes, sz.MemoryMB)
+				tm.samples = append(tm.samples, sz.Self.Samples)
+				tm.medians = append(tm.medians, sz.Self.Median)
+			}
+			if ts.ParallelSync {
+				m.parallel = append(m.parallel, true)
+			} else {
+				m.parallel = append(m.parallel, false)
+			}
+		} else {
+			m.parallel = append(m.parallel, false)
+		}
+		tm.observed = len(tm.sizes) > 0
+		tm.fit()
+		m.tasks = append(m.tasks, tm)
+	}
+	m.edges = make([][]edgeModel, len(g.Tasks))
+	for _, e := range g.Edges {
+		per := 1.0
+		if es, ok := p.Edge(e.Caller, e.Callee); ok && es.CallerRuns > 0 {
+			per = es.PerRun
+		}
+		m.edges[m.index[e.Caller]] = append(m.edges[m.index[e.Caller]], edgeModel{callee: m.index[e.Callee], mode: e.Mode, perRun: per})
+	}
+	m.remoteSync = fallback(p.RemoteSync, 25)
+	m.remoteAsync = fallback(p.RemoteAsync, 15)
+	m.localAsync = fallback(p.LocalAsync, 0.05)
+	m.init = fallback(p.Init, 150)
+	m.coldRate = p.ColdStartRate
+	return m
+}
+
+func x(memMB, capMB float64) float64 { return vcpuMB / math.Min(memMB, capMB) }
+
+// fit estimates io and cpu of time(m) = io + cpu·x(m) from the per-size medians by least
+// squares weighted by sample counts (non-negative), trying a one-vCPU and a two-vCPU cap and
+// keeping the better fit (the one-vCPU cap unless the other is clearly better).
+func (t *taskModel) fit() {
+	if len(t.sizes) == 0 {
+		return
+	}
+	if len(t.sizes) == 1 {
+		// Nothing to separate: assume CPU-bound (the cautious choice: memory matters).
+		t.cpu = t.medians[0] / x(float64(t.sizes[0]), vcpuMB)
+		return
+	}
+	t.fitted = true
+	best := math.Inf(1)
+	for _, capMB := range []float64{vcpuMB, 2 * vcpuMB} {
+		var sw, sx, sy, sxx, sxy float64
+		for i, m := range t.sizes {
+			w := float64(len(t.samples[i]))
+			xi, yi := x(float64(m), capMB), t.medians[i]
+			sw += w
+			sx += w * xi
+			sy += w * yi
+			sxx += w * xi * xi
+			sxy += w * xi * yi
+		}
+		var io, cpu float64
+		if d := sw*sxx - sx*sx; d > 1e-12 {
+			cpu = (sw*sxy - sx*sy) / d
+			io = (sy - cpu*sx) / sw
+		} else {
+			io = sy / sw
+		}
+		if cpu < 0 {
+			cpu, io = 0, sy/sw
+		}
+		if io < 0 {
+			io, cpu = 0, sxy/sxx
+		}
+		sse := 0.0
+		for i, m := range t.sizes {
+			r := io + cpu*x(float64(m), capMB) - t.medians[i]
+			sse += float64(len(t.samples[i])) * r * r
+		}
+		if capMB == vcpuMB || sse < 0.5*best {
+			best, t.io, t.cpu, t.capMB = sse, io, cpu, capMB
+		}
+	}
+}
+
+// timeAt is the fitted own time at memory mem.
+func (t *taskModel) timeAt(mem int) float64 { return t.io + t.cpu*x(float64(mem), t.capMB) }
+
+// poolAt returns the own-time sample of the task at memory mem.
+func (t *taskModel) poolAt(mem int) *pool {
+	if p, ok := t.pools[mem]; ok {
+		return p
+	}
+	p := &pool{}
+	if !t.observed {
+		p.ms, p.extrap = []float64{0}, true
+		t.pools[mem] = p
+		return p
+	}
+	// Nearest observed size in the model's scale.
+	bi, bd := 0, math.Inf(1)
+	for i, m := range t.sizes {
+		if d := math.Abs(math.Log(x(float64(m), t.capMB)) - math.Log(x(float64(mem), t.capMB))); d < bd || (d == bd && m == mem) {
+			bi, bd = i, d
+		}
+		if m == mem {
+			bi, bd = i, 0
+			break
+		}
+	}
+	src := t.samples[bi]
+	scale := 1.0
+	if t.sizes[bi] != mem {
+		p.extrap = true
+		if base := t.timeAt(t.sizes[bi]); base > 0 {
+			scale = t.timeAt(mem) / base
+		}
+	}
+	p.ms = make([]float64, len(src))
+	for i, v := range src {
+		p.ms[i] = v * scale
+	}
+	if ta := t.timeAt(mem); ta > 0 {
+		p.workFrac = t.cpu / ta
+	}
+	t.pools[mem] = p
+	return p
+}
+
+// resolved is a setup compiled for simulation.
+type resolved struct {
+	groups    []rgroup
+	rootGroup []int // task → index of the group rooted at it, or -1
+	entry     int
+}
+
+type rgroup struct {
+	root  int
+	mem   int
+	has   []bool
+	pools []*pool // by task, for the tasks it has
+}
+
+func (m *model) resolve(s fusion.Setup) *resolved {
+	r := &resolved{rootGroup: make([]int, len(m.tasks))}
+	for i := range r.rootGroup {
+		r.rootGroup[i] = -1
+	}
+	for gi, gr := range s.Groups {
+		rg := rgroup{root: m.index[gr.Root], mem: gr.MemoryMB, has: make([]bool, len(m.tasks)), pools: make([]*pool, len(m.tasks))}
+		for _, t := range gr.Tasks() {
+			ti := m.index[t]
+			rg.has[ti] = true
+			rg.pools[ti] = m.tasks[ti].poolAt(gr.MemoryMB)
+		}
+		r.groups = append(r.groups, rg)
+		r.rootGroup[rg.root] = gi
+	}
+	r.entry = r.rootGroup[m.index[m.g.Entry]]
+	return r
+}
+
+// run is one simulation run: a random source and, for replicates, bootstrap resamples.
+type run struct {
+	m    *model
+	r    *resolved
+	rng  *rand.Rand
+	boot map[*pool][]float64 // nil: draw from the samples themselves
+	// per request
+	cost  float64
+	cold  bool
+	depth int
+}
+
+func (u *run) draw(xs []float64) float64 { return xs[u.rng.IntN(len(xs))] }
+
+func (u *run) drawPool(p *pool) float64 {
+	if u.boot == nil {
+		return u.draw(p.ms)
+	}
+	b, ok := u.boot[p]
+	if !ok {
+		b = make([]float64, len(p.ms))
+		for i := range b {
+			b[i] = u.draw(p.ms)
+		}
+		u.boot[p] = b
+	}
+	return u.draw(b)
+}
+
+func (u *run) count(per float64) int {
+	n := int(per)
+	if f := per - float64(n); f > 0 && u.rng.Float64() < f {
+		n++
+	}
+	return n
+}
+
+type invState struct {
+	g       *rgroup
+	pending float64
+	cpu     float64
+}
+
+// invoke simulates an invocation of group gi; sync says whether it is on the response path.
+func (u *run) invoke(gi int, sync bool) (dur, init float64) {
+	g := &u.r.groups[gi]
+	if u.rng.Float64() < u.m.coldRate {
+		init = u.draw(u.m.init)
+		if sync {
+			u.cold = true
+		}
+	}
+	inv := invState{g: g}
+	end := u.task(&inv, g.root, 0)
+	dur = max(end, inv.pending, inv.cpu*vcpuMB/float64(g.mem))
+	u.cost += u.m.prices.Invocation(u.m.prices.BilledMS(dur+init), g.mem)
+	return dur, init
+}
+
+// task simulates a run of task ti inside inv from start; it returns when the task ends.
+func (u *run) task(inv *invState, ti int, start float64) float64 {
+	u.depth++
+	defer func() { u.depth-- }()
+	p := inv.g.pools[ti]
+	own := u.drawPool(p)
+	inv.cpu += own * p.workFrac
+	if u.depth > 64 { // a call cycle: stop expanding
+		return start + own
+	}
+	t := start + own/2
+	for _, e := range u.m.edges[ti] {
+		if e.mode != fusion.Async {
+			continue
+		}
+		for range u.count(e.perRun) {
+			if inv.g.has[e.callee] {
+				d := u.draw(u.m.localAsync)
+				inv.pending = max(inv.pending, u.task(inv, e.callee, t+d))
+				t += d
+			} else {
+				t += u.draw(u.m.remoteAsync)
+				u.invoke(u.r.rootGroup[e.callee], false)
+			}
+		}
+	}
+	par := u.m.parallel[ti]
+	parEnd := t
+	for _, e := range u.m.edges[ti] {
+		if e.mode != fusion.Sync {
+			continue
+		}
+		for range u.count(e.perRun) {
+			var d float64
+			if inv.g.has[e.callee] {
+				d = u.task(inv, e.callee, t) - t
+			} else {
+				ov := u.draw(u.m.remoteSync)
+				cd, ci := u.invoke(u.r.rootGroup[e.callee], true)
+				d = ov + ci + cd
+			}
+			if par {
+				parEnd = max(parEnd, t+d)
+			} else {
+				t += d
+			}
+		}
+	}
+	if par {
+		t = parEnd
+	}
+	return t + own/2
+}
+
+// outcome of a batch of simulated requests.
+type outcome struct {
+	median, p95, cost, coldRate float64
+	lat                         []float64
+}
+
+func (u *run) requests(n int) outcome {
+	lat := make([]float64, n)
+	cost, cold := 0.0, 0
+	for i := range n {
+		u.cost, u.cold = 0, false
+		d, init := u.invoke(u.r.entry, true)
+		if init > 0 {
+			u.cold = true
+		}
+		lat[i] = d + init
+		cost += u.cost
+		if u.cold {
+			cold++
+		}
+	}
+	slices.Sort(lat)
+	return outcome{median: fusion.QuantileSorted(lat, 0.5), p95: fusion.QuantileSorted(lat, 0.95),
+		cost: cost / float64(n), coldRate: float64(cold) / float64(n), lat: lat}
+}
+
+// quick predicts with n requests and no replicates, seeded identically for every setup
+// (common random numbers), for the search.
+func (m *model) quick(s fusion.Setup, n int, seed uint64) outcome {
+	u := &run{m: m, r: m.resolve(s), rng: rand.New(rand.NewPCG(seed, 1))}
+	return u.requests(n)
+}
+
+// predict runs reps replicates of n/reps requests each on bootstrap resamples, and reports
+// the pooled metrics with the replicates' spread.
+func (m *model) predict(s fusion.Setup, n, reps int, seed uint64) Prediction {
+	r := m.resolve(s)
+	per := max(n/reps, 1)
+	var all []float64
+	var meds, p95s, costs []float64
+	cost, cold := 0.0, 0.0
+	for k := range reps {
+		u := &run{m: m, r: r, rng: rand.New(rand.NewPCG(seed, uint64(k)+100))}
+		if reps > 1 {
+			u.boot = map[*pool][]float64{}
+		}
+		o := u.requests(per)
+		all = append(all, o.lat...)
+		meds = append(meds, o.median)
+		p95s = append(p95s, o.p95)
+		costs = append(costs, o.cost)
+		cost += o.cost / float64(reps)
+		cold += o.coldRate / float64(reps)
+	}
+	slices.Sort(all)
+	pr := Prediction{}
+	pr.MedianMS = fusion.QuantileSorted(all, 0.5)
+	pr.P95MS = fusion.QuantileSorted(all, 0.95)
+	pr.CostPerRequest = cost
+	pr.ColdStartRate = cold
+	pr.Requests = int64(len(all))
+	pr.MedianLowMS, pr.MedianHighMS = fusion.Quantile(meds, 0.1), fusion.Quantile(meds, 0.9)
+	pr.P95LowMS, pr.P95HighMS = fusion.Quantile(p95s, 0.1), fusion.Quantile(p95s, 0.9)
+	pr.CostLow, pr.CostHigh = fusion.Quantile(costs, 0.1), fusion.Quantile(costs, 0.9)
+	for _, gr := range s.Canonical().Groups {
+		for _, t := range gr.Tasks() {
+			tm := m.tasks[m.index[t]]
+			switch {
+			case !tm.observed:
+				pr.Ungrounded = append(pr.Ungrounded, t+" never observed")
+			case !tm.fitted && tm.poolAt(gr.MemoryMB).extrap:
+				pr.Ungrounded = append(pr.Ungrounded, fmt.Sprintf("%s@%d from one memory size", t, gr.MemoryMB))
+			case tm.poolAt(gr.MemoryMB).extrap:
+				pr.Extrapolated = append(pr.Extrapolated, fmt.Sprintf("%s@%d", t, gr.MemoryMB))
+			}
+		}
+	}
+	return pr
+}
