@@ -42,5 +42,6 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		bundleCommand(),
 		loadCommand(),
+		validateCommand(),
 	}
 }

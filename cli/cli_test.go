@@ -71,3 +71,26 @@ func TestBundleUserErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestValidate(t *testing.T) {
+	out, _, err := run(t, context.Background(), "validate", "--sample", "iot", "--setup", "I+CW+SE@256,CT@1024,CS+CSL+CSA@128,CA+DJ@512,AS@1024", "appconfig/testdata/full.yaml")
+	if err != nil || !strings.Contains(out, "full.yaml: ok") || !strings.Contains(out, "setup: ok") {
+		t.Fatalf("%s %v", out, err)
+	}
+	_, errOut, err := run(t, context.Background(), "validate", "--sample", "tree", "--setup", "A+B@128,C@99", "appconfig/testdata/bad.yaml")
+	if err == nil || !strings.Contains(err.Error(), "2 input(s) with problems") {
+		t.Fatalf("got %v", err)
+	}
+	for _, want := range []string{"bad.yaml:9:18: canary weights must increase", "setup:1:11: memory 99 MB", " | .........."} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	_, errOut, err = run(t, context.Background(), "validate", "--sample", "tree", "--setup", "A+B@128,C@128")
+	if err == nil || !strings.Contains(errOut, `no group is rooted at "D"`) {
+		t.Fatalf("got %v\n%s", err, errOut)
+	}
+	if _, _, err := run(t, context.Background(), "validate"); err == nil {
+		t.Fatal("validate with nothing accepted")
+	}
+}
