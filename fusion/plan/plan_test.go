@@ -1,0 +1,267 @@
+package plan_test
+
+import (
+	"encoding/json"
+	"math"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/fusion/apps"
+	"github.com/fusionize/fusionize/fusion/constraint"
+	"github.com/fusionize/fusionize/fusion/plan"
+	"github.com/fusionize/fusionize/fusion/sim"
+)
+
+// profileAt measures the app all remote at each memory size.
+func profileAt(app sim.App, sizes ...int) fusion.Profile {
+	b := fusion.NewProfileBuilder(app.Graph, fusion.ProfileOptions{})
+	for i, m := range sizes {
+		r, rp := app.Measure(fusion.AllRemote(app.Graph, m), 300, uint64(i+1))
+		b.AddRecords(r...)
+		b.AddReports(rp...)
+	}
+	return b.Profile()
+}
+
+// truth measures a setup on the ground truth with many requests.
+func truth(app sim.App, s fusion.Setup) constraint.Metrics {
+	r, rp := app.Measure(s, 3000, 4242)
+	m, _ := plan.Observe(fusion.BuildProfile(app.Graph, r, rp), s)
+	return m
+}
+
+// objective is the default objective of the true metrics of s against the true metrics of
+// all remote at 128 MB.
+func objective(app sim.App, s fusion.Setup) float64 {
+	base, m := truth(app, fusion.AllRemote(app.Graph, 128)), truth(app, s)
+	return m.MedianMS/base.MedianMS + m.CostPerRequest/base.CostPerRequest
+}
+
+func TestSimulateAccuracy(t *testing.T) {
+	tests := []struct {
+		app   sim.App
+		setup string
+	}{
+		{apps.IoT(), "I+CW+SE@256,CT@1024,CS+CSL+CSA@128,CA+DJ@1024,AS@1024"},
+		{apps.IoT(), "AS@512,CT+AS@512,I+AS+CA+CS+CSA+CSL+CT+CW+DJ+SE@512"},
+		{apps.Tree(), "A+B+D+E@128,C@512,F@512,G@512"},
+		{apps.Tree(), "A+B+C+D+E+F+G@1024"},
+		{apps.WebShop(), "frontend+supportedcurrencies+listproducts+currency+getads+getcart+listrecommendations+cartkvstorage+getproduct+searchproducts@512,checkout+getcart+listproducts+currency+shipmentquote+payment+cartkvstorage@256,addcartitem@128,cartkvstorage@128,emptycart@128,shiporder@128,email@128"},
+	}
+	for _, tt := range tests {
+		s := fusion.MustParseSetup(tt.setup)
+		p := profileAt(tt.app, 128, 1024)
+		pr, err := plan.Simulate(p, tt.app.Graph, s, plan.SimOptions{Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := truth(tt.app, s)
+		if e := math.Abs(pr.MedianMS/want.MedianMS - 1); e > 0.05 {
+			t.Errorf("%s %s: median predicted %.1f, true %.1f", tt.app.Name, s, pr.MedianMS, want.MedianMS)
+		}
+		if e := math.Abs(pr.P95MS/want.P95MS - 1); e > 0.10 {
+			t.Errorf("%s %s: p95 predicted %.1f, true %.1f", tt.app.Name, s, pr.P95MS, want.P95MS)
+		}
+		if e := math.Abs(pr.CostPerRequest/want.CostPerRequest - 1); e > 0.05 {
+			t.Errorf("%s %s: cost predicted %.3g, true %.3g", tt.app.Name, s, pr.CostPerRequest, want.CostPerRequest)
+		}
+		if pr.MedianLowMS > pr.MedianMS || pr.MedianHighMS < pr.MedianMS || len(pr.Ungrounded) > 0 {
+			t.Errorf("%s: interval [%v, %v] around %v, ungrounded %v", s, pr.MedianLowMS, pr.MedianHighMS, pr.MedianMS, pr.Ungrounded)
+		}
+	}
+	if _, err := plan.Simulate(fusion.Profile{}, apps.TreeGraph(), fusion.MustParseSetup("A@128"), plan.SimOptions{}); err == nil {
+		t.Error("invalid setup simulated")
+	}
+}
+
+// groupOf returns the group rooted at root.
+func groupOf(t *testing.T, s fusion.Setup, root string) fusion.Group {
+	t.Helper()
+	g, ok := s.Group(root)
+	if !ok {
+		t.Fatalf("%s has no group rooted at %s", s, root)
+	}
+	return g
+}
+
+// noRemoteSync checks that every sync edge is local wherever its caller runs.
+func noRemoteSync(t *testing.T, g fusion.Graph, s fusion.Setup) {
+	t.Helper()
+	for _, gr := range s.Groups {
+		for _, task := range gr.Tasks() {
+			for _, e := range g.Callees(task) {
+				if e.Mode == fusion.Sync && !gr.Has(e.Callee) {
+					t.Errorf("%s: %s is remote in group %s (double billing)", s, e, gr.Root)
+				}
+			}
+		}
+	}
+}
+
+func planned(t *testing.T, app sim.App, policy *constraint.Policy) plan.Plan {
+	t.Helper()
+	in := plan.Input{Graph: app.Graph, Profile: profileAt(app, 128, 1024, 3008), Policy: policy, Seed: 1}
+	for _, m := range []int{128, 1024, 3008} {
+		in.History = append(in.History, plan.Trial{Setup: fusion.AllRemote(app.Graph, m), Kind: plan.Measurement})
+	}
+	p, err := plan.NewModel(plan.ModelOptions{}).Plan(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Measurements) > 0 || p.Converged || len(p.Candidates) == 0 {
+		t.Fatalf("plan: %+v", p)
+	}
+	t.Logf("%s: %s (%d setups evaluated)", app.Name, p.Reason, p.Evaluated)
+	return p
+}
+
+// TestModelTree: B, D and E wait 500 ms each behind sync calls, so they are fused with A and
+// nobody is billed twice for the wait. The model also inlines the async CPU work of C, F and
+// G into that group, where it runs during the I/O wait for free; the ground truth confirms
+// that this beats the paper's known-good setup (C, F, G separate). With a policy that keeps
+// C, F and G isolated it picks exactly the known-good fusion.
+func TestModelTree(t *testing.T) {
+	app := apps.Tree()
+	best := planned(t, app, nil).Candidates[0].Setup
+	noRemoteSync(t, app.Graph, best)
+	a := groupOf(t, best, "A")
+	for _, task := range []string{"B", "D", "E"} {
+		if !a.Has(task) {
+			t.Errorf("%s: %s not fused with A", best, task)
+		}
+	}
+	known := fusion.MustParseSetup("A+B+D+E@128,C@1024,F@1024,G@1024")
+	if got, want := objective(app, best), objective(app, known); got > want {
+		t.Errorf("true objective of %s is %.3f, worse than the known-good %s at %.3f", best, got, known, want)
+	}
+
+	isolated := constraint.MustCompile(constraint.Spec{Constraints: []constraint.Rule{{Name: "isolate-CFG",
+		Expr: `setup.groups.all(g, ["C", "F", "G"].all(t, g.root == t || !(t in g.tasks)))`}}})
+	best = planned(t, app, isolated).Candidates[0].Setup
+	if a := groupOf(t, best, "A"); !slices.Equal(a.Tasks(), []string{"A", "B", "D", "E"}) {
+		t.Errorf("with C, F, G isolated: %s, want A+B+D+E fused", best)
+	}
+	for _, r := range []string{"C", "F", "G"} {
+		if g := groupOf(t, best, r); len(g.Inlined) > 0 {
+			t.Errorf("with C, F, G isolated: %s", best)
+		}
+	}
+}
+
+// TestModelIoT: the sync edges I→CW, I→SE, CS→CSL, CS→CSA and CA→DJ are inlined, the
+// CPU-heavy async tasks CT and AS stay out of the entry's group, and the ground truth
+// confirms the pick is at least as good as the paper's known-good setup.
+func TestModelIoT(t *testing.T) {
+	app := apps.IoT()
+	p := planned(t, app, nil)
+	best := p.Candidates[0].Setup
+	noRemoteSync(t, app.Graph, best)
+	i := groupOf(t, best, "I")
+	if !i.Has("CW") || !i.Has("SE") || i.Has("CT") || i.Has("AS") {
+		t.Errorf("%s: want CW and SE inlined in I, CT and AS not", best)
+	}
+	known := fusion.MustParseSetup("I+CW+SE@1024,CT@1024,CS+CSL+CSA@128,CA+DJ@1024,AS@1024")
+	if got, want := objective(app, best), objective(app, known); got > want {
+		t.Errorf("true objective of %s is %.3f, worse than the known-good %s at %.3f", best, got, known, want)
+	}
+	c := p.Candidates[0]
+	if c.LatencyGain < 0.3 || c.CostGain < 0 || c.Predicted.MedianLowMS > c.Predicted.MedianMS {
+		t.Errorf("candidate %+v: want a latency gain > 30 %% and no cost increase", c)
+	}
+}
+
+func TestModelMeasurementsAndDeterminism(t *testing.T) {
+	app := apps.IoT()
+	in := plan.Input{Graph: app.Graph, Profile: profileAt(app, 128), Seed: 3}
+	p, err := plan.NewModel(plan.ModelOptions{}).Plan(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Measurements) != 1 || p.Measurements[0].Text != fusion.AllRemote(app.Graph, 1024).String() {
+		t.Fatalf("with one memory size observed: %+v, want a measurement at 1024 MB", p)
+	}
+	in.Profile = profileAt(app, 128, 1024, 3008)
+	a, err := plan.NewModel(plan.ModelOptions{}).Plan(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The input crosses activity boundaries as JSON; the answer must not change.
+	raw, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back plan.Input
+	if err := json.Unmarshal(raw, &back); err != nil {
+		t.Fatal(err)
+	}
+	b, err := plan.NewModel(plan.ModelOptions{}).Plan(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Error("same input, different plans")
+	}
+	if _, err := json.Marshal(a); err != nil {
+		t.Error(err)
+	}
+	// A rolled-back candidate is not proposed again.
+	in.History = append(in.History, plan.Trial{Setup: a.Candidates[0].Setup, Kind: plan.Canary, Verdict: "fail"})
+	c, _ := plan.NewModel(plan.ModelOptions{}).Plan(in)
+	if len(c.Candidates) == 0 || c.Candidates[0].ID == a.Candidates[0].ID {
+		t.Errorf("rolled-back %s proposed again", a.Candidates[0].Text)
+	}
+}
+
+func TestPlannerInputErrors(t *testing.T) {
+	app := apps.Tree()
+	_, err := plan.NewModel(plan.ModelOptions{}).Plan(plan.Input{Graph: app.Graph, Current: fusion.MustParseSetup("A@128"), MemorySizes: []int{64}})
+	if err == nil {
+		t.Fatal("bad input accepted")
+	}
+	t.Log(err)
+}
+
+// runs caches the planners' loops, shared by tests.
+var runs = sync.OnceValues(func() (map[string][2]plan.RunResult, error) {
+	out := map[string][2]plan.RunResult{}
+	for _, app := range []sim.App{apps.IoT(), apps.Tree()} {
+		var pair [2]plan.RunResult
+		for i, p := range []plan.Planner{plan.NewModel(plan.ModelOptions{}), plan.FusionizePP{Requests: 300}} {
+			r, err := plan.Run(p, app, plan.RunOptions{Graph: app.Graph, Seed: 1})
+			if err != nil {
+				return nil, err
+			}
+			pair[i] = r
+		}
+		out[app.Name] = pair
+	}
+	return out, nil
+})
+
+// TestExperiments runs both planners' loops against the ground truth to convergence: the
+// model needs far fewer live experiments and ends at least as good (default objective on
+// the true metrics).
+func TestExperiments(t *testing.T) {
+	res, err := runs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, app := range []sim.App{apps.IoT(), apps.Tree()} {
+		m, f := res[app.Name][0], res[app.Name][1]
+		mt, ft := truth(app, m.Final), truth(app, f.Final)
+		t.Logf("%s: model %d experiments → %s (true median %.0f ms, %.3g $); fusionize++ %d experiments → %s (true median %.0f ms, %.3g $)",
+			app.Name, m.Experiments, m.Final, mt.MedianMS, mt.CostPerRequest, f.Experiments, f.Final, ft.MedianMS, ft.CostPerRequest)
+		if !m.Converged || !f.Converged {
+			t.Errorf("%s: not converged", app.Name)
+		}
+		if 2*m.Experiments > f.Experiments {
+			t.Errorf("%s: model %d experiments, fusionize++ %d: want at most half", app.Name, m.Experiments, f.Experiments)
+		}
+		if mo, fo := objective(app, m.Final), objective(app, f.Final); mo > fo {
+			t.Errorf("%s: model ends at true objective %.3f, fusionize++ at %.3f", app.Name, mo, fo)
+		}
+	}
+}
