@@ -1,0 +1,569 @@
+// Package activities is the I/O side of Fusionize's optimization cycle: the Temporal
+// activities that the workflows of package workflows call. They are methods on Activities, a
+// struct holding injected dependencies declared here as small interfaces — a Deployer (deploy
+// setups, route canary traffic, promote, retire), a TraceSource (trace lines and REPORT lines
+// of a time window), the planners of package fusion/plan and a Clock — so that platform/lambda
+// satisfies them against AWS Lambda or the local platform, and tests use hand-written fakes.
+//
+// Every activity is idempotent: a retried Deploy creates no second function, a retried
+// Promote or Retire is harmless. Long waits (Observe) heartbeat their progress. Invalid input
+// (a setup that does not fit the app's graph, a policy whose CEL does not compile, an unknown
+// planner) fails with a non-retryable temporal.ApplicationError whose type is one of the
+// Err* constants, so the workflow stops retrying and reports it.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/fusion/constraint"
+	"github.com/fusionize/fusionize/fusion/judge"
+	"github.com/fusionize/fusionize/fusion/plan"
+)
+
+// Types of the application errors the activities return. Those marked permanent are
+// non-retryable.
+const (
+	ErrInvalidSetup   = "FusionizeInvalidSetup"   // permanent: setup text or setup against graph
+	ErrInvalidPolicy  = "FusionizeInvalidPolicy"  // permanent: CEL policy does not compile
+	ErrInvalidInput   = "FusionizeInvalidInput"   // permanent: other malformed input
+	ErrUnknownPlanner = "FusionizeUnknownPlanner" // permanent: no planner of that name
+	ErrPlanner        = "FusionizePlannerFailed"  // permanent: the planner rejected its input
+	ErrDeploy         = "FusionizeDeployFailed"   // retryable: the platform failed a deployment
+	ErrRoute          = "FusionizeRouteFailed"    // retryable: the platform failed to route
+	ErrTraces         = "FusionizeTracesFailed"   // retryable: reading traces failed
+	ErrPermanent      = "FusionizePlatformDenied" // permanent: the platform refused for good (access, quota)
+)
+
+// Deployment is one setup of an app deployed on the platform: a function per group, and
+// (when Version is set) a published version of the app's entry function that runs the
+// setup's entry group and that the entry alias can route to.
+type Deployment struct {
+	App string `json:"app"`
+	// Setup is the setup's canonical text form; SetupID its ID.
+	Setup   string `json:"setup"`
+	SetupID string `json:"setupID"`
+	Entry   string `json:"entry"` // the entry task, root of the group that outside requests reach
+	// Version of the entry function that runs this setup ("" until deployed).
+	Version string `json:"version,omitempty"`
+	// Functions are the names of the setup's group functions, sorted.
+	Functions []string `json:"functions,omitempty"`
+}
+
+// ParsedSetup returns the deployment's setup.
+func (d Deployment) ParsedSetup() (fusion.Setup, error) { return fusion.ParseSetup(d.Setup) }
+
+// DeployRequest asks for one setup of an app to be deployed.
+type DeployRequest struct {
+	App   string       `json:"app"`
+	Setup fusion.Setup `json:"setup"`
+	Entry string       `json:"entry"`
+}
+
+// Deployer deploys an app's setups and routes the app's live traffic between them.
+type Deployer interface {
+	// Deploy makes every function of the setup exist with the right code and
+	// configuration, and a version of the entry function that runs it. It is idempotent:
+	// deploying a deployed setup changes nothing and returns the same Deployment.
+	Deploy(ctx context.Context, req DeployRequest) (Deployment, error)
+	// Route sends the share weight (0 to 1) of the app's live requests to canary and the
+	// rest to stable.
+	Route(ctx context.Context, stable, canary Deployment, weight float64) error
+	// Promote sends every live request to d (creating the live route if there is none).
+	// Rolling back is promoting the stable deployment again.
+	Promote(ctx context.Context, d Deployment) error
+	// Retire deletes what d deployed (its group functions and entry version); it must not
+	// be live. Retiring what does not exist succeeds.
+	Retire(ctx context.Context, d Deployment) error
+}
+
+// TraceQuery selects the logs of some deployments of an app in a time window.
+type TraceQuery struct {
+	App         string       `json:"app"`
+	Deployments []Deployment `json:"deployments"`
+	Start       time.Time    `json:"start"`
+	End         time.Time    `json:"end"`
+}
+
+// Traces are the trace records and REPORT lines found.
+type Traces struct {
+	Records []fusion.TraceRecord `json:"records"`
+	Reports []fusion.Report      `json:"reports"`
+}
+
+// TraceSource reads what deployed functions logged.
+type TraceSource interface {
+	Traces(ctx context.Context, q TraceQuery) (Traces, error)
+}
+
+// Clock tells the time and waits; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time                         { return time.Now() }
+func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// SystemClock is the real clock.
+var SystemClock Clock = systemClock{}
+
+// Planner names accepted by Options.Planners' default.
+const (
+	PlannerModel       = "model"
+	PlannerFusionizePP = "fusionize++"
+)
+
+// Options configure Activities.
+type Options struct {
+	Deployer Deployer
+	Traces   TraceSource
+	// Planners by name; the workflow input names one (PlannerModel by default).
+	Planners map[string]plan.Planner
+	// Clock defaults to SystemClock.
+	Clock Clock
+	// PollInterval is how often Observe reads traces while it waits; default 5 s.
+	PollInterval time.Duration
+	// Prices for cost per request; zero fields default to fusion.DefaultPrices.
+	Prices fusion.Prices
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// Activities are the cycle's activities. Workflows call them through a nil *Activities.
+type Activities struct {
+	deployer Deployer
+	traces   TraceSource
+	planners map[string]plan.Planner
+	clock    Clock
+	poll     time.Duration
+	prices   fusion.Prices
+	log      *slog.Logger
+}
+
+// New validates opts and returns the activities.
+func New(opts Options) (*Activities, error) {
+	var errs []error
+	if opts.Deployer == nil {
+		errs = append(errs, errors.New("no Deployer"))
+	}
+	if opts.Traces == nil {
+		errs = append(errs, errors.New("no TraceSource"))
+	}
+	if len(opts.Planners) == 0 {
+		errs = append(errs, errors.New("no Planners"))
+	}
+	if opts.PollInterval < 0 {
+		errs = append(errs, fmt.Errorf("PollInterval %v is negative", opts.PollInterval))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("activities: %w", err)
+	}
+	a := &Activities{deployer: opts.Deployer, traces: opts.Traces, planners: opts.Planners,
+		clock: opts.Clock, poll: opts.PollInterval, prices: opts.Prices.WithDefaults(), log: opts.Logger}
+	if a.clock == nil {
+		a.clock = SystemClock
+	}
+	if a.poll == 0 {
+		a.poll = 5 * time.Second
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	return a, nil
+}
+
+func permanent(typ string, format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), typ, nil)
+}
+
+// parseSetup parses and validates a setup text against the graph, as a permanent error.
+func parseSetup(text string, g fusion.Graph) (fusion.Setup, error) {
+	s, err := fusion.ParseSetup(text)
+	if err != nil {
+		return fusion.Setup{}, permanent(ErrInvalidSetup, "setup %q: %v", text, err)
+	}
+	if err := s.Validate(g); err != nil {
+		return fusion.Setup{}, permanent(ErrInvalidSetup, "setup %s does not fit the app: %v", s, err)
+	}
+	return s, nil
+}
+
+// DeployInput is the input of Deploy.
+type DeployInput struct {
+	App   string       `json:"app"`
+	Graph fusion.Graph `json:"graph"`
+	Setup string       `json:"setup"` // text form
+}
+
+// Deploy deploys a setup idempotently. It heartbeats while the platform works.
+func (a *Activities) Deploy(ctx context.Context, in DeployInput) (Deployment, error) {
+	if in.App == "" {
+		return Deployment{}, permanent(ErrInvalidInput, "deploy: no app name")
+	}
+	s, err := parseSetup(in.Setup, in.Graph)
+	if err != nil {
+		return Deployment{}, err
+	}
+	var d Deployment
+	err = heartbeating(ctx, func(ctx context.Context) error {
+		var err error
+		d, err = a.deployer.Deploy(ctx, DeployRequest{App: in.App, Setup: s, Entry: in.Graph.Entry})
+		return err
+	})
+	if err != nil {
+		return Deployment{}, platformError(ErrDeploy, fmt.Errorf("deploy setup %s (%s) of %s: %w", s.ID(), s, in.App, err))
+	}
+	a.log.Info("deployed", "app", in.App, "setup", d.SetupID, "version", d.Version)
+	return d, nil
+}
+
+// RouteInput is the input of Route.
+type RouteInput struct {
+	Stable Deployment `json:"stable"`
+	Canary Deployment `json:"canary"`
+	Weight float64    `json:"weight"`
+}
+
+// Route sends the share Weight of live requests to the canary.
+func (a *Activities) Route(ctx context.Context, in RouteInput) error {
+	if in.Weight < 0 || in.Weight > 1 {
+		return permanent(ErrInvalidInput, "route: weight %v is outside [0, 1]", in.Weight)
+	}
+	if in.Stable.Version == "" || in.Canary.Version == "" {
+		return permanent(ErrInvalidInput, "route: stable (%q) and canary (%q) need deployed versions", in.Stable.Version, in.Canary.Version)
+	}
+	if err := a.deployer.Route(ctx, in.Stable, in.Canary, in.Weight); err != nil {
+		return platformError(ErrRoute, fmt.Errorf("route %.0f %% of %s to setup %s: %w", 100*in.Weight, in.Stable.App, in.Canary.SetupID, err))
+	}
+	return nil
+}
+
+// Promote sends every live request to d. Promoting the stable deployment rolls a canary back.
+func (a *Activities) Promote(ctx context.Context, d Deployment) error {
+	if d.Version == "" {
+		return permanent(ErrInvalidInput, "promote setup %s of %s: not deployed (no version)", d.SetupID, d.App)
+	}
+	if err := a.deployer.Promote(ctx, d); err != nil {
+		return platformError(ErrRoute, fmt.Errorf("promote setup %s of %s: %w", d.SetupID, d.App, err))
+	}
+	return nil
+}
+
+// Retire deletes a deployment that is no longer live.
+func (a *Activities) Retire(ctx context.Context, d Deployment) error {
+	err := heartbeating(ctx, func(ctx context.Context) error { return a.deployer.Retire(ctx, d) })
+	if err != nil {
+		return platformError(ErrDeploy, fmt.Errorf("retire setup %s of %s: %w", d.SetupID, d.App, err))
+	}
+	return nil
+}
+
+// Window is a time window in which some deployments ran.
+type Window struct {
+	Start       time.Time    `json:"start"`
+	End         time.Time    `json:"end"`
+	Deployments []Deployment `json:"deployments"`
+}
+
+// ObserveInput is the input of Observe.
+type ObserveInput struct {
+	App         string       `json:"app"`
+	Deployments []Deployment `json:"deployments"`
+	Start       time.Time    `json:"start"`
+	// MinWarm is the number of warm requests wanted of every deployment.
+	MinWarm int `json:"minWarm"`
+	// MaxWait bounds the wait; Observe returns what it saw when it runs out.
+	MaxWait time.Duration `json:"maxWait"`
+}
+
+// SetupObservation is what was seen of one deployment.
+type SetupObservation struct {
+	SetupID  string             `json:"setupID"`
+	Requests int                `json:"requests"`
+	Warm     int                `json:"warm"`
+	Metrics  constraint.Metrics `json:"metrics"`
+}
+
+// Observation is the result of Observe.
+type Observation struct {
+	Window Window             `json:"window"`
+	Setups []SetupObservation `json:"setups"`
+	// Enough is true when every deployment reached MinWarm warm requests.
+	Enough bool `json:"enough"`
+}
+
+// Setup returns the observation of the setup with that ID.
+func (o Observation) Setup(id string) SetupObservation {
+	for _, s := range o.Setups {
+		if s.SetupID == id {
+			return s
+		}
+	}
+	return SetupObservation{SetupID: id}
+}
+
+// Observe waits until every deployment has served MinWarm warm requests since Start, or
+// MaxWait has passed, reading traces every poll interval and heartbeating the counts.
+func (a *Activities) Observe(ctx context.Context, in ObserveInput) (Observation, error) {
+	if len(in.Deployments) == 0 || in.Start.IsZero() {
+		return Observation{}, permanent(ErrInvalidInput, "observe: no deployments or no start time")
+	}
+	deadline := a.clock.Now().Add(in.MaxWait)
+	for {
+		now := a.clock.Now()
+		tr, err := a.traces.Traces(ctx, TraceQuery{App: in.App, Deployments: in.Deployments, Start: in.Start, End: now})
+		if err != nil {
+			return Observation{}, platformError(ErrTraces, fmt.Errorf("observe %s: %w", in.App, err))
+		}
+		p := a.profile(fusion.Graph{}, tr, 1)
+		obs := Observation{Window: Window{Start: in.Start, End: now, Deployments: in.Deployments}, Enough: true}
+		for _, d := range in.Deployments {
+			so := SetupObservation{SetupID: d.SetupID}
+			if st, ok := p.Setup(d.SetupID); ok {
+				so.Requests = st.Requests
+				so.Warm = st.Requests - st.ColdRequests
+				so.Metrics, _ = plan.Observe(p, mustSetup(d))
+			}
+			obs.Enough = obs.Enough && so.Warm >= in.MinWarm
+			obs.Setups = append(obs.Setups, so)
+		}
+		activity.RecordHeartbeat(ctx, obs.Setups)
+		if obs.Enough || !now.Before(deadline) {
+			return obs, nil
+		}
+		select {
+		case <-ctx.Done():
+			return Observation{}, ctx.Err()
+		case <-a.clock.After(min(a.poll, deadline.Sub(now))):
+		}
+	}
+}
+
+// mustSetup returns the setup of a deployment made by a Deployer (so known to parse); a
+// setup that does not parse gives the zero Setup, whose ID matches nothing.
+func mustSetup(d Deployment) fusion.Setup {
+	s, _ := fusion.ParseSetup(d.Setup)
+	return s
+}
+
+func (a *Activities) profile(g fusion.Graph, tr Traces, keep int) fusion.Profile {
+	b := fusion.NewProfileBuilder(g, fusion.ProfileOptions{Prices: a.prices, MaxSamples: keep})
+	b.AddRecords(tr.Records...)
+	b.AddReports(tr.Reports...)
+	return b.Profile()
+}
+
+// read reads the traces of every window.
+func (a *Activities) read(ctx context.Context, app string, ws []Window) (Traces, error) {
+	var all Traces
+	for _, w := range ws {
+		tr, err := a.traces.Traces(ctx, TraceQuery{App: app, Deployments: w.Deployments, Start: w.Start, End: w.End})
+		if err != nil {
+			return Traces{}, platformError(ErrTraces, fmt.Errorf("read traces of %s from %s to %s: %w", app, w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339), err))
+		}
+		all.Records = append(all.Records, tr.Records...)
+		all.Reports = append(all.Reports, tr.Reports...)
+		activity.RecordHeartbeat(ctx, len(all.Records))
+	}
+	return all, nil
+}
+
+// PlanInput is the input of Plan.
+type PlanInput struct {
+	App     string       `json:"app"`
+	Graph   fusion.Graph `json:"graph"`
+	Current string       `json:"current"` // setup text
+	// Windows whose traces make the profile (the current setup's collection and earlier
+	// trials).
+	Windows     []Window        `json:"windows"`
+	Policy      constraint.Spec `json:"policy"`
+	Planner     string          `json:"planner"`
+	History     []plan.Trial    `json:"history,omitempty"`
+	MemorySizes []int           `json:"memorySizes,omitempty"`
+	Seed        uint64          `json:"seed"`
+	Prices      *fusion.Prices  `json:"prices,omitempty"`
+	// MaxCandidates bounds the candidates returned (default 3) to keep histories small.
+	MaxCandidates int `json:"maxCandidates,omitempty"`
+}
+
+// Plan builds the profile from the windows' traces and asks the named planner what to do.
+func (a *Activities) Plan(ctx context.Context, in PlanInput) (plan.Plan, error) {
+	if err := in.Graph.Validate(); err != nil {
+		return plan.Plan{}, permanent(ErrInvalidInput, "plan %s: graph: %v", in.App, err)
+	}
+	cur, err := parseSetup(in.Current, in.Graph)
+	if err != nil {
+		return plan.Plan{}, err
+	}
+	pol, err := constraint.Compile(in.Policy)
+	if err != nil {
+		return plan.Plan{}, permanent(ErrInvalidPolicy, "policy of %s: %v", in.App, err)
+	}
+	name := in.Planner
+	if name == "" {
+		name = PlannerModel
+	}
+	pl, ok := a.planners[name]
+	if !ok {
+		names := make([]string, 0, len(a.planners))
+		for n := range a.planners {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		return plan.Plan{}, permanent(ErrUnknownPlanner, "no planner %q (planners: %s)", name, strings.Join(names, ", "))
+	}
+	tr, err := a.read(ctx, in.App, in.Windows)
+	if err != nil {
+		return plan.Plan{}, err
+	}
+	prices := a.prices
+	if in.Prices != nil {
+		prices = in.Prices.WithDefaults()
+	}
+	b := fusion.NewProfileBuilder(in.Graph, fusion.ProfileOptions{Prices: prices, MaxSamples: 500})
+	b.AddRecords(tr.Records...)
+	b.AddReports(tr.Reports...)
+	p, err := pl.Plan(plan.Input{Graph: in.Graph, Current: cur, Profile: b.Profile(), MemorySizes: in.MemorySizes,
+		Prices: prices, Policy: pol, History: in.History, Seed: in.Seed})
+	if err != nil {
+		return plan.Plan{}, permanent(ErrPlanner, "plan %s with %s: %v", in.App, name, err)
+	}
+	maxC := in.MaxCandidates
+	if maxC <= 0 {
+		maxC = 3
+	}
+	if len(p.Candidates) > maxC {
+		p.Candidates = p.Candidates[:maxC]
+	}
+	if len(p.Measurements) > maxC {
+		p.Measurements = p.Measurements[:maxC]
+	}
+	a.log.Info("planned", "app", in.App, "planner", name, "converged", p.Converged,
+		"candidates", len(p.Candidates), "measurements", len(p.Measurements), "reason", p.Reason)
+	return p, nil
+}
+
+// JudgeInput is the input of Judge.
+type JudgeInput struct {
+	App    string          `json:"app"`
+	Graph  fusion.Graph    `json:"graph"`
+	Stable Deployment      `json:"stable"`
+	Canary Deployment      `json:"canary"`
+	Window Window          `json:"window"`
+	Judge  judge.Options   `json:"judge"`
+	Policy constraint.Spec `json:"policy"`
+	// Predicted metrics of the canary and the stable setup, for the acceptance rule.
+	CanaryPredicted constraint.Metrics `json:"canaryPredicted"`
+	StablePredicted constraint.Metrics `json:"stablePredicted"`
+}
+
+// Verdict is the judged canary: the judge's numbers, the policy's acceptance and what was
+// observed of both arms.
+type Verdict struct {
+	Outcome judge.Outcome `json:"outcome"`
+	// Accepted is the policy's acceptance rule evaluated on the verdict (false unless the
+	// rule says promote).
+	Accepted       bool               `json:"accepted"`
+	Reason         string             `json:"reason"`
+	PValue         float64            `json:"pValue"`
+	ShiftMS        float64            `json:"shiftMS"`
+	RelativeEffect float64            `json:"relativeEffect"`
+	StableN        int                `json:"stableN"`
+	CanaryN        int                `json:"canaryN"`
+	Stable         constraint.Metrics `json:"stable"`
+	Canary         constraint.Metrics `json:"canary"`
+}
+
+// Judge reads the canary window's traces, compares the arms with the canary judge and
+// evaluates the policy's acceptance rule.
+func (a *Activities) Judge(ctx context.Context, in JudgeInput) (Verdict, error) {
+	pol, err := constraint.Compile(in.Policy)
+	if err != nil {
+		return Verdict{}, permanent(ErrInvalidPolicy, "policy of %s: %v", in.App, err)
+	}
+	stable, err := parseSetup(in.Stable.Setup, in.Graph)
+	if err != nil {
+		return Verdict{}, err
+	}
+	canary, err := parseSetup(in.Canary.Setup, in.Graph)
+	if err != nil {
+		return Verdict{}, err
+	}
+	tr, err := a.read(ctx, in.App, []Window{in.Window})
+	if err != nil {
+		return Verdict{}, err
+	}
+	p := a.profile(in.Graph, tr, 5000)
+	ss, _ := p.Setup(stable.ID())
+	cs, _ := p.Setup(canary.ID())
+	jv := judge.Judge(judge.Samples(ss.Samples), judge.Samples(cs.Samples), in.Judge)
+	v := Verdict{Outcome: jv.Outcome, Reason: jv.Reason, PValue: jv.PValue, ShiftMS: jv.ShiftMS,
+		RelativeEffect: jv.RelativeEffect, StableN: jv.BaselineN, CanaryN: jv.CandidateN}
+	v.Stable, _ = plan.Observe(p, stable)
+	v.Canary, _ = plan.Observe(p, canary)
+	vars := &constraint.Vars{
+		Candidate: constraint.Subject{Setup: constraint.SetupOf(canary), Predicted: in.CanaryPredicted, Observed: v.Canary},
+		Baseline:  constraint.Subject{Setup: constraint.SetupOf(stable), Predicted: in.StablePredicted, Observed: v.Stable},
+		Tasks:     in.Graph.Tasks,
+		Verdict:   jv.Vars(),
+	}
+	if v.Accepted, err = pol.Accept(vars); err != nil {
+		return Verdict{}, permanent(ErrInvalidPolicy, "acceptance rule of %s: %v", in.App, err)
+	}
+	a.log.Info("judged", "app", in.App, "canary", canary.ID(), "outcome", v.Outcome, "accepted", v.Accepted, "reason", v.Reason)
+	return v, nil
+}
+
+// heartbeating runs f, heartbeating every few seconds until it returns.
+func heartbeating(ctx context.Context, f func(context.Context) error) error {
+	if !activity.IsActivity(ctx) {
+		return f(ctx)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return f(ctx)
+}
+
+// PermanentError marks an error of a Deployer or TraceSource as one that retrying cannot
+// fix (access denied, invalid configuration); the activity then fails without retries.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// platformError turns a dependency's error into an application error of type typ,
+// non-retryable when the dependency marked it permanent.
+func platformError(typ string, err error) error {
+	var pe *PermanentError
+	if errors.As(err, &pe) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrPermanent, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return temporal.NewApplicationErrorWithCause(err.Error(), typ, err)
+}

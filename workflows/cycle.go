@@ -1,0 +1,554 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/fusionize/fusionize/activities"
+	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/fusion/judge"
+	"github.com/fusionize/fusionize/fusion/plan"
+)
+
+// a is the nil receiver through which workflows name activities.
+var a *activities.Activities
+
+// observeChunks is how many Observe activities a canary step or a collection is split into,
+// so that the status shows samples as they come and an abort is quick.
+const observeChunks = 4
+
+// errAborted ends a cycle's work when an abort arrived.
+var errAborted = errors.New("aborted")
+
+type cycle struct {
+	in       Settings
+	input    CycleInput
+	root     workflow.Context // the workflow's own context
+	ctx      workflow.Context // cancelled on abort
+	cancel   workflow.CancelFunc
+	st       Status
+	rec      CycleRecord
+	paused   bool
+	aborted  bool
+	approved bool
+	parent   *workflow.Execution
+	trials   []plan.Trial
+	windows  []activities.Window
+	// candidate is the deployed candidate or measured setup, kept for rollback.
+	candidate activities.Deployment
+}
+
+// Cycle is one optimization cycle of an app: collect, plan, deploy, canary, judge, promote or
+// roll back, record. It never leaves the app without a live setup: a failed deployment or
+// canary, an abort or a cancellation routes every request back to the current setup and
+// retires what the cycle deployed.
+func Cycle(ctx workflow.Context, in CycleInput) (CycleResult, error) {
+	s := in.Settings.WithDefaults()
+	if err := s.Validate(); err != nil {
+		return CycleResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("cycle settings: %v", err), activities.ErrInvalidInput, nil)
+	}
+	c := &cycle{in: s, input: in, root: ctx}
+	c.ctx, c.cancel = workflow.WithCancel(ctx)
+	if info := workflow.GetInfo(ctx); info.ParentWorkflowExecution != nil {
+		c.parent = info.ParentWorkflowExecution
+	}
+	now := workflow.Now(ctx)
+	c.st = Status{App: s.App, Cycle: in.Cycle, Current: in.Current.Setup, CurrentID: in.Current.SetupID, Updated: now}
+	c.rec = CycleRecord{Cycle: in.Cycle, Started: now, Baseline: in.Current.Setup, Planner: s.Planner}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return c.st, nil }); err != nil {
+		return CycleResult{}, err
+	}
+	workflow.Go(ctx, c.receiveControls)
+
+	res, err := c.run()
+	if err != nil && (temporal.IsCanceledError(err) || errors.Is(err, errAborted)) && !c.aborted {
+		// The workflow itself was cancelled: clean up, then report the cancellation.
+		res = c.finish(c.abortCleanup(res.Current))
+		return res, err
+	}
+	if err != nil {
+		return CycleResult{}, err
+	}
+	return res, nil
+}
+
+func (c *cycle) receiveControls(ctx workflow.Context) {
+	ch := workflow.GetSignalChannel(ctx, SignalControl)
+	for {
+		var ctl Control
+		ch.Receive(ctx, &ctl)
+		c.apply(ctl)
+	}
+}
+
+func (c *cycle) apply(ctl Control) {
+	switch ctl.Action {
+	case UpdatePause:
+		c.paused = true
+	case UpdateResume:
+		c.paused = false
+	case UpdateApprove:
+		c.approved = true
+		c.paused = false
+	case UpdateAbort:
+		if !c.aborted {
+			c.aborted = true
+			c.rec.Reason = "aborted: " + ctl.Reason
+			c.cancel()
+		}
+	}
+	c.report()
+}
+
+// setPhase records the phase, upserts the search attribute and tells the parent.
+func (c *cycle) setPhase(p Phase, msg string) {
+	c.st.Phase = p
+	c.st.Message = msg
+	setDetails(c.root, c.in, &c.st)
+	c.report()
+}
+
+// report sends the status to the parent optimizer, if any.
+func (c *cycle) report() {
+	c.st.Paused = c.paused
+	c.st.Updated = workflow.Now(c.root)
+	if c.parent != nil {
+		// Fire and forget: a parent that is gone has nobody to tell.
+		workflow.SignalExternalWorkflow(c.root, c.parent.ID, "", SignalProgress, c.st)
+	}
+}
+
+// checkpoint waits while paused; it returns errAborted after an abort.
+func (c *cycle) checkpoint() error {
+	if c.aborted {
+		return errAborted
+	}
+	if !c.paused {
+		return nil
+	}
+	prev, msg := c.st.Phase, c.st.Message
+	c.setPhase(PhasePaused, "paused during "+string(prev))
+	if err := workflow.Await(c.root, func() bool { return !c.paused || c.aborted }); err != nil {
+		return err
+	}
+	if c.aborted {
+		return errAborted
+	}
+	c.setPhase(prev, msg)
+	return nil
+}
+
+// exec runs an activity on the cancellable context with options o.
+func (c *cycle) exec(o workflow.ActivityOptions, fn any, arg any, out any) error {
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(c.ctx, o), fn, arg).Get(c.ctx, out)
+	if err != nil && c.aborted {
+		return errAborted
+	}
+	return err
+}
+
+// cleanupCtx is a context that still runs activities after an abort or cancellation.
+func (c *cycle) cleanupCtx() workflow.Context {
+	ctx, _ := workflow.NewDisconnectedContext(c.root)
+	return workflow.WithActivityOptions(ctx, shortOptions)
+}
+
+var (
+	shortOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second, MaximumAttempts: 10},
+	}
+	deployOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 15 * time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumInterval: time.Minute, MaximumAttempts: 3},
+	}
+	retireOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumInterval: time.Minute, MaximumAttempts: 5},
+	}
+	planOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumInterval: time.Minute, MaximumAttempts: 5},
+	}
+)
+
+func observeOptions(maxWait time.Duration) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		StartToCloseTimeout: maxWait + 5*time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumInterval: 30 * time.Second, MaximumAttempts: 5},
+	}
+}
+
+func (c *cycle) finish(res CycleResult) CycleResult {
+	c.rec.Outcome = res.Outcome
+	c.rec.Ended = workflow.Now(c.root)
+	res.Record = c.rec
+	res.Trials = c.trials
+	res.Windows = c.windows
+	c.st.Candidate, c.st.CandidateID = "", ""
+	c.st.Current, c.st.CurrentID = res.Current.Setup, res.Current.SetupID
+	c.st.Converged = res.Outcome == Converged
+	phase := PhaseDone
+	if res.Outcome == Aborted {
+		phase = PhaseAborted
+	}
+	c.setPhase(phase, fmt.Sprintf("cycle %d %s", c.input.Cycle, res.Outcome))
+	m := metricsFor(c.root, c.in.App)
+	m.WithTags(map[string]string{"outcome": string(res.Outcome)}).Counter(MetricCycles).Inc(1)
+	switch res.Outcome {
+	case Promoted:
+		m.Counter(MetricPromotions).Inc(1)
+	case RolledBack:
+		m.Counter(MetricRollbacks).Inc(1)
+	}
+	return res
+}
+
+// abortCleanup routes everything back to the current setup and retires a deployed candidate.
+func (c *cycle) abortCleanup(cur activities.Deployment) CycleResult {
+	c.setPhase(PhaseRollingBack, "aborted")
+	ctx := c.cleanupCtx()
+	if c.st.CandidateID != "" {
+		c.rollbackWith(ctx)
+	}
+	if c.rec.Reason == "" {
+		c.rec.Reason = "aborted"
+	}
+	return CycleResult{Outcome: Aborted, Current: cur}
+}
+
+func (c *cycle) run() (CycleResult, error) {
+	cur := c.input.Current
+	res := CycleResult{Current: cur}
+	done := func(o Outcome, reason string) (CycleResult, error) {
+		if reason != "" {
+			c.rec.Reason = reason
+		}
+		res.Outcome = o
+		return c.finish(res), nil
+	}
+	aborted := func(err error) (CycleResult, error) {
+		if errors.Is(err, errAborted) || (c.aborted && temporal.IsCanceledError(err)) {
+			return c.finish(c.abortCleanup(cur)), nil
+		}
+		return res, err
+	}
+
+	// Collect.
+	if err := c.checkpoint(); err != nil {
+		return aborted(err)
+	}
+	c.setPhase(PhaseCollecting, fmt.Sprintf("observing %d requests of the current setup", c.in.Collect.MinRequests))
+	obs, err := c.observe([]activities.Deployment{cur}, c.in.Collect.MinRequests, c.in.Collect.Window)
+	if err != nil {
+		return aborted(err)
+	}
+	c.windows = append(c.windows, obs.Window)
+	c.rec.BaselineObserved = obs.Setup(cur.SetupID).Metrics
+
+	// Plan, running the planner's measurements first when it asks for them.
+	var p plan.Plan
+	for round := 0; ; round++ {
+		if err := c.checkpoint(); err != nil {
+			return aborted(err)
+		}
+		c.setPhase(PhasePlanning, "planning with "+c.in.Planner)
+		in := activities.PlanInput{App: c.in.App, Graph: c.in.Graph, Current: cur.Setup,
+			Windows: append(last(c.input.Windows, MaxWindows), c.windows...), Policy: c.in.Policy, Planner: c.in.Planner,
+			History: append(last(c.input.History, MaxTrials), c.trials...), MemorySizes: c.in.MemorySizes, Seed: c.input.Seed + uint64(round)}
+		p = plan.Plan{} // decoding into a used value would keep its old slices
+		if err := c.exec(planOptions, a.Plan, in, &p); err != nil {
+			return aborted(err)
+		}
+		c.rec.PlanReason = p.Reason
+		if len(p.Measurements) == 0 || round >= c.in.MaxMeasurementRounds {
+			break
+		}
+		for _, m := range p.Measurements {
+			if err := c.measure(cur, m); err != nil {
+				return aborted(err)
+			}
+		}
+	}
+	if p.Current != nil {
+		c.rec.BaselinePredicted = p.Current.Metrics
+	}
+	if p.Converged || len(p.Candidates) == 0 {
+		reason := p.Reason
+		if reason == "" {
+			reason = "no candidate"
+		}
+		return done(Converged, reason)
+	}
+	cand := p.Candidates[0]
+	c.rec.Candidate, c.rec.Predicted = cand.Text, cand.Predicted.Metrics
+	if c.rec.Candidate == "" {
+		c.rec.Candidate = cand.Setup.String()
+	}
+	if cand.Setup.ID() == cur.SetupID {
+		return done(Converged, "the best candidate is the current setup")
+	}
+	c.st.Candidate, c.st.CandidateID = c.rec.Candidate, cand.Setup.ID()
+
+	// Deploy.
+	if err := c.checkpoint(); err != nil {
+		return aborted(err)
+	}
+	c.setPhase(PhaseDeploying, "deploying "+c.rec.Candidate)
+	var dep activities.Deployment
+	if err := c.exec(deployOptions, a.Deploy, activities.DeployInput{App: c.in.App, Graph: c.in.Graph, Setup: cand.Setup.String()}, &dep); err != nil {
+		if c.aborted {
+			return aborted(errAborted)
+		}
+		// Clean up whatever was made; the current setup keeps serving.
+		c.retire(c.cleanupCtx(), c.planned(cand.Setup))
+		c.st.Candidate, c.st.CandidateID = "", ""
+		return done(DeployFailed, fmt.Sprintf("deploy %s: %v", cand.Setup.ID(), err))
+	}
+	c.candidate = dep
+
+	// Canary, step by step.
+	var v activities.Verdict
+	for step, w := range c.in.Canary.Weights {
+		c.st.Step, c.st.Weight = step+1, w
+		c.st.StableSamples, c.st.CanarySamples = 0, 0
+		if err := c.checkpoint(); err != nil {
+			return aborted(err)
+		}
+		c.setPhase(PhaseCanary, fmt.Sprintf("step %d: %.0f %% of requests on the candidate", step+1, 100*w))
+		if err := c.exec(shortOptions, a.Route, activities.RouteInput{Stable: cur, Canary: dep, Weight: w}, nil); err != nil {
+			if c.aborted {
+				return aborted(errAborted)
+			}
+			return c.rollback(res, fmt.Sprintf("route: %v", err))
+		}
+		start := workflow.Now(c.root)
+		for ext := 0; ; ext++ {
+			if v, err = c.observeStep(cur, dep, start); err != nil {
+				if errors.Is(err, errAborted) || c.aborted {
+					return aborted(errAborted)
+				}
+				return c.rollback(res, fmt.Sprintf("canary step %d: %v", step+1, err))
+			}
+			if v.Outcome != judge.Inconclusive {
+				break
+			}
+			metricsFor(c.root, c.in.App).Counter(MetricInconclusive).Inc(1)
+			switch c.in.Canary.OnInconclusive {
+			case Rollback:
+				return c.rollback(res, "inconclusive: "+v.Reason)
+			case Extend:
+				if ext >= c.in.Canary.MaxExtensions {
+					return c.rollback(res, fmt.Sprintf("inconclusive after %d extensions: %s", ext, v.Reason))
+				}
+				c.setPhase(PhaseCanary, fmt.Sprintf("step %d inconclusive, extending (%d of %d)", step+1, ext+1, c.in.Canary.MaxExtensions))
+				continue
+			case Pause:
+				c.paused, c.approved = true, false
+				c.setPhase(PhasePaused, fmt.Sprintf("step %d inconclusive: resume to observe again, approve to promote, abort to roll back", step+1))
+				if err := workflow.Await(c.root, func() bool { return !c.paused || c.aborted }); err != nil {
+					return aborted(err)
+				}
+				if c.aborted {
+					return aborted(errAborted)
+				}
+				if c.approved {
+					v.Outcome, v.Accepted = judge.Pass, true
+					v.Reason = "approved by a human after an inconclusive verdict: " + v.Reason
+					break
+				}
+				c.setPhase(PhaseCanary, fmt.Sprintf("step %d resumed", step+1))
+				continue
+			}
+			break
+		}
+		if v.Outcome == judge.Fail {
+			return c.rollback(res, "failed: "+v.Reason)
+		}
+		if c.approved {
+			break // a human approved: skip the remaining steps
+		}
+	}
+	if !v.Accepted {
+		return c.rollback(res, "the policy's acceptance rule rejected it: "+v.Reason)
+	}
+
+	// Approval.
+	if c.in.Canary.RequireApproval && !c.approved {
+		c.setPhase(PhaseAwaitingApproval, "canary passed: approve to promote, abort to roll back")
+		cond := func() bool { return c.approved || c.aborted }
+		if c.in.Canary.ApprovalTimeout > 0 {
+			ok, err := workflow.AwaitWithTimeout(c.root, c.in.Canary.ApprovalTimeout, cond)
+			if err != nil {
+				return aborted(err)
+			}
+			if !ok {
+				return c.rollback(res, fmt.Sprintf("no approval within %v", c.in.Canary.ApprovalTimeout))
+			}
+		} else if err := workflow.Await(c.root, cond); err != nil {
+			return aborted(err)
+		}
+		if c.aborted {
+			return aborted(errAborted)
+		}
+	}
+
+	// Promote, then retire the old setup.
+	c.setPhase(PhasePromoting, "promoting "+c.rec.Candidate)
+	pctx := c.cleanupCtx() // a promotion, once begun, finishes even if aborted now
+	if err := workflow.ExecuteActivity(pctx, a.Promote, dep).Get(pctx, nil); err != nil {
+		return c.rollback(res, fmt.Sprintf("promote: %v", err))
+	}
+	c.candidate = activities.Deployment{}
+	if cur.SetupID != dep.SetupID {
+		c.retire(pctx, cur)
+	}
+	c.trials = append(c.trials, plan.Trial{Setup: cand.Setup, Kind: plan.Canary, Observed: v.Canary, Promoted: true, Verdict: string(v.Outcome)})
+	res.Current = dep
+	return done(Promoted, v.Reason)
+}
+
+// planned is the deployment a setup would have, for cleanup after a failed deploy.
+func (c *cycle) planned(s fusion.Setup) activities.Deployment {
+	return activities.Deployment{App: c.in.App, Setup: s.String(), SetupID: s.ID(), Entry: c.in.Graph.Entry}
+}
+
+func (c *cycle) retire(ctx workflow.Context, d activities.Deployment) {
+	ctx = workflow.WithActivityOptions(ctx, retireOptions)
+	if err := workflow.ExecuteActivity(ctx, a.Retire, d).Get(ctx, nil); err != nil {
+		workflow.GetLogger(c.root).Warn("retire failed; functions are left behind", "setup", d.SetupID, "error", err)
+	}
+}
+
+// rollback routes every request to the current setup and retires the candidate.
+func (c *cycle) rollback(res CycleResult, reason string) (CycleResult, error) {
+	c.rollbackWith(c.cleanupCtx())
+	c.rec.Reason = reason
+	res.Outcome = RolledBack
+	return c.finish(res), nil
+}
+
+func (c *cycle) rollbackWith(ctx workflow.Context) {
+	c.setPhase(PhaseRollingBack, "rolling back "+c.st.Candidate)
+	cur := c.input.Current
+	if err := workflow.ExecuteActivity(ctx, a.Promote, cur).Get(ctx, nil); err != nil {
+		workflow.GetLogger(c.root).Error("roll back failed", "setup", cur.SetupID, "error", err)
+	}
+	if c.candidate.SetupID != "" && c.candidate.SetupID != cur.SetupID {
+		c.trials = append(c.trials, plan.Trial{Setup: mustParse(c.candidate.Setup), Kind: plan.Canary, Observed: c.rec.CandidateObserved, Verdict: string(c.rec.Verdict)})
+		c.retire(ctx, c.candidate)
+	} else if c.st.CandidateID != "" && c.st.CandidateID != cur.SetupID {
+		c.retire(ctx, c.planned(mustParse(c.st.Candidate)))
+	}
+	c.candidate = activities.Deployment{}
+}
+
+func mustParse(text string) fusion.Setup {
+	s, _ := fusion.ParseSetup(text)
+	return s
+}
+
+// observe collects until every deployment has min warm requests or window has passed, in
+// observeChunks activities.
+func (c *cycle) observe(deps []activities.Deployment, min int, window time.Duration) (activities.Observation, error) {
+	start := workflow.Now(c.root)
+	chunk := window / observeChunks
+	var obs activities.Observation
+	for i := 0; i < observeChunks; i++ {
+		obs = activities.Observation{}
+		in := activities.ObserveInput{App: c.in.App, Deployments: deps, Start: start, MinWarm: min, MaxWait: chunk}
+		if err := c.exec(observeOptions(chunk), a.Observe, in, &obs); err != nil {
+			return obs, err
+		}
+		if len(deps) == 2 {
+			c.st.StableSamples, c.st.CanarySamples = obs.Setup(deps[0].SetupID).Warm, obs.Setup(deps[1].SetupID).Warm
+			c.report()
+		}
+		if obs.Enough {
+			break
+		}
+	}
+	return obs, nil
+}
+
+// observeStep observes the canary step that started at start and judges it.
+func (c *cycle) observeStep(cur, dep activities.Deployment, start time.Time) (activities.Verdict, error) {
+	obs, err := c.observe([]activities.Deployment{cur, dep}, c.in.Canary.MinSamples, c.in.Canary.Window)
+	if err != nil {
+		return activities.Verdict{}, err
+	}
+	var v activities.Verdict
+	in := activities.JudgeInput{App: c.in.App, Graph: c.in.Graph, Stable: cur, Canary: dep,
+		Window: activities.Window{Start: start, End: obs.Window.End, Deployments: []activities.Deployment{cur, dep}},
+		Judge:  c.in.Canary.Judge, Policy: c.in.Policy, CanaryPredicted: c.rec.Predicted, StablePredicted: c.rec.BaselinePredicted}
+	if err := c.exec(planOptions, a.Judge, in, &v); err != nil {
+		return v, err
+	}
+	c.windows = append(c.windows, in.Window)
+	c.st.LastVerdict = &v
+	c.rec.Verdict, c.rec.Accepted = v.Outcome, v.Accepted
+	c.rec.CandidateObserved, c.rec.BaselineObserved = v.Canary, v.Stable
+	m := metricsFor(c.root, c.in.App)
+	m.Gauge(MetricPredictedLatency).Update(c.rec.Predicted.MedianMS)
+	m.Gauge(MetricObservedLatency).Update(v.Canary.MedianMS)
+	m.Gauge(MetricPredictedCost).Update(c.rec.Predicted.CostPerRequest)
+	m.Gauge(MetricObservedCost).Update(v.Canary.CostPerRequest)
+	c.report()
+	return v, nil
+}
+
+// measure runs one of the planner's measurements: the setup takes the first canary weight of
+// live traffic until it has served the requests asked for (or the canary window passed),
+// then every request goes back to the current setup and the measured setup is retired.
+func (c *cycle) measure(cur activities.Deployment, m plan.MeasurementRequest) error {
+	c.rec.Measurements++
+	if m.Setup.ID() == cur.SetupID {
+		c.setPhase(PhaseMeasuring, "observing the current setup longer: "+m.Reason)
+		obs, err := c.observe([]activities.Deployment{cur}, max(m.Requests, 1), c.in.Canary.Window)
+		if err != nil {
+			return err
+		}
+		c.windows = append(c.windows, obs.Window)
+		c.trials = append(c.trials, plan.Trial{Setup: m.Setup, Kind: plan.Measurement, Observed: obs.Setup(cur.SetupID).Metrics})
+		return nil
+	}
+	c.setPhase(PhaseMeasuring, fmt.Sprintf("measuring %s: %s", m.Setup, m.Reason))
+	var dep activities.Deployment
+	if err := c.exec(deployOptions, a.Deploy, activities.DeployInput{App: c.in.App, Graph: c.in.Graph, Setup: m.Setup.String()}, &dep); err != nil {
+		if c.aborted {
+			return errAborted
+		}
+		c.retire(c.cleanupCtx(), c.planned(m.Setup))
+		return nil // the planner plans again without this measurement
+	}
+	c.st.Candidate, c.st.CandidateID = m.Setup.String(), dep.SetupID
+	c.candidate = dep
+	err := c.exec(shortOptions, a.Route, activities.RouteInput{Stable: cur, Canary: dep, Weight: c.in.Canary.Weights[0]}, nil)
+	var obs activities.Observation
+	if err == nil {
+		obs, err = c.observe([]activities.Deployment{cur, dep}, max(m.Requests, 1), c.in.Canary.Window)
+	}
+	if err != nil && (c.aborted || errors.Is(err, errAborted)) {
+		return errAborted
+	}
+	ctx := c.cleanupCtx()
+	if perr := workflow.ExecuteActivity(ctx, a.Promote, cur).Get(ctx, nil); perr != nil {
+		return perr
+	}
+	c.retire(ctx, dep)
+	c.candidate = activities.Deployment{}
+	c.st.Candidate, c.st.CandidateID = "", ""
+	if err == nil {
+		c.windows = append(c.windows, obs.Window)
+		c.trials = append(c.trials, plan.Trial{Setup: m.Setup, Kind: plan.Measurement, Observed: obs.Setup(dep.SetupID).Metrics})
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/fusionize/fusionize/activities"
+)
+
+// ActivityPrefix starts the registered name of every Fusionize activity ("FusionizeDeploy"),
+// so they cannot collide with the activities of a worker they share.
+const ActivityPrefix = "Fusionize"
+
+// Register registers Fusionize's workflows and, when acts is not nil, its activities on a
+// worker (or a workflow replayer, with nil acts). The worker must poll TaskQueue, or the
+// queue given in OptimizerInput-starting code.
+func Register(r worker.Registry, acts *activities.Activities) {
+	RegisterWorkflows(r)
+	if acts == nil {
+		return
+	}
+	registerActivities(r, acts)
+}
+
+// WorkflowRegistry is the part of a worker or replayer that registers workflows.
+type WorkflowRegistry interface {
+	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
+}
+
+// RegisterWorkflows registers the workflows only (for a replayer).
+func RegisterWorkflows(r WorkflowRegistry) {
+	r.RegisterWorkflowWithOptions(Optimizer, workflow.RegisterOptions{Name: OptimizerWorkflow})
+	r.RegisterWorkflowWithOptions(Cycle, workflow.RegisterOptions{Name: CycleWorkflow})
+}
+
+// PluginName is the name of the worker plugin.
+const PluginName = "fusionize"
+
+// NewPlugin returns a worker plugin (worker.Options.Plugins) that registers Fusionize's
+// workflows and activities when the worker starts, and the workflows on a workflow replayer.
+func NewPlugin(acts *activities.Activities) (*temporal.SimplePlugin, error) {
+	if acts == nil {
+		return nil, errors.New("fusionize plugin: no activities")
+	}
+	return temporal.NewSimplePlugin(temporal.SimplePluginOptions{
+		Name: PluginName,
+		RunContextBefore: func(_ context.Context, o temporal.SimplePluginRunContextBeforeOptions) error {
+			if o.WorkflowReplayer {
+				RegisterWorkflows(o.Registry)
+				return nil
+			}
+			registerActivities(o.Registry, acts)
+			RegisterWorkflows(o.Registry)
+			return nil
+		},
+	})
+}
+
+type activityRegistry interface {
+	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
+}
+
+func registerActivities(r activityRegistry, acts *activities.Activities) {
+	for name, fn := range map[string]any{
+		"Deploy": acts.Deploy, "Route": acts.Route, "Promote": acts.Promote, "Retire": acts.Retire,
+		"Observe": acts.Observe, "Plan": acts.Plan, "Judge": acts.Judge,
+	} {
+		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: ActivityPrefix + name})
+	}
+}
+
+// RegisterSearchAttributes adds FusionizeApp, FusionizeSetup and FusionizePhase (Keyword) to
+// the namespace through the operator service, skipping those that exist: calling it again
+// changes nothing.
+func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	op := c.OperatorService()
+	have, err := op.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes of namespace %q: %w", namespace, err)
+	}
+	want := map[string]enumspb.IndexedValueType{}
+	for _, k := range []string{AppKey.GetName(), SetupKey.GetName(), PhaseKey.GetName()} {
+		if _, ok := have.GetCustomAttributes()[k]; !ok {
+			want[k] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	_, err = op.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: want})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) && !strings.Contains(err.Error(), "already") {
+		return fmt.Errorf("add search attributes to namespace %q: %w", namespace, err)
+	}
+	return nil
+}
+
+// StartOptions configure Start.
+type StartOptions struct {
+	TaskQueue string // TaskQueue when empty
+	Namespace string // for RegisterSearchAttributes; "default" when empty
+	// RegisterSearchAttributes registers the search attributes first and turns
+	// Settings.SearchAttributes on.
+	RegisterSearchAttributes bool
+}
+
+// Start starts an app's optimizer (workflow ID OptimizerID(app)), or returns the running one.
+func Start(ctx context.Context, c client.Client, in OptimizerInput, opts StartOptions) (client.WorkflowRun, error) {
+	if opts.TaskQueue == "" {
+		opts.TaskQueue = TaskQueue
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = "default"
+	}
+	s := in.Settings.WithDefaults()
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("start optimizer: %w", err)
+	}
+	if opts.RegisterSearchAttributes {
+		if err := RegisterSearchAttributes(ctx, c, opts.Namespace); err != nil {
+			return nil, err
+		}
+		in.Settings.SearchAttributes = true
+	}
+	so := client.StartWorkflowOptions{
+		ID:                       OptimizerID(in.Settings.App),
+		TaskQueue:                opts.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		StaticSummary:            "Fusionize optimizer of " + in.Settings.App,
+		StaticDetails:            fmt.Sprintf("Planner `%s`, canary weights %v, window %v, min samples %d per arm", s.Planner, s.Canary.Weights, s.Canary.Window, s.Canary.MinSamples),
+	}
+	if in.Settings.SearchAttributes {
+		so.TypedSearchAttributes = temporal.NewSearchAttributes(AppKey.ValueSet(in.Settings.App))
+	}
+	run, err := c.ExecuteWorkflow(ctx, so, OptimizerWorkflow, in)
+	if err != nil {
+		return nil, fmt.Errorf("start optimizer of %s: %w", in.Settings.App, err)
+	}
+	return run, nil
+}
