@@ -777,13 +777,13 @@ func (p *Platform) updateConfiguration(w http.ResponseWriter, r *http.Request, r
 // already deploys the same code and configuration, as Lambda does. Call with p.mu held.
 func (p *Platform) publishLocked(f *function, description string) *config {
 	if vs := f.sortedVersions(); len(vs) > 0 {
-		last := f.Versions[vs[len(vs)-1]]
-		if f.Latest.sameDeployment(last) && (description == "" || description == last.Description) {
+		if last := f.Versions[vs[len(vs)-1]]; last.FromRevision == f.Latest.RevisionID {
 			return last
 		}
 	}
 	c := *f.Latest
 	c.Version = strconv.Itoa(f.NextVersion)
+	c.FromRevision = f.Latest.RevisionID
 	c.LastModified, c.RevisionID = time.Now(), newRequestID()
 	if description != "" {
 		c.Description = description

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -43,7 +44,7 @@ type cgroupManager struct {
 type cgroup struct {
 	dirs    []string
 	memDir  string
-	peak    string // file holding the peak memory usage in bytes
+	peak    string // file holding the peak memory usage in bytes (v2), else ""
 	procsV2 *os.File
 }
 
@@ -291,7 +292,9 @@ func (m *cgroupManager) create(id string, memoryMB int) (*cgroup, error) {
 		}
 		cg.dirs = append(cg.dirs, d)
 	}
-	cg.memDir, cg.peak = memDir, filepath.Join(memDir, "memory.max_usage_in_bytes")
+	// The process joins after it started, so the cgroup misses what it charged before: peak
+	// memory comes from the process's VmHWM instead (peak stays empty).
+	cg.memDir = memDir
 	if err := cg.write(cpuDir, [][2]string{
 		{"cpu.cfs_period_us", strconv.Itoa(cfsPeriodUs)},
 		{"cpu.cfs_quota_us", strconv.Itoa(quota)},
@@ -302,8 +305,6 @@ func (m *cgroupManager) create(id string, memoryMB int) (*cgroup, error) {
 		return nil, err
 	}
 	_ = os.WriteFile(filepath.Join(memDir, "memory.swappiness"), []byte("0"), 0)
-	// The process joins after it started; bring the memory it already charged along.
-	_ = os.WriteFile(filepath.Join(memDir, "memory.move_charge_at_immigrate"), []byte("3"), 0)
 	return cg, nil
 }
 
@@ -317,24 +318,22 @@ func (cg *cgroup) write(dir string, kv [][2]string) error {
 	return nil
 }
 
-// addProcess moves pid into the cgroup (v1; on v2 the process starts inside it).
+// addProcess moves pid into the cgroup (v1; on v2 the process starts inside it). The moves
+// into the cpu and memory hierarchies run in parallel: each waits for the kernel.
 func (cg *cgroup) addProcess(pid int) error {
-	for _, d := range cg.dirs {
-		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
-			return fmt.Errorf("move process %d into cgroup %s: %w", pid, d, err)
-		}
+	errs := make([]error, len(cg.dirs))
+	var wg sync.WaitGroup
+	for i, d := range cg.dirs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+				errs[i] = fmt.Errorf("move process %d into cgroup %s: %w", pid, d, err)
+			}
+		}()
 	}
-	return nil
-}
-
-// peakBytes is the highest memory use of the cgroup so far.
-func (cg *cgroup) peakBytes() (int64, bool) {
-	b, err := os.ReadFile(cg.peak)
-	if err != nil {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	return n, err == nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // remove deletes the cgroup; the kernel refuses while a process is still inside, so it retries
@@ -375,21 +374,21 @@ func (m *cgroupManager) close() {
 	}
 }
 
-// vmHWM reads the peak resident set size of a process from /proc, for machines without cgroups.
-func vmHWM(pid int) (int64, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, false
-	}
-	s := string(b)
-	i := strings.Index(s, "VmHWM:")
+// parseVmHWM reads the peak resident set size from the text of /proc/<pid>/status.
+func parseVmHWM(status string) (int64, bool) {
+	i := strings.Index(status, "VmHWM:")
 	if i < 0 {
 		return 0, false
 	}
-	f := strings.Fields(s[i+len("VmHWM:"):])
+	f := strings.Fields(status[i+len("VmHWM:"):])
 	if len(f) < 1 {
 		return 0, false
 	}
 	kb, err := strconv.ParseInt(f[0], 10, 64)
 	return kb << 10, err == nil
+}
+
+func parseInt(s string) (int64, bool) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	return n, err == nil
 }

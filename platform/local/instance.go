@@ -106,6 +106,7 @@ type instance struct {
 	cmd      *exec.Cmd
 	work     chan *invocation
 	dead     chan struct{}
+	cgJoined chan struct{} // closed once the process is in its cgroup (or has none)
 	exitErr  error
 	killOnce sync.Once
 
@@ -125,6 +126,11 @@ type instance struct {
 	logMu     sync.Mutex
 	logW      *os.File
 	logClosed bool
+
+	// reportMu is held while a request's END and REPORT lines are being produced, so that the
+	// next request's START, written at dispatch, comes after them.
+	reportMu sync.Mutex
+	memFile  *os.File // the cgroup's peak memory file or /proc/<pid>/status, kept open
 }
 
 func (inst *instance) isDead() bool {
@@ -226,9 +232,16 @@ func (inst *instance) start() error {
 		inst.kill(cmd.Process.Pid, false)
 	}
 	if inst.cg != nil && inst.cg.procsV2 == nil {
-		if err := inst.cg.addProcess(cmd.Process.Pid); err != nil {
-			p.log.Warn("local platform: instance runs without cgroup limits", "function", inst.fn, "err", err)
-		}
+		// On cgroup v1 the process joins after it started, and the kernel takes milliseconds to
+		// move it: let the runtime initialize meanwhile; the first request waits for the move.
+		go func() {
+			defer close(inst.cgJoined)
+			if err := inst.cg.addProcess(cmd.Process.Pid); err != nil && !inst.isDead() {
+				p.log.Warn("local platform: instance runs without cgroup limits", "function", inst.fn, "err", err)
+			}
+		}()
+	} else {
+		close(inst.cgJoined)
 	}
 	go inst.readLogs(r)
 	go inst.wait()
@@ -289,6 +302,7 @@ func (inst *instance) wait() {
 	inst.logClosed = true
 	inst.logW.Close()
 	inst.logMu.Unlock()
+	inst.closeMemFile()
 	if inst.cg != nil {
 		if err := inst.cg.remove(); err != nil {
 			p.log.Warn("local platform: remove cgroup", "function", inst.fn, "err", err)
@@ -300,6 +314,8 @@ func (inst *instance) wait() {
 
 // failInFlight answers (or, after a timeout, logs) the request the process left behind.
 func (inst *instance) failInFlight(inv *invocation, exitErr error) {
+	inst.reportMu.Lock()
+	defer inst.reportMu.Unlock()
 	status := "exit status 0"
 	if exitErr != nil {
 		status = exitErr.Error()
@@ -324,10 +340,10 @@ func (inst *instance) failInFlight(inv *invocation, exitErr error) {
 			return
 		}
 		if !dispatched {
-			inst.writeLog('S', inv.id, "START RequestId: "+inv.id+" Version: "+inst.version)
+			inst.writeLog(logLine{'S', inv.id, "START RequestId: " + inv.id + " Version: " + inst.version})
 		}
-		inst.writeLog('L', "", msg)
-		inst.writeLog('L', "", "Runtime.ExitError")
+		inst.writeLog(logLine{'L', "", msg})
+		inst.writeLog(logLine{'L', "", "Runtime.ExitError"})
 		d := time.Duration(0)
 		if dispatched {
 			d = time.Since(start)
@@ -338,14 +354,14 @@ func (inst *instance) failInFlight(inv *invocation, exitErr error) {
 	<-inv.done
 	if inv.res.outcome == outcomeTimeout {
 		if !dispatched {
-			inst.writeLog('S', inv.id, "START RequestId: "+inv.id+" Version: "+inst.version)
+			inst.writeLog(logLine{'S', inv.id, "START RequestId: " + inv.id + " Version: " + inst.version})
 		}
 		timeout := time.Duration(inst.cfg.Timeout) * time.Second
 		if !dispatched {
 			timeout = initTimeout
 		}
-		inst.writeLog('L', "", time.Now().UTC().Format("2006-01-02T15:04:05.000Z")+" "+inv.id+
-			" Task timed out after "+formatSeconds(timeout))
+		inst.writeLog(logLine{'L', "", time.Now().UTC().Format("2006-01-02T15:04:05.000Z") + " " + inv.id +
+			" Task timed out after " + formatSeconds(timeout)})
 		inst.report(inv, outcomeTimeout, timeout, "\tStatus: timeout")
 	}
 }
@@ -385,41 +401,67 @@ func (inst *instance) report(inv *invocation, outcome string, d time.Duration, s
 	if suffix != "" {
 		b.WriteString(strings.TrimPrefix(suffix, "\t"))
 	}
-	inst.writeLog('L', "", "END RequestId: "+inv.id)
-	inst.writeLog('E', inv.id, b.String())
+	inst.writeLog(logLine{'L', "", "END RequestId: " + inv.id}, logLine{'E', inv.id, b.String()})
 	inst.p.metrics.observe(inst.fn, outcome, inv.cold, d, billed, inst.cfg.MemorySize)
 }
 
-// peakMemory is the instance's highest memory use so far: the larger of its cgroup's peak
-// and the process's peak resident set (VmHWM).
+// peakMemory is the instance's highest memory use so far: the peak of its cgroup on v2 (where
+// the process starts inside it), else the process's peak resident set (VmHWM). The file stays open between requests: a read is the only cost.
 func (inst *instance) peakMemory() int64 {
-	var n int64
-	if inst.cg != nil {
-		n, _ = inst.cg.peakBytes()
-	}
-	if inst.cmd != nil {
-		if rss, ok := vmHWM(inst.cmd.Process.Pid); ok {
-			n = max(n, rss)
-		}
-	}
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
-	inst.maxMemory = max(inst.maxMemory, n)
+	if inst.memFile == nil && inst.cmd != nil {
+		path := "/proc/" + strconv.Itoa(inst.cmd.Process.Pid) + "/status"
+		if inst.cg != nil && inst.cg.peak != "" {
+			path = inst.cg.peak
+		}
+		inst.memFile, _ = os.Open(path)
+	}
+	if inst.memFile != nil {
+		var buf [2048]byte
+		n, _ := inst.memFile.ReadAt(buf[:], 0)
+		var v int64
+		var ok bool
+		if inst.cg != nil && inst.cg.peak != "" {
+			v, ok = parseInt(string(buf[:n]))
+		} else {
+			v, ok = parseVmHWM(string(buf[:n]))
+		}
+		if ok {
+			inst.maxMemory = max(inst.maxMemory, v)
+		}
+	}
 	return inst.maxMemory
 }
 
-// writeLog puts one of the platform's own lines into the instance's log pipe, so that it is
-// ordered after everything the function wrote before. kind is 'S' (START, begins a tail), 'L'
-// (a line) or 'E' (REPORT, ends a tail); id names the request for 'S' and 'E'.
-func (inst *instance) writeLog(kind byte, id, text string) {
+func (inst *instance) closeMemFile() {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	if inst.memFile != nil {
+		inst.memFile.Close()
+		inst.memFile = nil
+	}
+}
+
+// logLine is one of the platform's own lines for an instance's log: kind 'S' (START, begins a
+// tail), 'L' (a line) or 'E' (REPORT, ends a tail); id names the request for 'S' and 'E'.
+type logLine struct {
+	kind     byte
+	id, text string
+}
+
+// writeLog puts the platform's own lines into the instance's log pipe in one write, so that
+// they are ordered after everything the function wrote before.
+func (inst *instance) writeLog(lines ...logLine) {
 	var b bytes.Buffer
-	b.Grow(len(inst.secret) + len(id) + len(text) + 4)
-	b.WriteString(inst.secret)
-	b.WriteByte(kind)
-	b.WriteString(id)
-	b.WriteByte(0x1f)
-	b.WriteString(text)
-	b.WriteByte('\n')
+	for _, l := range lines {
+		b.WriteString(inst.secret)
+		b.WriteByte(l.kind)
+		b.WriteString(l.id)
+		b.WriteByte(0x1f)
+		b.WriteString(l.text)
+		b.WriteByte('\n')
+	}
 	inst.logMu.Lock()
 	defer inst.logMu.Unlock()
 	if !inst.logClosed {
@@ -550,6 +592,12 @@ func (inst *instance) next(w http.ResponseWriter, r *http.Request) {
 		inst.initDuration = now.Sub(inst.started)
 	}
 	inst.mu.Unlock()
+	select { // requests run under the instance's limits
+	case <-inst.cgJoined:
+	case <-inst.dead:
+	case <-r.Context().Done():
+		return
+	}
 	for {
 		select {
 		case inv := <-inst.work:
@@ -573,7 +621,9 @@ func (inst *instance) dispatch(w http.ResponseWriter, inv *invocation) {
 	inst.mu.Lock()
 	inv.start = start
 	inst.mu.Unlock()
-	inst.writeLog('S', inv.id, "START RequestId: "+inv.id+" Version: "+inst.version)
+	inst.reportMu.Lock()
+	inst.writeLog(logLine{'S', inv.id, "START RequestId: " + inv.id + " Version: " + inst.version})
+	inst.reportMu.Unlock()
 	close(inv.dispatched)
 	h := w.Header()
 	h["Lambda-Runtime-Aws-Request-Id"] = []string{inv.id}
@@ -634,18 +684,26 @@ func (inst *instance) respond(w http.ResponseWriter, r *http.Request, id string,
 		inst.cur = nil
 	}
 	inst.mu.Unlock()
-	inst.report(inv, res.outcome, d, suffix)
+	// Answer the runtime first so that it polls for the next request while END and REPORT are
+	// produced; dispatch waits for reportMu before it writes the next START.
+	inst.reportMu.Lock()
+	defer inst.reportMu.Unlock()
+	w.Header()["Content-Length"] = []string{"15"} // unchunked: one write for the whole answer
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = io.WriteString(w, `{"status":"OK"}`)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	inst.report(inv, res.outcome, d, suffix)
 }
 
 // initError takes an initialization error reported by the runtime before its first request.
 func (inst *instance) initError(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	inst.writeLog('L', "", "INIT_REPORT Phase: init\tStatus: error\tError Type: "+
-		cmpOr(r.Header.Get("Lambda-Runtime-Function-Error-Type"), "Runtime.Unknown"))
+	inst.writeLog(logLine{'L', "", "INIT_REPORT Phase: init\tStatus: error\tError Type: " +
+		cmpOr(r.Header.Get("Lambda-Runtime-Function-Error-Type"), "Runtime.Unknown")})
 	if len(body) > 0 {
-		inst.writeLog('L', "", strings.TrimSpace(string(body)))
+		inst.writeLog(logLine{'L', "", strings.TrimSpace(string(body))})
 	}
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = io.WriteString(w, `{"status":"OK"}`)
@@ -705,20 +763,21 @@ func (p *Platform) acquire(f *function, version string, cfg *config) (*instance,
 	}
 	now := time.Now()
 	inst := &instance{
-		p:       p,
-		token:   randomHex(16),
-		fn:      f.Name,
-		version: version,
-		cfg:     cfg,
-		region:  f.Region,
-		group:   "/aws/lambda/" + f.Name,
-		stream:  logStreamName(version, now),
-		secret:  "\x00fz" + randomHex(8),
-		codeDir: filepath.Join(p.opts.DataDir, cfg.codeDir()),
-		work:    make(chan *invocation, 1),
-		dead:    make(chan struct{}),
-		tails:   map[string]chan []byte{},
-		busy:    true,
+		p:        p,
+		token:    randomHex(16),
+		fn:       f.Name,
+		version:  version,
+		cfg:      cfg,
+		region:   f.Region,
+		group:    "/aws/lambda/" + f.Name,
+		stream:   logStreamName(version, now),
+		secret:   "\x00fz" + randomHex(8),
+		codeDir:  filepath.Join(p.opts.DataDir, cfg.codeDir()),
+		work:     make(chan *invocation, 1),
+		dead:     make(chan struct{}),
+		cgJoined: make(chan struct{}),
+		tails:    map[string]chan []byte{},
+		busy:     true,
 	}
 	p.instances[inst.token] = inst
 	rt.instances[inst] = struct{}{}

@@ -111,7 +111,7 @@ func traceID(r *http.Request) string {
 	if t := r.Header.Get("X-Amzn-Trace-Id"); t != "" {
 		return t
 	}
-	return "Root=1-" + strconv.FormatInt(time.Now().Unix(), 16) + "-" + randomHex(12) + ";Parent=" + randomHex(8) + ";Sampled=0"
+	return "Root=1-" + strconv.FormatInt(time.Now().Unix(), 16) + "-" + fastHex(12) + ";Parent=" + fastHex(8) + ";Sampled=0"
 }
 
 // serveInvoke answers Invoke: RequestResponse runs the request and returns its result, Event

@@ -2,12 +2,14 @@ package local
 
 import (
 	"context"
-	"crypto/rand"
+	cryptorand "crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -370,10 +372,12 @@ func (p *Platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// newRequestID returns a random UUID (version 4) as Lambda uses for request IDs.
+// newRequestID returns a random UUID (version 4) as Lambda uses for request IDs. IDs need to be
+// unique, not secret: math/rand/v2's generator is seeded from the OS and costs no system call.
 func newRequestID() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	var s [36]byte
@@ -389,8 +393,19 @@ func newRequestID() string {
 	return string(s[:])
 }
 
+// randomHex returns n random bytes in hex. Instance tokens use crypto/rand: they authorize
+// calls to the Runtime API.
 func randomHex(n int) string {
 	b := make([]byte, n)
-	_, _ = rand.Read(b)
+	_, _ = cryptorand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// fastHex returns n pseudo-random bytes in hex, for identifiers that only need to be unique.
+func fastHex(n int) string {
+	b := make([]byte, (n+7)/8*8)
+	for i := 0; i < len(b); i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], rand.Uint64())
+	}
+	return hex.EncodeToString(b[:n])
 }

@@ -72,13 +72,9 @@ type config struct {
 	CodeSize     int64             `json:"codeSize"`
 	LastModified time.Time         `json:"lastModified"`
 	RevisionID   string            `json:"revisionId"`
-}
-
-// sameDeployment reports whether publishing c after v would deploy nothing new.
-func (c *config) sameDeployment(v *config) bool {
-	return c.CodeSha256 == v.CodeSha256 && c.Runtime == v.Runtime && c.Handler == v.Handler &&
-		c.Role == v.Role && c.Description == v.Description && c.MemorySize == v.MemorySize &&
-		c.Timeout == v.Timeout && maps.Equal(c.Env, v.Env) && c.Arch == v.Arch && c.Ephemeral == v.Ephemeral
+	// FromRevision is, for a published version, the RevisionID $LATEST had when it was
+	// published: publishing again without a change returns that version.
+	FromRevision string `json:"fromRevision,omitempty"`
 }
 
 // codeDir is the directory, relative to DataDir, holding c's unpacked code.
