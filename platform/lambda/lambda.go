@@ -1,0 +1,544 @@
+// Package lambda is Fusionize's adapter to AWS Lambda and CloudWatch Logs through
+// aws-sdk-go-v2: it deploys setups, routes live traffic between them for canaries, retires
+// them, and reads their trace and REPORT lines. It satisfies activities.Deployer and
+// activities.TraceSource, and works unchanged against AWS and against platform/local (point
+// the SDK at it with AWS_ENDPOINT_URL_LAMBDA and AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, or
+// Options.Endpoint).
+//
+// # Naming
+//
+// For an app "tree" whose entry task is "A":
+//
+//   - every group of every setup is its own function named by runtime's function pattern,
+//     by default "{app}-{setup}-{root}" (e.g. "tree-3f2a9c1e0b7d-B"), all from the same
+//     bundle zip, configured by runtime.Config.Env for its group, so a request stays inside
+//     one setup and setups can run side by side during a canary;
+//   - the stable entry function is named "{app}" (EntryFunction): each setup publishes one
+//     version of it that runs the setup's entry group, with the description
+//     "fusionize setup <id>" by which a retried deploy finds it again;
+//   - the alias "live" (Alias) of the entry function is what clients invoke
+//     ("tree:live"): its primary version is the current setup's, and during a canary
+//     RoutingConfig.AdditionalVersionWeights sends a share of requests to the candidate's
+//     version. Promoting points the alias at the candidate alone; rolling back points it at
+//     the current setup alone.
+//
+// Retiring a setup deletes its group functions and its version of the entry function (never
+// one the alias routes to). Code is sent inline (ZipFile, up to 50 MB zipped) or, with
+// Bundle.S3Bucket and S3Key, from S3 (the zip must already be uploaded there: this package
+// does not upload to S3); against platform/local, S3Bucket "local" and S3Key the zip's
+// absolute path avoid sending the zip at all.
+package lambda
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/fusionize/fusionize/activities"
+	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/runtime"
+)
+
+var (
+	_ activities.Deployer    = (*Platform)(nil)
+	_ activities.TraceSource = (*Platform)(nil)
+)
+
+// Defaults for Options.
+const (
+	DefaultAlias          = "live"
+	DefaultEntryFunction  = "{app}"
+	DefaultRuntime        = "provided.al2023"
+	DefaultHandler        = "bootstrap"
+	DefaultTimeoutSeconds = 30
+	DefaultWaitTimeout    = 5 * time.Minute
+)
+
+// Bundle is the zip of an app's bundle (see runtime/bundle).
+type Bundle struct {
+	// Zip is the path of the zip on this machine; it gives the code's SHA-256, and the
+	// code itself unless S3Bucket is set.
+	Zip string
+	// Arch is the GOARCH ("amd64", "arm64") or Lambda architecture ("x86_64", "arm64");
+	// default x86_64.
+	Arch string
+	// S3Bucket and S3Key locate the same zip already uploaded to S3 (or, for
+	// platform/local, bucket "local" with the zip's absolute path as key).
+	S3Bucket string
+	S3Key    string
+}
+
+// Options configure a Platform.
+type Options struct {
+	// Lambda and Logs are the SDK clients; when nil they are made from AWSConfig (or the
+	// SDK's default configuration chain: region, credentials, AWS_ENDPOINT_URL_LAMBDA,
+	// AWS_ENDPOINT_URL_CLOUDWATCH_LOGS) with Endpoint as their BaseEndpoint if set.
+	Lambda    *awslambda.Client
+	Logs      *cloudwatchlogs.Client
+	AWSConfig *aws.Config
+	Endpoint  string
+	// Bundles by app name.
+	Bundles map[string]Bundle
+	// Role is the functions' execution role ARN. Required (any ARN-shaped string for
+	// platform/local).
+	Role string
+	// Alias clients invoke on the entry function; default "live".
+	Alias string
+	// EntryFunction names the stable entry function; "{app}" is replaced. Default "{app}".
+	EntryFunction string
+	// FunctionPattern names group functions (runtime.Config.FunctionPattern); default
+	// runtime.DefaultFunctionPattern.
+	FunctionPattern string
+	Runtime         string // default provided.al2023
+	Handler         string // default bootstrap
+	TimeoutSeconds  int32  // default 30
+	// Environment is added to every function's environment (e.g. FUSIONIZE_WORK_SCALE).
+	Environment map[string]string
+	// WaitTimeout bounds each wait for a function to become active or updated; default 5 min.
+	WaitTimeout time.Duration
+	// WaitMinDelay is the waiters' first polling delay; default the SDK's.
+	WaitMinDelay time.Duration
+	Logger       *slog.Logger
+}
+
+// Platform deploys and observes setups on Lambda.
+type Platform struct {
+	opts   Options
+	lambda *awslambda.Client
+	logs   *cloudwatchlogs.Client
+	shas   map[string]string // app → code SHA-256 (base64)
+	log    *slog.Logger
+}
+
+// New validates opts and makes the clients.
+func New(ctx context.Context, opts Options) (*Platform, error) {
+	var problems []string
+	if opts.Role == "" {
+		problems = append(problems, "Role is required (the functions' execution role ARN; any ARN for platform/local)")
+	}
+	if len(opts.Bundles) == 0 {
+		problems = append(problems, "Bundles is empty: give the bundle zip of every app")
+	}
+	p := &Platform{opts: opts, shas: map[string]string{}, log: opts.Logger}
+	for _, app := range slices.Sorted(maps.Keys(opts.Bundles)) {
+		b := opts.Bundles[app]
+		if b.Zip == "" {
+			problems = append(problems, fmt.Sprintf("bundle of %s: no zip path", app))
+			continue
+		}
+		data, err := os.ReadFile(b.Zip)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("bundle of %s: %v", app, err))
+			continue
+		}
+		sum := sha256.Sum256(data)
+		p.shas[app] = base64.StdEncoding.EncodeToString(sum[:])
+		if (b.S3Bucket == "") != (b.S3Key == "") {
+			problems = append(problems, fmt.Sprintf("bundle of %s: give both S3Bucket and S3Key, or neither", app))
+		}
+		if arch := lambdaArch(b.Arch); arch != types.ArchitectureX8664 && arch != types.ArchitectureArm64 {
+			problems = append(problems, fmt.Sprintf("bundle of %s: architecture %q is not amd64/x86_64 or arm64", app, b.Arch))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("lambda platform: %s", strings.Join(problems, "; "))
+	}
+	if p.opts.Alias == "" {
+		p.opts.Alias = DefaultAlias
+	}
+	if p.opts.EntryFunction == "" {
+		p.opts.EntryFunction = DefaultEntryFunction
+	}
+	if p.opts.Runtime == "" {
+		p.opts.Runtime = DefaultRuntime
+	}
+	if p.opts.Handler == "" {
+		p.opts.Handler = DefaultHandler
+	}
+	if p.opts.TimeoutSeconds == 0 {
+		p.opts.TimeoutSeconds = DefaultTimeoutSeconds
+	}
+	if p.opts.WaitTimeout == 0 {
+		p.opts.WaitTimeout = DefaultWaitTimeout
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.lambda, p.logs = opts.Lambda, opts.Logs
+	if p.lambda == nil || p.logs == nil {
+		var cfg aws.Config
+		if opts.AWSConfig != nil {
+			cfg = *opts.AWSConfig
+		} else {
+			var err error
+			if cfg, err = config.LoadDefaultConfig(ctx); err != nil {
+				return nil, fmt.Errorf("lambda platform: AWS configuration: %w", err)
+			}
+		}
+		if p.lambda == nil {
+			p.lambda = awslambda.NewFromConfig(cfg, func(o *awslambda.Options) {
+				if opts.Endpoint != "" {
+					o.BaseEndpoint = aws.String(opts.Endpoint)
+				}
+			})
+		}
+		if p.logs == nil {
+			p.logs = cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) {
+				if opts.Endpoint != "" {
+					o.BaseEndpoint = aws.String(opts.Endpoint)
+				}
+			})
+		}
+	}
+	return p, nil
+}
+
+func lambdaArch(a string) types.Architecture {
+	switch a {
+	case "", "amd64", "x86_64":
+		return types.ArchitectureX8664
+	case "arm64":
+		return types.ArchitectureArm64
+	}
+	return types.Architecture(a)
+}
+
+// EntryFunction returns the name of an app's stable entry function.
+func (p *Platform) EntryFunction(app string) string {
+	return strings.ReplaceAll(p.opts.EntryFunction, "{app}", app)
+}
+
+// Alias returns the alias clients invoke.
+func (p *Platform) Alias() string { return p.opts.Alias }
+
+// FunctionName returns the function of group root in setup s of app.
+func (p *Platform) FunctionName(app string, s fusion.Setup, root string) string {
+	return runtime.Config{App: app, Setup: s, FunctionPattern: p.opts.FunctionPattern}.FunctionName(root)
+}
+
+// versionDescription marks the entry function's version of a setup.
+func versionDescription(setupID string) string { return "fusionize setup " + setupID }
+
+// functionConfig is what a function of a group should have.
+type functionConfig struct {
+	name   string
+	memory int32
+	env    map[string]string
+}
+
+func (p *Platform) config(app string, s fusion.Setup, g fusion.Group, name string) functionConfig {
+	env := runtime.Config{App: app, Setup: s, Group: g.Root, FunctionPattern: p.opts.FunctionPattern}.Env()
+	for k, v := range p.opts.Environment {
+		if _, set := env[k]; !set {
+			env[k] = v
+		}
+	}
+	return functionConfig{name: name, memory: int32(g.MemoryMB), env: env}
+}
+
+// Deploy deploys every group function of the setup and publishes (or finds) the entry
+// function's version of it. It is idempotent.
+func (p *Platform) Deploy(ctx context.Context, req activities.DeployRequest) (activities.Deployment, error) {
+	if _, ok := p.opts.Bundles[req.App]; !ok {
+		return activities.Deployment{}, &activities.PermanentError{Err: fmt.Errorf("no bundle for app %q", req.App)}
+	}
+	s := req.Setup.Canonical()
+	entry, ok := s.Group(req.Entry)
+	if !ok {
+		return activities.Deployment{}, &activities.PermanentError{Err: fmt.Errorf("setup %s has no group rooted at the entry %q", s, req.Entry)}
+	}
+	d := activities.Deployment{App: req.App, Setup: s.String(), SetupID: s.ID(), Entry: req.Entry}
+	for _, g := range s.Groups {
+		name := p.FunctionName(req.App, s, g.Root)
+		if _, err := p.ensureFunction(ctx, req.App, p.config(req.App, s, g, name)); err != nil {
+			return activities.Deployment{}, fmt.Errorf("deploy group %q of setup %s: %w", g.Root, d.SetupID, err)
+		}
+		d.Functions = append(d.Functions, name)
+	}
+	slices.Sort(d.Functions)
+	fn := p.EntryFunction(req.App)
+	if v, err := p.findVersion(ctx, fn, d.SetupID); err != nil {
+		return activities.Deployment{}, err
+	} else if v != "" {
+		d.Version = v
+		return d, nil
+	}
+	rev, err := p.ensureFunction(ctx, req.App, p.config(req.App, s, entry, fn))
+	if err != nil {
+		return activities.Deployment{}, fmt.Errorf("deploy entry function %s for setup %s: %w", fn, d.SetupID, err)
+	}
+	out, err := p.lambda.PublishVersion(ctx, &awslambda.PublishVersionInput{
+		FunctionName: aws.String(fn), Description: aws.String(versionDescription(d.SetupID)), RevisionId: rev,
+	})
+	if err != nil {
+		return activities.Deployment{}, fmt.Errorf("publish version of %s for setup %s: %w", fn, d.SetupID, classify(err))
+	}
+	d.Version = aws.ToString(out.Version)
+	p.log.Info("deployed setup", "app", req.App, "setup", d.SetupID, "entry", fn, "version", d.Version)
+	return d, nil
+}
+
+// findVersion returns the entry function's version published for a setup, or "".
+func (p *Platform) findVersion(ctx context.Context, fn, setupID string) (string, error) {
+	pages := awslambda.NewListVersionsByFunctionPaginator(p.lambda, &awslambda.ListVersionsByFunctionInput{FunctionName: aws.String(fn)})
+	want := versionDescription(setupID)
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if isNotFound(err) {
+			return "", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("list versions of %s: %w", fn, classify(err))
+		}
+		for _, v := range page.Versions {
+			if aws.ToString(v.Version) != "$LATEST" && aws.ToString(v.Description) == want {
+				return aws.ToString(v.Version), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// ensureFunction makes function c.name exist with the app's code and c's configuration,
+// and returns the revision of its $LATEST.
+func (p *Platform) ensureFunction(ctx context.Context, app string, c functionConfig) (*string, error) {
+	b := p.opts.Bundles[app]
+	sha := p.shas[app]
+	got, err := p.lambda.GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String(c.name)})
+	if isNotFound(err) {
+		code := &types.FunctionCode{}
+		if b.S3Bucket != "" {
+			code.S3Bucket, code.S3Key = aws.String(b.S3Bucket), aws.String(b.S3Key)
+		} else if code.ZipFile, err = os.ReadFile(b.Zip); err != nil {
+			return nil, &activities.PermanentError{Err: fmt.Errorf("read bundle of %s: %w", app, err)}
+		}
+		_, err = p.lambda.CreateFunction(ctx, &awslambda.CreateFunctionInput{
+			FunctionName:  aws.String(c.name),
+			Code:          code,
+			Role:          aws.String(p.opts.Role),
+			Runtime:       types.Runtime(p.opts.Runtime),
+			Handler:       aws.String(p.opts.Handler),
+			MemorySize:    aws.Int32(c.memory),
+			Timeout:       aws.Int32(p.opts.TimeoutSeconds),
+			Architectures: []types.Architecture{lambdaArch(b.Arch)},
+			Environment:   &types.Environment{Variables: c.env},
+			Description:   aws.String("Fusionize function of " + app),
+		})
+		var conflict *types.ResourceConflictException
+		if err != nil && !errors.As(err, &conflict) {
+			return nil, fmt.Errorf("create function %s: %w", c.name, classify(err))
+		}
+		if err = p.waitUpdated(ctx, c.name, true); err != nil {
+			return nil, err
+		}
+		if got, err = p.lambda.GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String(c.name)}); err != nil {
+			return nil, fmt.Errorf("get function %s: %w", c.name, classify(err))
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("get function %s: %w", c.name, classify(err))
+	}
+	cfg := got.Configuration
+	if cfg.LastUpdateStatus == types.LastUpdateStatusInProgress || cfg.State == types.StatePending {
+		if err := p.waitUpdated(ctx, c.name, cfg.State == types.StatePending); err != nil {
+			return nil, err
+		}
+	}
+	rev := cfg.RevisionId
+	if aws.ToString(cfg.CodeSha256) != sha {
+		in := &awslambda.UpdateFunctionCodeInput{FunctionName: aws.String(c.name)}
+		if b.S3Bucket != "" {
+			in.S3Bucket, in.S3Key = aws.String(b.S3Bucket), aws.String(b.S3Key)
+		} else if in.ZipFile, err = os.ReadFile(b.Zip); err != nil {
+			return nil, &activities.PermanentError{Err: fmt.Errorf("read bundle of %s: %w", app, err)}
+		}
+		out, err := p.lambda.UpdateFunctionCode(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("update code of %s: %w", c.name, classify(err))
+		}
+		rev = out.RevisionId
+		if err := p.waitUpdated(ctx, c.name, false); err != nil {
+			return nil, err
+		}
+	}
+	var env map[string]string
+	if cfg.Environment != nil {
+		env = cfg.Environment.Variables
+	}
+	if aws.ToInt32(cfg.MemorySize) != c.memory || !maps.Equal(env, c.env) || aws.ToInt32(cfg.Timeout) != p.opts.TimeoutSeconds {
+		out, err := p.lambda.UpdateFunctionConfiguration(ctx, &awslambda.UpdateFunctionConfigurationInput{
+			FunctionName: aws.String(c.name),
+			MemorySize:   aws.Int32(c.memory),
+			Timeout:      aws.Int32(p.opts.TimeoutSeconds),
+			Environment:  &types.Environment{Variables: c.env},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("update configuration of %s: %w", c.name, classify(err))
+		}
+		rev = out.RevisionId
+		if err := p.waitUpdated(ctx, c.name, false); err != nil {
+			return nil, err
+		}
+	}
+	return rev, nil
+}
+
+// waitUpdated waits until the function is active (after a create) or its last update
+// succeeded.
+func (p *Platform) waitUpdated(ctx context.Context, name string, created bool) error {
+	in := &awslambda.GetFunctionInput{FunctionName: aws.String(name)}
+	var err error
+	if created {
+		err = awslambda.NewFunctionActiveV2Waiter(p.lambda, func(o *awslambda.FunctionActiveV2WaiterOptions) {
+			if p.opts.WaitMinDelay > 0 {
+				o.MinDelay = p.opts.WaitMinDelay
+			}
+		}).Wait(ctx, in, p.opts.WaitTimeout)
+	} else {
+		err = awslambda.NewFunctionUpdatedV2Waiter(p.lambda, func(o *awslambda.FunctionUpdatedV2WaiterOptions) {
+			if p.opts.WaitMinDelay > 0 {
+				o.MinDelay = p.opts.WaitMinDelay
+			}
+		}).Wait(ctx, in, p.opts.WaitTimeout)
+	}
+	if err != nil {
+		return fmt.Errorf("wait for function %s: %w", name, classify(err))
+	}
+	return nil
+}
+
+// Route sends the share weight of the entry alias's requests to canary's version.
+func (p *Platform) Route(ctx context.Context, stable, canary activities.Deployment, weight float64) error {
+	routing := &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{}}
+	if weight > 0 && canary.Version != stable.Version {
+		routing.AdditionalVersionWeights[canary.Version] = weight
+	}
+	return p.setAlias(ctx, stable.App, stable.Version, routing)
+}
+
+// Promote points the entry alias at d's version alone, creating the alias if needed.
+func (p *Platform) Promote(ctx context.Context, d activities.Deployment) error {
+	return p.setAlias(ctx, d.App, d.Version, &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{}})
+}
+
+func (p *Platform) setAlias(ctx context.Context, app, version string, routing *types.AliasRoutingConfiguration) error {
+	fn := p.EntryFunction(app)
+	_, err := p.lambda.UpdateAlias(ctx, &awslambda.UpdateAliasInput{
+		FunctionName: aws.String(fn), Name: aws.String(p.opts.Alias), FunctionVersion: aws.String(version), RoutingConfig: routing,
+	})
+	if isNotFound(err) {
+		_, err = p.lambda.CreateAlias(ctx, &awslambda.CreateAliasInput{
+			FunctionName: aws.String(fn), Name: aws.String(p.opts.Alias), FunctionVersion: aws.String(version), RoutingConfig: routing,
+			Description: aws.String("Fusionize: the live setup of " + app),
+		})
+		var conflict *types.ResourceConflictException
+		if errors.As(err, &conflict) {
+			return p.setAlias(ctx, app, version, routing) // created meanwhile
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("set alias %s:%s to version %s %v: %w", fn, p.opts.Alias, version, routing.AdditionalVersionWeights, classify(err))
+	}
+	return nil
+}
+
+// Live returns the versions the entry alias routes to: the primary and the additional
+// weights. ok is false when there is no alias yet.
+func (p *Platform) Live(ctx context.Context, app string) (primary string, weights map[string]float64, ok bool, err error) {
+	out, err := p.lambda.GetAlias(ctx, &awslambda.GetAliasInput{FunctionName: aws.String(p.EntryFunction(app)), Name: aws.String(p.opts.Alias)})
+	if isNotFound(err) {
+		return "", nil, false, nil
+	}
+	if err != nil {
+		return "", nil, false, classify(err)
+	}
+	if out.RoutingConfig != nil {
+		weights = out.RoutingConfig.AdditionalVersionWeights
+	}
+	return aws.ToString(out.FunctionVersion), weights, true, nil
+}
+
+// Retire deletes d's group functions and its entry version. It refuses to retire a version
+// the alias routes to.
+func (p *Platform) Retire(ctx context.Context, d activities.Deployment) error {
+	fn := p.EntryFunction(d.App)
+	version := d.Version
+	if version == "" {
+		v, err := p.findVersion(ctx, fn, d.SetupID)
+		if err != nil {
+			return err
+		}
+		version = v
+	}
+	if version != "" {
+		primary, weights, ok, err := p.Live(ctx, d.App)
+		if err != nil {
+			return fmt.Errorf("retire setup %s: %w", d.SetupID, err)
+		}
+		if _, canary := weights[version]; ok && (primary == version || canary) {
+			return fmt.Errorf("retire setup %s: version %s of %s is live on alias %s", d.SetupID, version, fn, p.opts.Alias)
+		}
+	}
+	names := d.Functions
+	if len(names) == 0 && d.Setup != "" {
+		s, err := fusion.ParseSetup(d.Setup)
+		if err != nil {
+			return &activities.PermanentError{Err: fmt.Errorf("retire setup %s: %w", d.SetupID, err)}
+		}
+		for _, g := range s.Groups {
+			names = append(names, p.FunctionName(d.App, s, g.Root))
+		}
+	}
+	for _, name := range names {
+		if name == fn {
+			continue // never delete the stable entry function itself
+		}
+		if _, err := p.lambda.DeleteFunction(ctx, &awslambda.DeleteFunctionInput{FunctionName: aws.String(name)}); err != nil && !isNotFound(err) {
+			return fmt.Errorf("retire setup %s: delete %s: %w", d.SetupID, name, classify(err))
+		}
+	}
+	if version != "" {
+		_, err := p.lambda.DeleteFunction(ctx, &awslambda.DeleteFunctionInput{FunctionName: aws.String(fn), Qualifier: aws.String(version)})
+		if err != nil && !isNotFound(err) {
+			return fmt.Errorf("retire setup %s: delete %s:%s: %w", d.SetupID, fn, version, classify(err))
+		}
+	}
+	p.log.Info("retired setup", "app", d.App, "setup", d.SetupID, "version", version)
+	return nil
+}
+
+func isNotFound(err error) bool {
+	var nf *types.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		return true
+	}
+	var api smithy.APIError
+	return errors.As(err, &api) && api.ErrorCode() == "ResourceNotFoundException"
+}
+
+// classify marks errors that retrying cannot fix as activities.PermanentError.
+func classify(err error) error {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "AccessDeniedException", "AccessDenied", "InvalidParameterValueException", "UnrecognizedClientException",
+			"InvalidSignatureException", "CodeStorageExceededException", "RequestEntityTooLargeException", "ValidationException":
+			return &activities.PermanentError{Err: err}
+		}
+	}
+	return err
+}
