@@ -122,7 +122,7 @@ var SystemClock Clock = systemClock{}
 // Planner names accepted by Options.Planners' default.
 const (
 	PlannerModel       = "model"
-	PlannerFusionizePP = "fusionize++"
+	PlannerFusionizePP = "fusionizepp"
 )
 
 // Options configure Activities.

@@ -1,0 +1,272 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.temporal.io/sdk/client"
+
+	"github.com/fusionize/fusionize/cli/appconfig"
+	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/fusion/constraint"
+	"github.com/fusionize/fusionize/samples"
+	"github.com/fusionize/fusionize/workflows"
+)
+
+func optimizeCommand() *cli.Command {
+	appFlag := &cli.StringFlag{Name: "app", Required: true, Usage: "the app's name"}
+	reasonFlag := &cli.StringFlag{Name: "reason", Usage: "why (kept in the workflow's history)"}
+	control := func(name, usage string) *cli.Command {
+		return &cli.Command{
+			Name: name, Usage: usage, Flags: append(temporalFlags(), appFlag, reasonFlag),
+			Action: func(c *cli.Context) error {
+				return withClient(c, func(cl client.Client) error {
+					return Control(c.Context, cl, c.App.Writer, c.String("app"), name, c.String("reason"))
+				})
+			},
+		}
+	}
+	return &cli.Command{
+		Name:  "optimize",
+		Usage: "start and steer an app's optimizer (a Temporal workflow)",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "start",
+				Usage:     "start optimizing an app (or show the optimizer that already runs)",
+				ArgsUsage: "<app.yaml>",
+				Description: "Reads the app's configuration (see `fusionize validate`), registers Fusionize's search\n" +
+					"attributes in the namespace, and starts the optimizer workflow fusionize-optimizer-<app>.\n" +
+					"A worker (`fusionize worker`) with the app's bundle must be running.",
+				Flags: append(temporalFlags(),
+					&cli.StringFlag{Name: "graph", Usage: "the app's call graph as JSON (fusion.Graph), for apps that are not samples"},
+					&cli.StringFlag{Name: "initial", Usage: "initial setup text (default: all remote at the configured initial memory)"},
+					&cli.DurationFlag{Name: "recheck", Value: time.Hour, Usage: "after convergence, how often to check again"},
+					&cli.BoolFlag{Name: "once", Usage: "stop at convergence instead of watching"},
+					&cli.BoolFlag{Name: "no-search-attributes", Usage: "do not register and set the search attributes"},
+				),
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return errors.New("optimize start needs the app's configuration file, e.g. `fusionize optimize start iot.yaml`")
+					}
+					cfg, err := appconfig.LoadFile(c.Args().First())
+					if err != nil {
+						return err
+					}
+					in, err := OptimizerInput(cfg, c.String("graph"))
+					if err != nil {
+						return err
+					}
+					in.Initial, in.RecheckInterval, in.StopWhenConverged = c.String("initial"), c.Duration("recheck"), c.Bool("once")
+					return withClient(c, func(cl client.Client) error {
+						run, err := workflows.Start(c.Context, cl, in, workflows.StartOptions{TaskQueue: c.String("task-queue"),
+							Namespace: c.String("namespace"), RegisterSearchAttributes: !c.Bool("no-search-attributes")})
+						if err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.Writer, "optimizer of %s: workflow %s run %s\n", cfg.Name, run.GetID(), run.GetRunID())
+						return nil
+					})
+				},
+			},
+			{
+				Name: "status", Usage: "show where the optimizer stands", Flags: append(temporalFlags(), appFlag),
+				Action: func(c *cli.Context) error {
+					return withClient(c, func(cl client.Client) error { return PrintStatus(c.Context, cl, c.App.Writer, c.String("app")) })
+				},
+			},
+			{
+				Name: "history", Usage: "list the cycles: setups tried, predicted versus observed, verdicts", Flags: append(temporalFlags(), appFlag),
+				Action: func(c *cli.Context) error {
+					return withClient(c, func(cl client.Client) error { return PrintHistory(c.Context, cl, c.App.Writer, c.String("app")) })
+				},
+			},
+			control(workflows.UpdatePause, "pause: no new step starts until resumed (a running canary keeps its weight)"),
+			control(workflows.UpdateResume, "resume a paused optimizer"),
+			control(workflows.UpdateApprove, "approve the candidate waiting for approval (or a paused inconclusive canary)"),
+			control(workflows.UpdateAbort, "abort: roll back a running canary and stop the optimizer"),
+		},
+	}
+}
+
+func withClient(c *cli.Context, f func(client.Client) error) error {
+	cl, err := client.DialContext(c.Context, client.Options{HostPort: c.String("address"), Namespace: c.String("namespace")})
+	if err != nil {
+		return fmt.Errorf("connect to Temporal at %s: %w", c.String("address"), err)
+	}
+	defer cl.Close()
+	return f(cl)
+}
+
+// OptimizerInput builds the optimizer's input from an app configuration; graphFile (JSON)
+// gives the call graph of apps that are not built-in samples.
+func OptimizerInput(cfg appconfig.Config, graphFile string) (workflows.OptimizerInput, error) {
+	var g fusion.Graph
+	switch {
+	case graphFile != "":
+		b, err := os.ReadFile(graphFile)
+		if err != nil {
+			return workflows.OptimizerInput{}, err
+		}
+		if err := json.Unmarshal(b, &g); err != nil {
+			return workflows.OptimizerInput{}, fmt.Errorf("graph %s: %w", graphFile, err)
+		}
+	case cfg.Sample != "":
+		s, err := samples.ByName(cfg.Sample)
+		if err != nil {
+			return workflows.OptimizerInput{}, err
+		}
+		g = s.Graph
+	default:
+		return workflows.OptimizerInput{}, errors.New("the app is not a sample: give its call graph with --graph graph.json")
+	}
+	var policy constraint.Spec
+	if cfg.Policy != nil {
+		policy = cfg.Policy.Spec()
+	} else {
+		policy = constraint.Spec{Constraints: cfg.Constraints, Objective: constraint.Rule{Expr: cfg.Objective},
+			Acceptance: constraint.Rule{Expr: cfg.Canary.Acceptance}}
+	}
+	in := workflows.OptimizerInput{
+		Settings: workflows.Settings{
+			App: cfg.Name, Graph: g, Policy: policy, Planner: cfg.Planner, MemorySizes: cfg.MemorySizes,
+			Canary: workflows.CanaryPolicy{Weights: cfg.Canary.Weights, Window: cfg.Canary.Window, MinSamples: cfg.Canary.MinSamples,
+				OnInconclusive: workflows.Inconclusive(cfg.Canary.OnInconclusive), MaxExtensions: cfg.Canary.MaxExtensions,
+				RequireApproval: cfg.Canary.Approval},
+		},
+	}
+	if cfg.InitialMemory > 0 {
+		in.Initial = fusion.AllRemote(g, cfg.InitialMemory).String()
+	}
+	s := in.Settings.WithDefaults()
+	if err := s.Validate(); err != nil {
+		return workflows.OptimizerInput{}, err
+	}
+	return in, nil
+}
+
+// Status queries an app's optimizer.
+func Status(ctx context.Context, c client.Client, app string) (workflows.Status, error) {
+	v, err := c.QueryWorkflow(ctx, workflows.OptimizerID(app), "", workflows.QueryStatus)
+	if err != nil {
+		return workflows.Status{}, fmt.Errorf("status of %s: %w", app, err)
+	}
+	var st workflows.Status
+	return st, v.Get(&st)
+}
+
+// History queries an app's optimizer for its cycles.
+func History(ctx context.Context, c client.Client, app string) ([]workflows.CycleRecord, error) {
+	v, err := c.QueryWorkflow(ctx, workflows.OptimizerID(app), "", workflows.QueryHistory)
+	if err != nil {
+		return nil, fmt.Errorf("history of %s: %w", app, err)
+	}
+	var rs []workflows.CycleRecord
+	return rs, v.Get(&rs)
+}
+
+// PrintStatus writes the status as a table.
+func PrintStatus(ctx context.Context, c client.Client, w io.Writer, app string) error {
+	st, err := Status(ctx, c, app)
+	if err != nil {
+		return err
+	}
+	WriteStatus(w, st)
+	return nil
+}
+
+// WriteStatus renders a status as a two-column table.
+func WriteStatus(w io.Writer, st workflows.Status) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, args...)) }
+	row("app", "%s", st.App)
+	phase := string(st.Phase)
+	if st.Paused {
+		phase += " (paused)"
+	}
+	row("phase", "%s", phase)
+	row("cycle", "%d", st.Cycle)
+	row("current", "%s  [%s]", st.Current, st.CurrentID)
+	if st.Candidate != "" {
+		row("candidate", "%s  [%s]", st.Candidate, st.CandidateID)
+	}
+	if st.Step > 0 {
+		row("canary", "step %d at %.0f %%: warm samples %d current / %d candidate", st.Step, 100*st.Weight, st.StableSamples, st.CanarySamples)
+	}
+	if v := st.LastVerdict; v != nil {
+		row("last verdict", "%s (accepted: %t) %s", v.Outcome, v.Accepted, v.Reason)
+	}
+	row("converged", "%t", st.Converged)
+	if st.Message != "" {
+		row("message", "%s", st.Message)
+	}
+	row("updated", "%s", st.Updated.Format(time.RFC3339))
+	tw.Flush()
+}
+
+// PrintHistory writes the cycles as a table.
+func PrintHistory(ctx context.Context, c client.Client, w io.Writer, app string) error {
+	rs, err := History(ctx, c, app)
+	if err != nil {
+		return err
+	}
+	WriteHistory(w, rs)
+	return nil
+}
+
+// WriteHistory renders cycle records as a table.
+func WriteHistory(w io.Writer, rs []workflows.CycleRecord) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CYCLE\tOUTCOME\tBASELINE\tCANDIDATE\tPREDICTED ms / $\tOBSERVED ms / $\tBASELINE ms / $\tVERDICT")
+	for _, r := range rs {
+		cand := r.Candidate
+		if cand == "" {
+			cand = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Cycle, r.Outcome, r.Baseline, cand,
+			metrics(r.Predicted), metrics(r.CandidateObserved), metrics(r.BaselineObserved), dash(string(r.Verdict)))
+	}
+	tw.Flush()
+	for _, r := range rs {
+		if r.Reason != "" {
+			fmt.Fprintf(w, "cycle %d: %s\n", r.Cycle, strings.TrimSpace(r.Reason))
+		}
+	}
+}
+
+func metrics(m constraint.Metrics) string {
+	if m.MedianMS == 0 && m.CostPerRequest == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f / %.3g", m.MedianMS, m.CostPerRequest)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// Control sends pause, resume, approve or abort to an app's optimizer and prints its status.
+func Control(ctx context.Context, c client.Client, w io.Writer, app, action, reason string) error {
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflows.OptimizerID(app), UpdateName: action,
+		Args: []any{reason}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", action, app, err)
+	}
+	var st workflows.Status
+	if err := h.Get(ctx, &st); err != nil {
+		return fmt.Errorf("%s %s: %w", action, app, err)
+	}
+	fmt.Fprintf(w, "%s: done\n", action)
+	WriteStatus(w, st)
+	return nil
+}
