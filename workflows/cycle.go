@@ -422,6 +422,9 @@ func (c *cycle) planned(s fusion.Setup) activities.Deployment {
 }
 
 func (c *cycle) retire(ctx workflow.Context, d activities.Deployment) {
+	if c.in.Canary.Drain > 0 {
+		_ = workflow.Sleep(ctx, c.in.Canary.Drain) // let requests in flight finish
+	}
 	ctx = workflow.WithActivityOptions(ctx, retireOptions)
 	if err := workflow.ExecuteActivity(ctx, a.Retire, d).Get(ctx, nil); err != nil {
 		workflow.GetLogger(c.root).Warn("retire failed; functions are left behind", "setup", d.SetupID, "error", err)

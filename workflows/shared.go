@@ -140,6 +140,10 @@ type CanaryPolicy struct {
 	RequireApproval bool `json:"requireApproval,omitempty"`
 	// ApprovalTimeout rolls back when no approval comes in time; 0 waits for ever.
 	ApprovalTimeout time.Duration `json:"approvalTimeout,omitempty"`
+	// Drain is how long a setup that no longer receives requests keeps its functions
+	// before it is retired, so that requests in flight finish; default 30 seconds (the
+	// functions' default timeout).
+	Drain time.Duration `json:"drain,omitempty"`
 	// Judge tunes the canary judge; its MinSamples defaults to MinSamples.
 	Judge judge.Options `json:"judge,omitzero"`
 }
@@ -160,6 +164,9 @@ func (p CanaryPolicy) WithDefaults() CanaryPolicy {
 	}
 	if p.MaxExtensions == 0 {
 		p.MaxExtensions = 2
+	}
+	if p.Drain == 0 {
+		p.Drain = 30 * time.Second
 	}
 	if p.Judge.MinSamples == 0 {
 		p.Judge.MinSamples = p.MinSamples
