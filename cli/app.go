@@ -43,5 +43,7 @@ func commands() []*cli.Command {
 		bundleCommand(),
 		loadCommand(),
 		validateCommand(),
+		workerCommand(),
+		optimizeCommand(),
 	}
 }
