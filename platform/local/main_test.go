@@ -185,6 +185,7 @@ type fnResponse struct {
 	ARN       string            `json:"arn"`
 	Env       map[string]string `json:"env"`
 	ElapsedMs float64           `json:"elapsedMs"`
+	CPUMs     float64           `json:"cpuMs"`
 	Body      string            `json:"body"`
 	Deadline  int64             `json:"deadlineMs"`
 }

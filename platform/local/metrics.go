@@ -25,9 +25,11 @@ type metrics struct {
 	billed      *prometheus.HistogramVec
 	instances   *prometheus.GaugeVec
 	gbSeconds   *prometheus.CounterVec
+	functions   prometheus.GaugeFunc
 }
 
-func newMetrics() *metrics {
+// newMetrics makes the collectors; functions reports the number of deployed functions.
+func newMetrics(functions func() float64) *metrics {
 	const ns, sub = "fusionize", "platform"
 	buckets := prometheus.ExponentialBuckets(0.0005, 2, 18) // 0.5 ms .. ~65 s
 	return &metrics{
@@ -63,11 +65,15 @@ func newMetrics() *metrics {
 			Namespace: ns, Subsystem: sub, Name: "gb_seconds_total",
 			Help: "Billed duration times memory size in GB, as Lambda charges compute.",
 		}, []string{"function"}),
+		functions: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "functions",
+			Help: "Deployed functions.",
+		}, functions),
 	}
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.invocations, m.errors, m.throttles, m.coldStarts, m.duration, m.billed, m.instances, m.gbSeconds}
+	return []prometheus.Collector{m.invocations, m.errors, m.throttles, m.coldStarts, m.duration, m.billed, m.instances, m.gbSeconds, m.functions}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {

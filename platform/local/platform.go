@@ -203,7 +203,6 @@ func New(opts Options) (*Platform, error) {
 	p := &Platform{
 		opts:      o,
 		log:       o.Logger,
-		metrics:   newMetrics(),
 		registry:  prometheus.NewRegistry(),
 		logs:      newLogStore(o.LogRetentionBytes),
 		closing:   make(chan struct{}),
@@ -212,6 +211,11 @@ func New(opts Options) (*Platform, error) {
 		rt:        map[string]*fnRuntime{},
 		instances: map[string]*instance{},
 	}
+	p.metrics = newMetrics(func() float64 {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return float64(len(p.fns))
+	})
 	if err := p.metrics.register(p.registry); err != nil {
 		return nil, fmt.Errorf("local platform metrics: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -42,6 +43,7 @@ type response struct {
 	ARN       string            `json:"arn"`
 	Env       map[string]string `json:"env,omitempty"`
 	ElapsedMs float64           `json:"elapsedMs,omitempty"`
+	CPUMs     float64           `json:"cpuMs,omitempty"`
 	Body      string            `json:"body,omitempty"`
 	Deadline  int64             `json:"deadlineMs,omitempty"`
 }
@@ -81,13 +83,14 @@ func handle(ctx context.Context, req request) (*response, error) {
 		fmt.Println("exiting with", req.Code)
 		os.Exit(req.Code)
 	case "spin":
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuTime()
 		buf := make([]byte, 64<<10)
 		for i := 0; i < req.Rounds; i++ {
 			sum := sha256.Sum256(buf)
 			buf[0] = sum[0]
 		}
 		out.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
+		out.CPUMs = float64((cpuTime() - cpu0).Microseconds()) / 1000
 	case "alloc":
 		b := make([]byte, req.MB<<20)
 		for i := 0; i < len(b); i += 4096 {
@@ -109,6 +112,13 @@ func handle(ctx context.Context, req request) (*response, error) {
 		return nil, fmt.Errorf("unknown op %q", req.Op)
 	}
 	return out, nil
+}
+
+// cpuTime is the CPU time the process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func main() {

@@ -1,0 +1,327 @@
+package local
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestOptionsValidation(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"no data dir", Options{}, "DataDir is required"},
+		{"bad cgroups mode", Options{DataDir: dir, Cgroups: "maybe"}, `Cgroups "maybe"`},
+		{"negative idle timeout", Options{DataDir: dir, IdleTimeout: -time.Second}, "IdleTimeout"},
+		{"negative instances", Options{DataDir: dir, MaxInstancesPerFunction: -1}, "MaxInstancesPerFunction"},
+		{"tiny log retention", Options{DataDir: dir, LogRetentionBytes: 10}, "LogRetentionBytes"},
+		{"negative retry delay", Options{DataDir: dir, AsyncRetryDelays: []time.Duration{-1}}, "AsyncRetryDelays"},
+		{"bad region", Options{DataDir: dir, Region: "mars"}, "Region"},
+		{"every problem at once", Options{Cgroups: "x", IdleTimeout: -1}, "DataDir is required; IdleTimeout"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := New(tc.opts)
+			if err == nil {
+				p.Close(context.Background())
+				t.Fatal("New succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseFunctionName(t *testing.T) {
+	tests := []struct {
+		in, name, qualifier string
+		bad                 bool
+	}{
+		{in: "fn", name: "fn"},
+		{in: "fn:live", name: "fn", qualifier: "live"},
+		{in: "fn:$LATEST", name: "fn", qualifier: "$LATEST"},
+		{in: "arn:aws:lambda:eu-west-1:000000000000:function:fn", name: "fn"},
+		{in: "arn:aws:lambda:eu-west-1:000000000000:function:fn:3", name: "fn", qualifier: "3"},
+		{in: "000000000000:function:fn:live", name: "fn", qualifier: "live"},
+		{in: "fn:", bad: true},
+		{in: "a b", bad: true},
+		{in: "arn:aws:s3:::bucket", bad: true},
+		{in: strings.Repeat("x", 65), bad: true},
+	}
+	for _, tc := range tests {
+		name, q, err := parseFunctionName(tc.in)
+		if tc.bad {
+			if err == nil {
+				t.Errorf("parseFunctionName(%q) = %q, %q; want an error", tc.in, name, q)
+			}
+			continue
+		}
+		if err != nil || name != tc.name || q != tc.qualifier {
+			t.Errorf("parseFunctionName(%q) = %q, %q, %v; want %q, %q", tc.in, name, q, err, tc.name, tc.qualifier)
+		}
+	}
+}
+
+func TestPersistenceAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	e := newTestEnv(t, Options{DataDir: dir})
+	ctx := context.Background()
+	e.create(t, "keep", func(in *lambda.CreateFunctionInput) {
+		in.Publish = true
+		in.Environment = &types.Environment{Variables: map[string]string{"K": "v"}}
+	})
+	if _, err := e.lc.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("keep"), ZipFile: zipV2, Publish: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.lc.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("keep"), Name: aws.String("live"), FunctionVersion: aws.String("1"),
+		RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{"2": 0.25}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.lc.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("keep"), ReservedConcurrentExecutions: aws.Int32(3)}); err != nil {
+		t.Fatal(err)
+	}
+	e.invoke(t, "keep:live", map[string]any{})
+	before, err := e.lc.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("keep")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.p.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	p2, err := New(Options{DataDir: dir, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatalf("New after restart: %v", err)
+	}
+	e.p = p2
+	e.connect(t)
+	after, err := e.lc.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("keep")})
+	if err != nil {
+		t.Fatalf("GetFunction after restart: %v", err)
+	}
+	if aws.ToString(after.Configuration.CodeSha256) != aws.ToString(before.Configuration.CodeSha256) ||
+		aws.ToString(after.Configuration.RevisionId) != aws.ToString(before.Configuration.RevisionId) ||
+		aws.ToInt32(after.Concurrency.ReservedConcurrentExecutions) != 3 {
+		t.Errorf("function changed across restart:\nbefore %+v\nafter  %+v", before.Configuration, after.Configuration)
+	}
+	alias, err := e.lc.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String("keep"), Name: aws.String("live")})
+	if err != nil || alias.RoutingConfig.AdditionalVersionWeights["2"] != 0.25 {
+		t.Errorf("alias after restart = %+v, %v", alias, err)
+	}
+	for q, variant := range map[string]string{"1": "v1", "2": "v2", "$LATEST": "v2"} {
+		if _, resp := e.invoke(t, "keep", map[string]any{"op": "env"}, func(in *lambda.InvokeInput) { in.Qualifier = aws.String(q) }); resp.Variant != variant || resp.Env["K"] != "v" {
+			t.Errorf("invoke %s after restart: variant %q K %q", q, resp.Variant, resp.Env["K"])
+		}
+	}
+	v, err := e.lc.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("keep")})
+	if err != nil || aws.ToString(v.Version) != "2" {
+		t.Errorf("publishing unchanged code after restart = %v, %v; want version 2", v, err)
+	}
+	// Deleting the function removes its unpacked code.
+	if _, err := e.lc.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("keep")}); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "code"))
+	if len(entries) != 0 {
+		t.Errorf("code left after delete: %v", entries)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	e.create(t, "met")
+	for i := 0; i < 3; i++ {
+		e.invoke(t, "met", map[string]any{})
+	}
+	e.invoke(t, "met", map[string]any{"op": "error", "msg": "x"})
+	eventually(t, 5*time.Second, "four invocations in the metrics", func() bool {
+		return testutil.ToFloat64(e.p.metrics.invocations.WithLabelValues("met", outcomeSuccess)) == 3 &&
+			testutil.ToFloat64(e.p.metrics.invocations.WithLabelValues("met", outcomeFunctionError)) == 1
+	})
+	if got := testutil.ToFloat64(e.p.metrics.errors.WithLabelValues("met")); got != 1 {
+		t.Errorf("errors = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(e.p.metrics.coldStarts.WithLabelValues("met")); got != 1 {
+		t.Errorf("cold starts = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(e.p.metrics.instances.WithLabelValues("met")); got != 1 {
+		t.Errorf("instances = %v, want 1", got)
+	}
+	// Billed at least 1 ms each at 256 MB: 4 × 0.001 s × 0.25 GB at least.
+	if got := testutil.ToFloat64(e.p.metrics.gbSeconds.WithLabelValues("met")); got < 0.001 {
+		t.Errorf("GB-seconds = %v, want at least 0.001", got)
+	}
+	// The passed Registerer has every collector, with bounded labels.
+	n, err := testutil.GatherAndCount(e.reg,
+		"fusionize_platform_invocations_total", "fusionize_platform_errors_total", "fusionize_platform_cold_starts_total",
+		"fusionize_platform_duration_seconds", "fusionize_platform_billed_duration_seconds", "fusionize_platform_instances",
+		"fusionize_platform_gb_seconds_total")
+	if err != nil || n != 8 {
+		t.Errorf("GatherAndCount = %d, %v; want 8 series", n, err)
+	}
+	// And /metrics serves them.
+	resp, err := http.Get(e.p.Endpoint() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(t, resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(body, `fusionize_platform_invocations_total{function="met",outcome="success"} 3`) {
+		t.Errorf("/metrics does not show the invocations:\n%s", body)
+	}
+
+	// Throttles count, and a deleted function's series go away.
+	ctx := context.Background()
+	if _, err := e.lc.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("met"), ReservedConcurrentExecutions: aws.Int32(0)}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = e.lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("met")})
+	if got := testutil.ToFloat64(e.p.metrics.throttles.WithLabelValues("met")); got != 1 {
+		t.Errorf("throttles = %v, want 1", got)
+	}
+	if _, err := e.lc.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("met")}); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(e.p.metrics.invocations); n != 0 {
+		t.Errorf("invocation series after delete = %d, want 0", n)
+	}
+}
+
+func TestMetricsWithoutRegisterer(t *testing.T) {
+	p, err := New(Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	resp, err := http.Get(p.Endpoint() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || !strings.Contains(string(b), "fusionize_platform_functions 0") {
+		t.Errorf("/metrics without a Registerer: %d %s", resp.StatusCode, b)
+	}
+	// Two platforms may share a process when neither registers globally.
+	p2, err := New(Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("second platform: %v", err)
+	}
+	p2.Close(context.Background())
+}
+
+// TestCgroupLimits checks the CPU quota and memory limit of instances where cgroups work.
+func TestCgroupLimits(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	st := e.p.Status().Cgroups
+	if !st.Enforced {
+		t.Skipf("cgroup limits are not enforced on this machine: %s", st.Reason)
+	}
+	e.create(t, "small", func(in *lambda.CreateFunctionInput) { in.MemorySize = aws.Int32(128) })
+	e.create(t, "big", func(in *lambda.CreateFunctionInput) { in.MemorySize = aws.Int32(1769) })
+
+	// The files of the running instance.
+	e.invoke(t, "small", map[string]any{})
+	inst := e.instanceOf(t, "small")
+	if st.Version == "v1" {
+		quota := readFile(t, filepath.Join(e.p.cgroups.cpuParent, inst.token, "cpu.cfs_quota_us"))
+		limit := readFile(t, filepath.Join(e.p.cgroups.memParent, inst.token, "memory.limit_in_bytes"))
+		if quota != strconv.Itoa(100000*128/1769) || limit != strconv.Itoa(128<<20) {
+			t.Errorf("128 MB instance: cfs_quota_us %s, memory limit %s", quota, limit)
+		}
+		procs := readFile(t, filepath.Join(e.p.cgroups.cpuParent, inst.token, "cgroup.procs"))
+		if procs != strconv.Itoa(inst.cmd.Process.Pid) {
+			t.Errorf("cgroup.procs = %q, want the instance's pid %d", procs, inst.cmd.Process.Pid)
+		}
+	} else {
+		if got := readFile(t, filepath.Join(e.p.cgroups.parent, inst.token, "cpu.max")); got != strconv.Itoa(100000*128/1769)+" 100000" {
+			t.Errorf("cpu.max = %q", got)
+		}
+	}
+
+	// A CPU-bound request at 128 MB gets 7 % of a core: its wall time is many times its CPU
+	// time however busy the machine is, and the kernel reports throttling. At 1769 MB (a full
+	// core) it is not held back by the quota.
+	work := map[string]any{"op": "spin", "rounds": 1000}
+	_, small := e.invoke(t, "small", work)
+	_, big := e.invoke(t, "big", work)
+	t.Logf("spin: %.1f ms wall / %.1f ms CPU at 128 MB, %.1f ms wall / %.1f ms CPU at 1769 MB",
+		small.ElapsedMs, small.CPUMs, big.ElapsedMs, big.CPUMs)
+	if small.CPUMs <= 0 || small.ElapsedMs < 5*small.CPUMs {
+		t.Errorf("at 128 MB: %.1f ms wall for %.1f ms CPU, want at least 5× (quota of 7 %% of a core)", small.ElapsedMs, small.CPUMs)
+	}
+	if st.Version == "v1" {
+		stat := readFile(t, filepath.Join(e.p.cgroups.cpuParent, inst.token, "cpu.stat"))
+		if !strings.Contains(stat, "nr_throttled") || strings.Contains(stat, "nr_throttled 0\n") {
+			t.Errorf("128 MB instance was never throttled: %s", stat)
+		}
+	}
+
+	// Going over the memory limit kills the instance.
+	out, _ := e.invoke(t, "small", map[string]any{"op": "alloc", "mb": 200})
+	if fe := decodeError(t, out); fe.Type != "Runtime.ExitError" {
+		t.Errorf("allocating 200 MB at 128 MB: %+v, want Runtime.ExitError", fe)
+	}
+
+	// Close removes every cgroup it made.
+	dirs := []string{e.p.cgroups.cpuParent, e.p.cgroups.memParent, e.p.cgroups.parent}
+	if err := e.p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("cgroup %s left after Close (%v)", d, err)
+		}
+	}
+}
+
+func (e *testEnv) instanceOf(t *testing.T, fn string) *instance {
+	t.Helper()
+	e.p.mu.Lock()
+	defer e.p.mu.Unlock()
+	for _, inst := range e.p.instances {
+		if inst.fn == fn {
+			return inst
+		}
+	}
+	t.Fatalf("no instance of %s", fn)
+	return nil
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func TestCgroupsOff(t *testing.T) {
+	e := newTestEnv(t, Options{Cgroups: CgroupsOff})
+	if st := e.p.Status().Cgroups; st.Enforced || !strings.Contains(st.Reason, "off") {
+		t.Errorf("Status().Cgroups = %+v, want not enforced because of the option", st)
+	}
+	e.create(t, "free")
+	if out, _ := e.invoke(t, "free", map[string]any{}); out.FunctionError != nil {
+		t.Errorf("invoke without cgroups: %s", out.Payload)
+	}
+}
