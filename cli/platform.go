@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fusionize/fusionize/platform/local"
+)
+
+// platformCommand runs the embedded Lambda-compatible platform on its own, and benchmarks it.
+func platformCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "platform",
+		Usage: "run the local Docker-free Lambda-compatible platform until Ctrl-C",
+		Description: "Serves the Lambda API, the Runtime API for its instances, CloudWatch Logs and Prometheus /metrics\n" +
+			"on one address. Deployments persist in --data-dir across restarts. Point any aws-sdk-go-v2 program\n" +
+			"at it with the printed AWS_ENDPOINT_URL_* variables. Zips too big to send inline deploy by path:\n" +
+			"Code.S3Bucket \"" + local.CodeBucket + "\" and Code.S3Key the zip's absolute path.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:9001", Usage: "address to serve every API on", EnvVars: []string{"FUSIONIZE_PLATFORM_ADDR"}},
+			&cli.StringFlag{Name: "data-dir", Value: defaultPlatformDataDir(), Usage: "directory for functions, versions, aliases and unpacked code", EnvVars: []string{"FUSIONIZE_DATA_DIR"}},
+			&cli.DurationFlag{Name: "idle-timeout", Value: local.DefaultIdleTimeout, Usage: "stop instances idle for longer"},
+			&cli.StringFlag{Name: "cgroups", Value: local.CgroupsAuto, Usage: "enforce memory sizes with cgroups: auto (where possible) or off"},
+			&cli.IntFlag{Name: "max-instances", Value: local.DefaultMaxInstancesPerFunction, Usage: "concurrency limit of a function without reserved concurrency"},
+			&cli.BoolFlag{Name: "verbose", Usage: "log at debug level"},
+		},
+		Action:      runPlatform,
+		Subcommands: []*cli.Command{platformBenchCommand()},
+	}
+}
+
+func defaultPlatformDataDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(".fusionize", "platform")
+	}
+	return filepath.Join(home, ".fusionize", "platform")
+}
+
+func runPlatform(c *cli.Context) error {
+	level := slog.LevelInfo
+	if c.Bool("verbose") {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
+	p, err := local.New(local.Options{
+		Addr:                    c.String("addr"),
+		DataDir:                 c.String("data-dir"),
+		IdleTimeout:             c.Duration("idle-timeout"),
+		Cgroups:                 c.String("cgroups"),
+		MaxInstancesPerFunction: c.Int("max-instances"),
+		Logger:                  logger,
+	})
+	if err != nil {
+		return err
+	}
+	st := p.Status()
+	w := c.App.Writer
+	fmt.Fprintf(w, "local platform serving at %s (data in %s, %d functions)\n", p.Endpoint(), c.String("data-dir"), len(st.Functions))
+	if st.Cgroups.Enforced {
+		fmt.Fprintf(w, "memory sizes are enforced with cgroup %s limits\n", st.Cgroups.Version)
+	} else {
+		fmt.Fprintf(w, "memory sizes are NOT enforced: %s\n", st.Cgroups.Reason)
+	}
+	fmt.Fprintf(w, "export AWS_ENDPOINT_URL_LAMBDA=%s AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=%s\n", p.Endpoint(), p.Endpoint())
+	fmt.Fprintln(w, "stop with Ctrl-C")
+
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	stop()
+	fmt.Fprintln(w, "stopping ...")
+	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return p.Close(closeCtx)
+}
+
+func platformBenchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "bench",
+		Usage: "measure cold starts, warm invocation latency and throughput of an embedded platform",
+		Description: "Starts a platform in a temporary directory, builds a no-op aws-lambda-go function with the go\n" +
+			"command, and invokes it through the aws-sdk-go-v2 Lambda client: a few cold starts, then warm\n" +
+			"invocations from one client and from --clients concurrent clients, each bounded by --invocations\n" +
+			"and --duration.",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "cold-starts", Value: 5, Usage: "cold starts to measure"},
+			&cli.IntFlag{Name: "invocations", Value: 5000, Usage: "most warm invocations per phase"},
+			&cli.DurationFlag{Name: "duration", Value: 3 * time.Second, Usage: "longest time per warm phase"},
+			&cli.IntFlag{Name: "clients", Value: 8, Usage: "concurrent clients in the concurrent phase"},
+			&cli.IntFlag{Name: "memory", Value: 1769, Usage: "memory size of the function in MB"},
+			&cli.StringFlag{Name: "cgroups", Value: local.CgroupsAuto, Usage: "auto or off"},
+		},
+		Action: func(c *cli.Context) error {
+			res, err := local.Bench(c.Context, local.BenchOptions{
+				ColdStarts:  c.Int("cold-starts"),
+				Invocations: c.Int("invocations"),
+				Duration:    c.Duration("duration"),
+				Clients:     c.Int("clients"),
+				MemorySize:  c.Int("memory"),
+				Cgroups:     c.String("cgroups"),
+				Progress:    c.App.ErrWriter,
+			})
+			if err != nil {
+				return err
+			}
+			return res.WriteTable(c.App.Writer)
+		},
+	}
+}
