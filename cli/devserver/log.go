@@ -1,0 +1,85 @@
+package devserver
+
+import (
+	"context"
+	"log/slog"
+
+	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/log/tag"
+)
+
+// minLevelHandler drops records below min before they reach the wrapped
+// handler. The Temporal server logs several lines per second at info level
+// even when idle; a dev server should only speak when something is wrong.
+type minLevelHandler struct {
+	min  slog.Level
+	next slog.Handler
+}
+
+func (h minLevelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.next.Enabled(ctx, l)
+}
+
+func (h minLevelHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < h.min {
+		return nil
+	}
+	return h.next.Handle(ctx, r)
+}
+
+func (h minLevelHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevelHandler{min: h.min, next: h.next.WithAttrs(attrs)}
+}
+
+func (h minLevelHandler) WithGroup(name string) slog.Handler {
+	return minLevelHandler{min: h.min, next: h.next.WithGroup(name)}
+}
+
+// serverLogger adapts a *slog.Logger to the Temporal server's log.Logger.
+type serverLogger struct {
+	l *slog.Logger
+}
+
+var (
+	_ log.Logger      = serverLogger{}
+	_ log.WithLogger  = serverLogger{}
+	_ log.SLogWrapper = serverLogger{}
+	_ slog.Handler    = minLevelHandler{}
+)
+
+func attrs(tags []tag.Tag) []any {
+	out := make([]any, 0, len(tags))
+	for _, t := range tags {
+		out = append(out, slog.Any(t.Key(), t.Value()))
+	}
+	return out
+}
+
+func (s serverLogger) Debug(msg string, tags ...tag.Tag) { s.l.Debug(msg, attrs(tags)...) }
+func (s serverLogger) Info(msg string, tags ...tag.Tag)  { s.l.Info(msg, attrs(tags)...) }
+func (s serverLogger) Warn(msg string, tags ...tag.Tag)  { s.l.Warn(msg, attrs(tags)...) }
+func (s serverLogger) Error(msg string, tags ...tag.Tag) { s.l.Error(msg, attrs(tags)...) }
+
+// DPanic logs at error level: development panics are not worth crashing a
+// dev server for.
+func (s serverLogger) DPanic(msg string, tags ...tag.Tag) { s.l.Error(msg, attrs(tags)...) }
+
+// Panic logs and panics, as the log.Logger contract requires.
+func (s serverLogger) Panic(msg string, tags ...tag.Tag) {
+	s.l.Error(msg, attrs(tags)...)
+	panic(msg)
+}
+
+// Fatal logs and panics: the server expects Fatal not to return, and a panic
+// keeps the stack for the report without calling os.Exit from a library.
+func (s serverLogger) Fatal(msg string, tags ...tag.Tag) {
+	s.l.Error(msg, attrs(tags)...)
+	panic("temporal server: fatal: " + msg)
+}
+
+func (s serverLogger) With(tags ...tag.Tag) log.Logger {
+	return serverLogger{l: s.l.With(attrs(tags)...)}
+}
+
+// SLog lets the server's own slog users log through the same handler.
+func (s serverLogger) SLog() *slog.Logger { return s.l }
