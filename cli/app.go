@@ -45,5 +45,6 @@ func commands() []*cli.Command {
 		validateCommand(),
 		workerCommand(),
 		optimizeCommand(),
+		platformCommand(),
 	}
 }
