@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 const (
@@ -72,7 +73,8 @@ func newInvocation(id string, payload []byte) *invocation {
 	return &invocation{id: id, payload: payload, dispatched: make(chan struct{}), done: make(chan struct{})}
 }
 
-// finish sets the result once; later calls lose and return false.
+// finish sets the result once; later calls lose and return false. Read res only after done is
+// closed: finished may already report true while the winner is still writing it.
 func (inv *invocation) finish(r result) bool {
 	if !inv.state.CompareAndSwap(false, true) {
 		return false
@@ -207,15 +209,21 @@ func (inst *instance) start() error {
 		if err != nil {
 			p.log.Warn("local platform: instance runs without cgroup limits", "function", inst.fn, "err", err)
 		} else {
+			inst.mu.Lock()
 			inst.cg = cg
+			inst.mu.Unlock()
 			if cg.procsV2 != nil {
 				cmd.SysProcAttr.UseCgroupFD = true
 				cmd.SysProcAttr.CgroupFD = int(cg.procsV2.Fd())
 			}
 		}
 	}
+	inst.logMu.Lock()
 	inst.logW = w
+	inst.logMu.Unlock()
+	inst.mu.Lock()
 	inst.started = time.Now()
+	inst.mu.Unlock()
 	if err := cmd.Start(); err != nil {
 		r.Close()
 		w.Close()
@@ -286,9 +294,13 @@ func (inst *instance) kill(pid int, graceful bool) {
 // wait reaps the process, answers a request it left in flight, and cleans up.
 func (inst *instance) wait() {
 	p := inst.p
+	pid := inst.cmd.Process.Pid
+	waitExited(pid)
+	// The leader is a zombie now, so its process group ID cannot be reused yet: end whatever
+	// the function left running in its group, then reap.
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	err := inst.cmd.Wait()
 	inst.exitErr = err
-	_ = syscall.Kill(-inst.cmd.Process.Pid, syscall.SIGKILL) // leftover children of the group
 	close(inst.dead)
 
 	inst.mu.Lock()
@@ -310,6 +322,19 @@ func (inst *instance) wait() {
 	}
 	p.forgetInstance(inst)
 	p.procs.Done()
+}
+
+// waitExited blocks until process pid has exited, without reaping it (waitid with WNOWAIT).
+func waitExited(pid int) {
+	const pPID, wNoWait = 1, 0x01000000
+	var info [128]byte // siginfo_t
+	for {
+		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid), uintptr(unsafe.Pointer(&info[0])),
+			syscall.WEXITED|wNoWait, 0, 0)
+		if errno != syscall.EINTR {
+			return
+		}
+	}
 }
 
 // failInFlight answers (or, after a timeout, logs) the request the process left behind.
@@ -393,6 +418,9 @@ func (inst *instance) report(inv *invocation, outcome string, d time.Duration, s
 	if inv.cold {
 		inst.mu.Lock()
 		initD := inst.initDuration
+		if !inst.ready {
+			initD = time.Since(inst.started) // the runtime died or timed out during init
+		}
 		inst.mu.Unlock()
 		b.WriteString("Init Duration: ")
 		b.WriteString(strconv.FormatFloat(float64(initD)/float64(time.Millisecond), 'f', 2, 64))
@@ -977,6 +1005,7 @@ func (p *Platform) executeOnce(f *function, version string, cfg *config, inv *in
 		}
 		t.Stop()
 	}
+	<-inv.done
 	retry = inv.res.undispatched && !cold && !lastTry
 	p.release(f.Name, inst, !retry)
 	return retry

@@ -244,9 +244,11 @@ func TestCgroupLimits(t *testing.T) {
 		if quota != strconv.Itoa(100000*128/1769) || limit != strconv.Itoa(128<<20) {
 			t.Errorf("128 MB instance: cfs_quota_us %s, memory limit %s", quota, limit)
 		}
-		procs := readFile(t, filepath.Join(e.p.cgroups.cpuParent, inst.token, "cgroup.procs"))
-		if procs != strconv.Itoa(inst.cmd.Process.Pid) {
-			t.Errorf("cgroup.procs = %q, want the instance's pid %d", procs, inst.cmd.Process.Pid)
+		inst.mu.Lock()
+		pid := inst.cmd.Process.Pid
+		inst.mu.Unlock()
+		if procs := readFile(t, filepath.Join(e.p.cgroups.cpuParent, inst.token, "cgroup.procs")); procs != strconv.Itoa(pid) {
+			t.Errorf("cgroup.procs = %q, want the instance's pid %d", procs, pid)
 		}
 	} else {
 		if got := readFile(t, filepath.Join(e.p.cgroups.parent, inst.token, "cpu.max")); got != strconv.Itoa(100000*128/1769)+" 100000" {
