@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -146,6 +147,7 @@ type Platform struct {
 	cgStatus CgroupStatus
 	closing  chan struct{}
 	served   chan struct{}
+	lock     *os.File // flock on DataDir/lock: one platform per data directory
 
 	persistMu sync.Mutex   // orders state writes
 	codeMu    sync.RWMutex // deployments (read) against garbage collection of code (write)
@@ -196,8 +198,13 @@ func New(opts Options) (*Platform, error) {
 	if err := os.MkdirAll(filepath.Join(o.DataDir, "code"), 0o755); err != nil {
 		return nil, fmt.Errorf("local platform data dir: %w", err)
 	}
+	lock, err := lockDataDir(o.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	fns, err := loadState(o.DataDir)
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	p := &Platform{
@@ -207,6 +214,7 @@ func New(opts Options) (*Platform, error) {
 		logs:      newLogStore(o.LogRetentionBytes),
 		closing:   make(chan struct{}),
 		served:    make(chan struct{}),
+		lock:      lock,
 		fns:       fns,
 		rt:        map[string]*fnRuntime{},
 		instances: map[string]*instance{},
@@ -217,11 +225,13 @@ func New(opts Options) (*Platform, error) {
 		return float64(len(p.fns))
 	})
 	if err := p.metrics.register(p.registry); err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("local platform metrics: %w", err)
 	}
 	if o.Registerer != nil {
 		if err := p.metrics.register(o.Registerer); err != nil {
 			p.metrics.unregister(o.Registerer)
+			lock.Close()
 			return nil, fmt.Errorf("local platform metrics: %w", err)
 		}
 	}
@@ -279,6 +289,20 @@ func (p *Platform) shutdownSetup() {
 	if p.cgroups != nil {
 		p.cgroups.close()
 	}
+	p.lock.Close() // releases the flock
+}
+
+// lockDataDir takes an exclusive lock on dir, so that two platforms never share its state.
+func lockDataDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("local platform data dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("local platform data dir %s is in use by another platform: %w", dir, err)
+	}
+	return f, nil
 }
 
 // Endpoint is the base URL of every API, e.g. "http://127.0.0.1:43211": set it as the

@@ -48,6 +48,48 @@ func TestOptionsValidation(t *testing.T) {
 	}
 }
 
+func TestDataDirIsExclusive(t *testing.T) {
+	dir := t.TempDir()
+	p, err := New(Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2, err := New(Options{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "in use") {
+		if p2 != nil {
+			p2.Close(context.Background())
+		}
+		t.Fatalf("second platform on the same data dir: %v, want an in-use error", err)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p3, err := New(Options{DataDir: dir})
+	if err != nil {
+		t.Fatalf("New after Close: %v", err)
+	}
+	p3.Close(context.Background())
+}
+
+func TestRegionFromRequest(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	cfg := e.lc.Options()
+	cfg.Region = "eu-central-1"
+	lc := lambda.New(cfg)
+	out, err := lc.CreateFunction(context.Background(), &lambda.CreateFunctionInput{
+		FunctionName: aws.String("regional"), Role: aws.String("arn:aws:iam::000000000000:role/x"),
+		Runtime: types.RuntimeProvidedal2, Code: &types.FunctionCode{ZipFile: zipV1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := aws.ToString(out.FunctionArn); got != "arn:aws:lambda:eu-central-1:000000000000:function:regional" {
+		t.Errorf("FunctionArn = %q", got)
+	}
+	if _, resp := e.invoke(t, "regional", map[string]any{"op": "env"}); resp.Env["AWS_REGION"] != "eu-central-1" {
+		t.Errorf("AWS_REGION = %q", resp.Env["AWS_REGION"])
+	}
+}
+
 func TestParseFunctionName(t *testing.T) {
 	tests := []struct {
 		in, name, qualifier string
