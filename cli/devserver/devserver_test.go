@@ -1,6 +1,7 @@
 package devserver_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -186,8 +188,20 @@ func TestServer(t *testing.T) {
 			t.Errorf("GET %s is not HTML: %.200s", srv.UIURL(), body)
 		}
 		body = get(t, srv.UIURL()+"/api/v1/namespaces")
-		if !strings.Contains(body, `"name":"default"`) {
-			t.Errorf("namespaces through the UI's API: %.300s", body)
+		var list struct {
+			Namespaces []struct {
+				NamespaceInfo struct{ Name string }
+			}
+		}
+		if err := json.Unmarshal([]byte(body), &list); err != nil {
+			t.Fatalf("namespaces through the UI's API: %v: %.300s", err, body)
+		}
+		var names []string
+		for _, ns := range list.Namespaces {
+			names = append(names, ns.NamespaceInfo.Name)
+		}
+		if !slices.Contains(names, "default") {
+			t.Errorf("namespaces through the UI's API: %v, want default among them", names)
 		}
 		body = get(t, srv.UIURL()+"/api/v1/namespaces/default/workflows?query="+`WorkflowId%3D%22greet-x%22`)
 		if !strings.Contains(body, run.GetRunID()) {
@@ -199,9 +213,11 @@ func TestServer(t *testing.T) {
 	c.Close()
 	frontend, uiURL := srv.FrontendAddress(), srv.UIURL()
 	for i := range 2 {
+		began := time.Now()
 		if err := srv.Stop(); err != nil {
 			t.Fatalf("Stop #%d: %v", i+1, err)
 		}
+		t.Logf("Stop #%d took %s", i+1, time.Since(began).Round(time.Millisecond))
 	}
 	if conn, err := net.DialTimeout("tcp", frontend, time.Second); err == nil {
 		conn.Close()
@@ -241,16 +257,20 @@ func TestServer(t *testing.T) {
 	checkSearchAttributes(t, c, srv.Namespace(), opts.SearchAttributes)
 
 	// Restart with a search attribute of another type: a clear error.
+	began := time.Now()
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("Stop took %s", time.Since(began).Round(time.Millisecond))
 	opts.SearchAttributes["FusionizeApp"] = enumspb.INDEXED_VALUE_TYPE_INT
 	opts.UIPort = devserver.NoUI
 	bad, err := devserver.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	began = time.Now()
 	err = bad.Start(t.Context())
+	t.Logf("failed Start took %s", time.Since(began).Round(time.Millisecond))
 	if err == nil || !strings.Contains(err.Error(), `search attribute "FusionizeApp" is registered as Keyword`) {
 		t.Errorf("Start with a changed search attribute type: %v", err)
 	}

@@ -25,6 +25,11 @@ import (
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/metrics"
+	"go.temporal.io/server/common/persistence/sql"
+	"go.temporal.io/server/common/persistence/sql/sqlplugin"
+	"go.temporal.io/server/common/resolver"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
@@ -304,6 +309,29 @@ func setupDatabase(cfg *config.SQL, opts Options) error {
 	}
 	if err := sqlite.CreateNamespaces(cfg, ns); err != nil {
 		return fmt.Errorf("create namespace %q in %s: %w", opts.Namespace, path, err)
+	}
+	return forgetMembers(cfg)
+}
+
+// forgetMembers deletes the cluster membership rows of earlier runs. Each
+// service records its ringpop address there and, at start, tries to join
+// every address heard from in the last 20 seconds; after a quick restart
+// those are the dead ports of the previous run, and joining them stalls the
+// start for up to Membership.MaxJoinDuration. The data directory lock makes
+// every stored member a dead one.
+func forgetMembers(cfg *config.SQL) error {
+	db, err := sql.NewSQLDB(sqlplugin.DbKindUnknown, cfg, resolver.NewNoopResolver(), log.NewNoopLogger(), metrics.NoopMetricsHandler)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", cfg.DatabaseName, err)
+	}
+	defer func() { _ = db.Close() }()
+	// Rows expire 48 hours after their last heartbeat; anything expiring
+	// before next year is every row.
+	_, err = db.PruneClusterMembership(context.Background(), &sqlplugin.PruneClusterMembershipFilter{
+		PruneRecordsBefore: time.Now().AddDate(1, 0, 0),
+	})
+	if err != nil {
+		return fmt.Errorf("forget cluster members of earlier runs in %s: %w", cfg.DatabaseName, err)
 	}
 	return nil
 }
