@@ -30,6 +30,7 @@ const (
 	maxLogLine      = 256 << 10 // Lambda splits longer lines into several events
 	tailBytes       = 4096
 	initTimeout     = 10 * time.Second // Lambda's limit for the init phase
+	memoryReadEvery = 100 * time.Millisecond
 	shutdownGrace   = 500 * time.Millisecond
 )
 
@@ -123,6 +124,7 @@ type instance struct {
 	tails        map[string]chan []byte
 	extension    bool // registered through the Extensions API: stop with SIGTERM first
 	maxMemory    int64
+	memReadAt    time.Time
 	stopping     bool // stop was requested; a process that starts afterwards is killed at once
 
 	logMu     sync.Mutex
@@ -401,7 +403,7 @@ func (inst *instance) report(inv *invocation, outcome string, d time.Duration, s
 	if billed < time.Millisecond {
 		billed = time.Millisecond
 	}
-	mem := inst.peakMemory()
+	mem := inst.peakMemory(d)
 	var b strings.Builder
 	b.Grow(200)
 	b.WriteString("REPORT RequestId: ")
@@ -434,10 +436,17 @@ func (inst *instance) report(inv *invocation, outcome string, d time.Duration, s
 }
 
 // peakMemory is the instance's highest memory use so far: the peak of its cgroup on v2 (where
-// the process starts inside it), else the process's peak resident set (VmHWM). The file stays open between requests: a read is the only cost.
-func (inst *instance) peakMemory() int64 {
+// the process starts inside it), else the process's peak resident set (VmHWM). Both only grow,
+// so after a short request a reading younger than memoryReadEvery is reused: generating
+// /proc/<pid>/status is the costliest part of a warm invocation. The file stays open.
+func (inst *instance) peakMemory(d time.Duration) int64 {
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
+	now := time.Now()
+	if d < 10*time.Millisecond && now.Sub(inst.memReadAt) < memoryReadEvery && inst.maxMemory > 0 {
+		return inst.maxMemory
+	}
+	inst.memReadAt = now
 	if inst.memFile == nil && inst.cmd != nil {
 		path := "/proc/" + strconv.Itoa(inst.cmd.Process.Pid) + "/status"
 		if inst.cg != nil && inst.cg.peak != "" {
