@@ -4,24 +4,63 @@
 //
 // platform/lambda deploys setups, publishes versions, sets alias routing weights for canaries and
 // reads REPORT and trace lines. Pointed at AWS it talks to Lambda; pointed at a Platform's
-// Endpoint (AWS_ENDPOINT_URL_LAMBDA and AWS_ENDPOINT_URL_CLOUDWATCH_LOGS) it talks to this
-// package, which serves on one loopback listener:
+// Endpoint (AWS_ENDPOINT_URL_LAMBDA and AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, or the SDK's
+// BaseEndpoint) it talks to this package, which serves on one listener:
 //
-//   - the Lambda REST API (/2015-03-31/functions/...): functions, code, configuration, versions,
-//     aliases with weighted routing, reserved concurrency and Invoke (RequestResponse, Event with
-//     an in-memory retrying queue, DryRun), with errors in the shape the SDK decodes into typed
-//     errors;
+//   - the Lambda REST API (/2015-03-31/functions/...): CreateFunction, UpdateFunctionCode,
+//     UpdateFunctionConfiguration, GetFunction, GetFunctionConfiguration, ListFunctions,
+//     DeleteFunction, PublishVersion, ListVersionsByFunction, Create/Update/Get/Delete/ListAliases
+//     with weighted routing (RoutingConfig.AdditionalVersionWeights), Put/Get/DeleteFunctionConcurrency
+//     and Invoke (RequestResponse; Event with an in-memory queue and two retries; DryRun), with
+//     errors in the shape the SDK decodes into its typed errors;
 //   - the Lambda Runtime API that aws-lambda-go bootstraps poll, under /runtime/<instance token>/
 //     (each instance gets AWS_LAMBDA_RUNTIME_API=host:port/runtime/<token>);
 //   - CloudWatch Logs (awsJson1_1 at POST /): FilterLogEvents, GetLogEvents, DescribeLogGroups
-//     and DescribeLogStreams over bounded in-memory log groups /aws/lambda/<name>;
+//     and DescribeLogStreams over the log groups /aws/lambda/<name>;
 //   - Prometheus metrics at GET /metrics.
 //
-// Each instance is one OS process running the zip's bootstrap with the Lambda environment; it
-// serves one request at a time. A new instance is a cold start, idle instances are reused and
-// stopped after Options.IdleTimeout, timeouts kill the instance, a crashed instance is replaced.
-// Memory sizes are enforced as on Lambda (a CPU quota of memory/1769 MB of one core and a memory
-// limit) with cgroup v1 or v2 where the machine allows, and Status reports why not otherwise.
-// Functions, versions, aliases and unpacked code live under Options.DataDir, so a restart with
-// the same directory loses no deployment; logs and async queues are in memory.
+// New validates the Options, loads the state kept in Options.DataDir and starts serving at once;
+// Close stops every instance and the listener. Functions, versions, aliases and unpacked code
+// live under DataDir (state.json and code/<sha256>/), so a restart with the same directory loses
+// no deployment; one platform at a time may use a directory. Logs (bounded per group) and the
+// asynchronous queues are kept in memory.
+//
+// Code comes inline (Code.ZipFile, up to 50 MB as on Lambda) or, for big bundles, by path:
+// Code.S3Bucket = CodeBucket ("local") and Code.S3Key = the absolute path of a zip on the
+// platform's machine. The zip holds an executable bootstrap (runtime provided.al2023 or
+// provided.al2), e.g. an aws-lambda-go program built with -tags lambda.norpc and CGO_ENABLED=0.
+//
+// Each instance is one OS process of the bootstrap, serving one request at a time, with the
+// Lambda environment: AWS_LAMBDA_RUNTIME_API, AWS_LAMBDA_FUNCTION_NAME, _VERSION, _MEMORY_SIZE,
+// AWS_LAMBDA_LOG_GROUP_NAME, AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_INITIALIZATION_TYPE,
+// AWS_REGION, AWS_DEFAULT_REGION, _HANDLER, LAMBDA_TASK_ROOT, TZ=:UTC, LANG, PATH, fake
+// credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), the function's own
+// variables, and AWS_ENDPOINT_URL_LAMBDA and AWS_ENDPOINT_URL_CLOUDWATCH_LOGS pointing at this
+// platform unless the function sets them, so functions that invoke functions stay local.
+//
+// A request without an idle instance starts one (a cold start; its REPORT line carries the Init
+// Duration from process start to the runtime's first poll). Idle instances are reused, newest
+// first, and stopped after Options.IdleTimeout. Each function runs at most its reserved
+// concurrency, else Options.MaxInstancesPerFunction, requests at once: more synchronous requests
+// get TooManyRequestsException, events wait in the queue. A request that exceeds the timeout
+// kills its instance and answers Sandbox.Timedout ("Task timed out after 3.00 seconds"); an
+// instance that exits answers its request with Runtime.ExitError and is replaced. Instances of
+// a configuration that an update replaced are never reused.
+//
+// The output of an instance goes, one event per line, to its own log stream
+// (2006/01/02/[$LATEST]<32 hex>) between the platform's START, END and REPORT lines, in Lambda's
+// format; messages end with a newline as on CloudWatch. Billed Duration is the duration rounded
+// up to 1 ms (init is not billed). Max Memory Used is the instance's peak: the cgroup's on v2,
+// else the process's VmHWM (re-read at most every 100 ms for requests under 10 ms).
+//
+// Memory sizes are enforced as on Lambda where the machine allows: every instance gets its own
+// cgroup with a CPU quota of memory/1769 MB of one core (at least 1 ms per 100 ms) and a memory
+// limit of its size, on cgroup v2 (cpu.max, memory.max; the process starts inside it) or v1
+// (cpu.cfs_quota_us, memory.limit_in_bytes; the process joins while its runtime initializes and
+// its first request waits until it has). Where neither is writable the platform runs instances
+// unthrottled, logs a warning once, and says why in Status. Cgroups are removed when instances
+// exit and on Close.
+//
+// Bench and the command "fusionize platform bench" measure cold starts and warm invocations
+// through the real SDK client.
 package local
