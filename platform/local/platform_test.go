@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -316,11 +317,19 @@ func TestCgroupLimits(t *testing.T) {
 		}
 	}
 
-	// Going over the memory limit kills the instance.
+	// Going over the memory limit kills the instance, and its cgroup goes with it.
 	out, _ := e.invoke(t, "small", map[string]any{"op": "alloc", "mb": 200})
 	if fe := decodeError(t, out); fe.Type != "Runtime.ExitError" {
 		t.Errorf("allocating 200 MB at 128 MB: %+v, want Runtime.ExitError", fe)
 	}
+	dir := filepath.Join(e.p.cgroups.parent, inst.token)
+	if st.Version == "v1" {
+		dir = filepath.Join(e.p.cgroups.memParent, inst.token)
+	}
+	eventually(t, 5*time.Second, "the killed instance's cgroup to be removed", func() bool {
+		_, err := os.Stat(dir)
+		return os.IsNotExist(err)
+	})
 
 	// Close removes every cgroup it made.
 	dirs := []string{e.p.cgroups.cpuParent, e.p.cgroups.memParent, e.p.cgroups.parent}
@@ -357,6 +366,39 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(b))
+}
+
+func TestCloseStopsInFlightWork(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	e.create(t, "long", func(in *lambda.CreateFunctionInput) { in.Timeout = aws.Int32(60) })
+	errc := make(chan error, 1)
+	go func() {
+		out, err := e.lc.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String("long"), Payload: []byte(`{"op":"sleep","ms":30000}`)})
+		if err == nil && out.FunctionError == nil {
+			errc <- errors.New("a request cut by Close succeeded")
+			return
+		}
+		errc <- nil
+	}()
+	eventually(t, 5*time.Second, "the request to run", func() bool {
+		st := e.p.Status()
+		return len(st.Functions) == 1 && st.Functions[0].Busy == 1
+	})
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.p.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Close took %v with a 30 s request in flight", d)
+	}
+	if err := <-errc; err != nil {
+		t.Error(err)
+	}
+	if st := e.p.Status(); st.Instances != 0 {
+		t.Errorf("instances after Close = %d", st.Instances)
+	}
 }
 
 func TestCgroupsOff(t *testing.T) {
