@@ -51,7 +51,8 @@
 // # Logs
 //
 // The Temporal server's own logs go to Options.Logger, but only at warn
-// level and above: at info level the server logs many lines per second.
+// level and above (at info level the server logs many lines per second),
+// and not while it stops, when its services log every peer that went away.
 package devserver
 
 import (
@@ -61,6 +62,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
@@ -128,16 +130,20 @@ type Options struct {
 // Server is an embedded Temporal dev server with its Web UI. Create it with
 // New. Its methods are safe for concurrent use.
 type Server struct {
-	opts   Options
-	log    *slog.Logger // dev server messages
-	srvLog *slog.Logger // Temporal server messages, warn and above
+	opts Options
+	log  *slog.Logger // dev server messages
 
-	mu           sync.Mutex
-	running      bool
-	temporal     temporal.Server
-	ui           *uiserver.Server
-	uiDone       chan struct{}
-	unlock       func()
+	mu       sync.Mutex
+	running  bool
+	temporal temporal.Server
+	ui       *uiserver.Server
+	uiDone   chan struct{}
+	unlock   func()
+	// srvLog takes the Temporal server's messages of one run, warn and
+	// above; muted silences it from Stop on, also for the run's goroutines
+	// that outlive Stop.
+	srvLog       *slog.Logger
+	muted        *atomic.Bool
 	frontendAddr string
 	uiURL        string
 }
@@ -197,8 +203,7 @@ func New(opts Options) (*Server, error) {
 	}
 
 	return &Server{
-		opts:   opts,
-		log:    opts.Logger,
-		srvLog: slog.New(minLevelHandler{min: slog.LevelWarn, next: opts.Logger.Handler()}).With("component", "temporal"),
+		opts: opts,
+		log:  opts.Logger,
 	}, nil
 }

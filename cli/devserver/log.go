@@ -3,36 +3,51 @@ package devserver
 import (
 	"context"
 	"log/slog"
+	"strings"
+	"sync/atomic"
 
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/log/tag"
 )
 
-// minLevelHandler drops records below min before they reach the wrapped
-// handler. The Temporal server logs several lines per second at info level
-// even when idle; a dev server should only speak when something is wrong.
-type minLevelHandler struct {
-	min  slog.Level
-	next slog.Handler
+// serverHandler filters the Temporal server's records before the wrapped
+// handler sees them. The server logs several lines per second at info level
+// even when idle, and a burst of warnings about vanished peers while it
+// shuts down; a dev server should only speak when something is wrong.
+type serverHandler struct {
+	min   slog.Level
+	muted *atomic.Bool // set while stopping
+	next  slog.Handler
 }
 
-func (h minLevelHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.next.Enabled(ctx, l)
+// benign are warnings that say nothing to a dev server user.
+var benign = []string{
+	// The frontend's HTTP API is off on purpose (one port fewer).
+	"HTTP API port has not been set.",
 }
 
-func (h minLevelHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level < h.min {
+func (h serverHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && !h.muted.Load() && h.next.Enabled(ctx, l)
+}
+
+func (h serverHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < h.min || h.muted.Load() {
 		return nil
+	}
+	for _, prefix := range benign {
+		if strings.HasPrefix(r.Message, prefix) {
+			return nil
+		}
 	}
 	return h.next.Handle(ctx, r)
 }
 
-func (h minLevelHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return minLevelHandler{min: h.min, next: h.next.WithAttrs(attrs)}
+func (h serverHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return serverHandler{min: h.min, muted: h.muted, next: h.next.WithAttrs(attrs)}
 }
 
-func (h minLevelHandler) WithGroup(name string) slog.Handler {
-	return minLevelHandler{min: h.min, next: h.next.WithGroup(name)}
+func (h serverHandler) WithGroup(name string) slog.Handler {
+	return serverHandler{min: h.min, muted: h.muted, next: h.next.WithGroup(name)}
 }
 
 // serverLogger adapts a *slog.Logger to the Temporal server's log.Logger.
@@ -44,7 +59,7 @@ var (
 	_ log.Logger      = serverLogger{}
 	_ log.WithLogger  = serverLogger{}
 	_ log.SLogWrapper = serverLogger{}
-	_ slog.Handler    = minLevelHandler{}
+	_ slog.Handler    = serverHandler{}
 )
 
 func attrs(tags []tag.Tag) []any {

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
@@ -29,8 +31,8 @@ import (
 	"go.temporal.io/server/common/metrics"
 	"go.temporal.io/server/common/persistence/sql"
 	"go.temporal.io/server/common/persistence/sql/sqlplugin"
-	"go.temporal.io/server/common/resolver"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/common/resolver"
 	"go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -89,6 +91,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 	}()
 	s.running = true // so that stopLocked cleans up a partial start
+	s.muted = new(atomic.Bool)
+	s.srvLog = slog.New(serverHandler{min: slog.LevelWarn, muted: s.muted, next: s.log.Handler()}).With("component", "temporal")
 
 	if err := os.MkdirAll(s.opts.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
@@ -147,6 +151,9 @@ func (s *Server) stopLocked() error {
 		return nil
 	}
 	s.running = false
+	if s.muted != nil {
+		s.muted.Store(true)
+	}
 	var errs []error
 	if s.ui != nil {
 		s.ui.Stop()
