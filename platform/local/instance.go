@@ -448,11 +448,14 @@ func (inst *instance) peakMemory(d time.Duration) int64 {
 	}
 	inst.memReadAt = now
 	if inst.memFile == nil && inst.cmd != nil {
-		path := "/proc/" + strconv.Itoa(inst.cmd.Process.Pid) + "/status"
 		if inst.cg != nil && inst.cg.peak != "" {
-			path = inst.cg.peak
+			if inst.memFile, _ = os.Open(inst.cg.peak); inst.memFile == nil {
+				inst.cg.peak = "" // no memory.peak before Linux 5.19: use VmHWM
+			}
 		}
-		inst.memFile, _ = os.Open(path)
+		if inst.memFile == nil {
+			inst.memFile, _ = os.Open("/proc/" + strconv.Itoa(inst.cmd.Process.Pid) + "/status")
+		}
 	}
 	if inst.memFile != nil {
 		var buf [2048]byte
