@@ -39,7 +39,10 @@
 //     with a fixed port of another program. Clients only ever need the
 //     frontend port.
 //
-// The frontend's HTTP API, metrics and pprof listeners are disabled.
+// The frontend's HTTP API, metrics and pprof listeners are disabled. Each
+// service records its membership address in the database; Start deletes
+// the records of earlier runs (the lock proves them dead), otherwise a
+// quick restart would try to join the previous run's ports and stall.
 //
 // # Namespace and search attributes
 //
@@ -53,6 +56,18 @@
 // The Temporal server's own logs go to Options.Logger, but only at warn
 // level and above (at info level the server logs many lines per second),
 // and not while it stops, when its services log every peer that went away.
+//
+// # Limits
+//
+//   - Start checks that the ports are free just before binding them. A
+//     program that takes a server port in that instant makes Start fail
+//     with the server's listener error; one that takes the UI port makes
+//     the ui-server end the process (it exits on a failed bind).
+//   - ctx bounds the wait for the frontend and the UI; the Temporal
+//     services' own start is bounded by the server (about a minute).
+//   - The ui-server does not close its gRPC connection on Stop: a Server
+//     started and stopped many times in one process leaks one idle
+//     connection per run.
 package devserver
 
 import (
@@ -93,12 +108,9 @@ const (
 	pollInterval = 50 * time.Millisecond
 )
 
-// errDataDirInUse is wrapped when another dev server holds the data directory.
-var errDataDirInUse = errors.New("another dev server is using this data directory")
-
-// ErrDataDirInUse is returned (wrapped) by Start when another dev server
-// process is running on the same DataDir.
-var ErrDataDirInUse = errDataDirInUse
+// ErrDataDirInUse is returned (wrapped) by Start when another dev server is
+// running on the same DataDir.
+var ErrDataDirInUse = errors.New("another dev server is using this data directory")
 
 // Options configures a Server. Only DataDir is required.
 type Options struct {

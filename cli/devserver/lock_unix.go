@@ -20,7 +20,7 @@ func lockDataDir(path string) (unlock func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		_ = f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("lock %s: %w", path, errDataDirInUse)
+			return nil, fmt.Errorf("lock %s: %w", path, ErrDataDirInUse)
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}

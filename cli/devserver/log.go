@@ -2,6 +2,7 @@ package devserver
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -85,11 +86,43 @@ func (s serverLogger) Panic(msg string, tags ...tag.Tag) {
 	panic(msg)
 }
 
-// Fatal logs and panics: the server expects Fatal not to return, and a panic
-// keeps the stack for the report without calling os.Exit from a library.
+// fatalError is what Fatal panics with; recoverFatal turns it back into an
+// error where the server is built and started.
+type fatalError struct {
+	msg  string
+	tags []tag.Tag
+}
+
+func (e fatalError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.msg)
+	for _, t := range e.tags {
+		fmt.Fprintf(&b, " %s=%v", t.Key(), t.Value())
+	}
+	return b.String()
+}
+
+// Fatal logs and panics with a fatalError: the server expects Fatal not to
+// return, and a library must not call os.Exit. The server calls Fatal for
+// errors such as a port it cannot bind while it is being built or started;
+// Start recovers those and returns them.
 func (s serverLogger) Fatal(msg string, tags ...tag.Tag) {
 	s.l.Error(msg, attrs(tags)...)
-	panic("temporal server: fatal: " + msg)
+	panic(fatalError{msg: msg, tags: tags})
+}
+
+// recoverFatal, deferred, turns a fatalError panic into *err and lets any
+// other panic go on.
+func recoverFatal(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if f, ok := r.(fatalError); ok {
+		*err = f
+		return
+	}
+	panic(r)
 }
 
 func (s serverLogger) With(tags ...tag.Tag) log.Logger {

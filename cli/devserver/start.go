@@ -118,7 +118,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := s.temporal.Start(); err != nil {
+	if err := startTemporal(s.temporal); err != nil {
 		return fmt.Errorf("start Temporal services: %w", err)
 	}
 
@@ -343,7 +343,14 @@ func forgetMembers(cfg *config.SQL) error {
 	return nil
 }
 
-func (s *Server) newTemporalServer(cfg *config.Config) (temporal.Server, error) {
+// startTemporal starts srv, returning a fatal log of the server as an error.
+func startTemporal(srv temporal.Server) (err error) {
+	defer recoverFatal(&err)
+	return srv.Start()
+}
+
+func (s *Server) newTemporalServer(cfg *config.Config) (_ temporal.Server, err error) {
+	defer recoverFatal(&err)
 	logger := serverLogger{l: s.srvLog}
 	authorizer, err := authorization.GetAuthorizerFromConfig(&cfg.Global.Authorization)
 	if err != nil {

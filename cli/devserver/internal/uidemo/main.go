@@ -1,5 +1,10 @@
-// Command uidemo keeps a dev server running with two workflows in it, for a
-// manual look at the Web UI. Not committed.
+// Command uidemo runs a dev server with two workflows in it (one completed,
+// one waiting for a signal, both tagged with the Fusionize search
+// attributes) until interrupted, for a manual look at the Web UI:
+//
+//	go run ./cli/devserver/internal/uidemo -data /tmp/uidemo
+//	chromium --headless --screenshot=/tmp/ui.png \
+//	  http://127.0.0.1:18233/namespaces/default/workflows
 package main
 
 import (
@@ -38,10 +43,12 @@ func cycle(ctx workflow.Context, app string, wait bool) (string, error) {
 }
 
 func main() {
-	dir := flag.String("data", "/tmp/uidemo", "data dir")
+	dir := flag.String("data", "/tmp/uidemo", "data directory of the dev server")
+	port := flag.Int("port", 17233, "frontend port")
+	uiPort := flag.Int("ui-port", 18233, "Web UI port")
 	flag.Parse()
 	srv, err := devserver.New(devserver.Options{
-		DataDir: *dir, FrontendPort: 17233, UIPort: 18233,
+		DataDir: *dir, FrontendPort: *port, UIPort: *uiPort,
 		SearchAttributes: map[string]enumspb.IndexedValueType{
 			"FusionizeApp": enumspb.INDEXED_VALUE_TYPE_KEYWORD, "FusionizeSetup": enumspb.INDEXED_VALUE_TYPE_KEYWORD, "FusionizePhase": enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		},
@@ -55,7 +62,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer srv.Stop()
-	c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Logger: nil})
+	c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress()})
 	if err != nil {
 		log.Fatal(err)
 	}
