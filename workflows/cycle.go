@@ -14,8 +14,19 @@ import (
 	"github.com/fusionize/fusionize/fusion/plan"
 )
 
-// a is the nil receiver through which workflows name activities.
-var a *activities.Activities
+// Activity names as registered by Register and NewPlugin. Workflows schedule activities by
+// these names rather than through method values of a nil *activities.Activities: a method
+// value is turned into the prefixed name only through the worker's registry, which a
+// workflow replayer does not have, so replays would see different activity types.
+const (
+	activityDeploy  = ActivityPrefix + "Deploy"
+	activityRoute   = ActivityPrefix + "Route"
+	activityPromote = ActivityPrefix + "Promote"
+	activityRetire  = ActivityPrefix + "Retire"
+	activityObserve = ActivityPrefix + "Observe"
+	activityPlan    = ActivityPrefix + "Plan"
+	activityJudge   = ActivityPrefix + "Judge"
+)
 
 // observeChunks is how many Observe activities a canary step or a collection is split into,
 // so that the status shows samples as they come and an abort is quick.
@@ -116,6 +127,7 @@ func (c *cycle) setPhase(p Phase, msg string) {
 func (c *cycle) report() {
 	c.st.Paused = c.paused
 	c.st.Updated = workflow.Now(c.root)
+	c.st.Seq++
 	if c.parent != nil {
 		// Fire and forget: a parent that is gone has nobody to tell.
 		workflow.SignalExternalWorkflow(c.root, c.parent.ID, "", SignalProgress, c.st)
@@ -265,7 +277,7 @@ func (c *cycle) run() (CycleResult, error) {
 			Windows: append(last(c.input.Windows, MaxWindows), c.windows...), Policy: c.in.Policy, Planner: c.in.Planner,
 			History: append(last(c.input.History, MaxTrials), c.trials...), MemorySizes: c.in.MemorySizes, Seed: c.input.Seed + uint64(round)}
 		p = plan.Plan{} // decoding into a used value would keep its old slices
-		if err := c.exec(planOptions, a.Plan, in, &p); err != nil {
+		if err := c.exec(planOptions, activityPlan, in, &p); err != nil {
 			return aborted(err)
 		}
 		c.rec.PlanReason = p.Reason
@@ -304,7 +316,7 @@ func (c *cycle) run() (CycleResult, error) {
 	}
 	c.setPhase(PhaseDeploying, "deploying "+c.rec.Candidate)
 	var dep activities.Deployment
-	if err := c.exec(deployOptions, a.Deploy, activities.DeployInput{App: c.in.App, Graph: c.in.Graph, Setup: cand.Setup.String()}, &dep); err != nil {
+	if err := c.exec(deployOptions, activityDeploy, activities.DeployInput{App: c.in.App, Graph: c.in.Graph, Setup: cand.Setup.String()}, &dep); err != nil {
 		if c.aborted {
 			return aborted(errAborted)
 		}
@@ -324,7 +336,7 @@ func (c *cycle) run() (CycleResult, error) {
 			return aborted(err)
 		}
 		c.setPhase(PhaseCanary, fmt.Sprintf("step %d: %.0f %% of requests on the candidate", step+1, 100*w))
-		if err := c.exec(shortOptions, a.Route, activities.RouteInput{Stable: cur, Canary: dep, Weight: w}, nil); err != nil {
+		if err := c.exec(shortOptions, activityRoute, activities.RouteInput{Stable: cur, Canary: dep, Weight: w}, nil); err != nil {
 			if c.aborted {
 				return aborted(errAborted)
 			}
@@ -404,7 +416,7 @@ func (c *cycle) run() (CycleResult, error) {
 	// Promote, then retire the old setup.
 	c.setPhase(PhasePromoting, "promoting "+c.rec.Candidate)
 	pctx := c.cleanupCtx() // a promotion, once begun, finishes even if aborted now
-	if err := workflow.ExecuteActivity(pctx, a.Promote, dep).Get(pctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(pctx, activityPromote, dep).Get(pctx, nil); err != nil {
 		return c.rollback(res, fmt.Sprintf("promote: %v", err))
 	}
 	c.candidate = activities.Deployment{}
@@ -426,7 +438,7 @@ func (c *cycle) retire(ctx workflow.Context, d activities.Deployment) {
 		_ = workflow.Sleep(ctx, c.in.Canary.Drain) // let requests in flight finish
 	}
 	ctx = workflow.WithActivityOptions(ctx, retireOptions)
-	if err := workflow.ExecuteActivity(ctx, a.Retire, d).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(ctx, activityRetire, d).Get(ctx, nil); err != nil {
 		workflow.GetLogger(c.root).Warn("retire failed; functions are left behind", "setup", d.SetupID, "error", err)
 	}
 }
@@ -442,7 +454,7 @@ func (c *cycle) rollback(res CycleResult, reason string) (CycleResult, error) {
 func (c *cycle) rollbackWith(ctx workflow.Context) {
 	c.setPhase(PhaseRollingBack, "rolling back "+c.st.Candidate)
 	cur := c.input.Current
-	if err := workflow.ExecuteActivity(ctx, a.Promote, cur).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(ctx, activityPromote, cur).Get(ctx, nil); err != nil {
 		workflow.GetLogger(c.root).Error("roll back failed", "setup", cur.SetupID, "error", err)
 	}
 	if c.candidate.SetupID != "" && c.candidate.SetupID != cur.SetupID {
@@ -468,7 +480,7 @@ func (c *cycle) observe(deps []activities.Deployment, min int, window time.Durat
 	for i := 0; i < observeChunks; i++ {
 		obs = activities.Observation{}
 		in := activities.ObserveInput{App: c.in.App, Deployments: deps, Start: start, MinWarm: min, MaxWait: chunk}
-		if err := c.exec(observeOptions(chunk), a.Observe, in, &obs); err != nil {
+		if err := c.exec(observeOptions(chunk), activityObserve, in, &obs); err != nil {
 			return obs, err
 		}
 		if len(deps) == 2 {
@@ -492,7 +504,7 @@ func (c *cycle) observeStep(cur, dep activities.Deployment, start time.Time) (ac
 	in := activities.JudgeInput{App: c.in.App, Graph: c.in.Graph, Stable: cur, Canary: dep,
 		Window: activities.Window{Start: start, End: obs.Window.End, Deployments: []activities.Deployment{cur, dep}},
 		Judge:  c.in.Canary.Judge, Policy: c.in.Policy, CanaryPredicted: c.rec.Predicted, StablePredicted: c.rec.BaselinePredicted}
-	if err := c.exec(planOptions, a.Judge, in, &v); err != nil {
+	if err := c.exec(planOptions, activityJudge, in, &v); err != nil {
 		return v, err
 	}
 	c.windows = append(c.windows, in.Window)
@@ -525,7 +537,7 @@ func (c *cycle) measure(cur activities.Deployment, m plan.MeasurementRequest) er
 	}
 	c.setPhase(PhaseMeasuring, fmt.Sprintf("measuring %s: %s", m.Setup, m.Reason))
 	var dep activities.Deployment
-	if err := c.exec(deployOptions, a.Deploy, activities.DeployInput{App: c.in.App, Graph: c.in.Graph, Setup: m.Setup.String()}, &dep); err != nil {
+	if err := c.exec(deployOptions, activityDeploy, activities.DeployInput{App: c.in.App, Graph: c.in.Graph, Setup: m.Setup.String()}, &dep); err != nil {
 		if c.aborted {
 			return errAborted
 		}
@@ -534,7 +546,7 @@ func (c *cycle) measure(cur activities.Deployment, m plan.MeasurementRequest) er
 	}
 	c.st.Candidate, c.st.CandidateID = m.Setup.String(), dep.SetupID
 	c.candidate = dep
-	err := c.exec(shortOptions, a.Route, activities.RouteInput{Stable: cur, Canary: dep, Weight: c.in.Canary.Weights[0]}, nil)
+	err := c.exec(shortOptions, activityRoute, activities.RouteInput{Stable: cur, Canary: dep, Weight: c.in.Canary.Weights[0]}, nil)
 	var obs activities.Observation
 	if err == nil {
 		obs, err = c.observe([]activities.Deployment{cur, dep}, max(m.Requests, 1), c.in.Canary.Window)
@@ -543,7 +555,7 @@ func (c *cycle) measure(cur activities.Deployment, m plan.MeasurementRequest) er
 		return errAborted
 	}
 	ctx := c.cleanupCtx()
-	if perr := workflow.ExecuteActivity(ctx, a.Promote, cur).Get(ctx, nil); perr != nil {
+	if perr := workflow.ExecuteActivity(ctx, activityPromote, cur).Get(ctx, nil); perr != nil {
 		return perr
 	}
 	c.retire(ctx, dep)

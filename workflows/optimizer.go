@@ -134,8 +134,8 @@ func (o *optimizer) handlers(ctx workflow.Context) error {
 		for {
 			var st Status
 			ch.Receive(ctx, &st)
-			if !o.running || st.Cycle != o.st.Cycles+1 {
-				continue // a late report of a finished cycle
+			if !o.running || st.Cycle != o.st.Cycles+1 || st.Seq <= o.status.Seq {
+				continue // a late report of a finished cycle, or an older one arriving late
 			}
 			o.status = st
 			o.status.Paused = o.st.Paused
@@ -187,11 +187,11 @@ func (o *optimizer) deployInitial(ctx workflow.Context) error {
 	o.setPhase(ctx, PhaseDeploying, "deploying the initial setup "+text)
 	var dep activities.Deployment
 	actx := workflow.WithActivityOptions(ctx, deployOptions)
-	if err := workflow.ExecuteActivity(actx, a.Deploy, activities.DeployInput{App: o.s.App, Graph: o.s.Graph, Setup: text}).Get(ctx, &dep); err != nil {
+	if err := workflow.ExecuteActivity(actx, activityDeploy, activities.DeployInput{App: o.s.App, Graph: o.s.Graph, Setup: text}).Get(ctx, &dep); err != nil {
 		return fmt.Errorf("deploy the initial setup: %w", err)
 	}
 	actx = workflow.WithActivityOptions(ctx, shortOptions)
-	if err := workflow.ExecuteActivity(actx, a.Promote, dep).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(actx, activityPromote, dep).Get(ctx, nil); err != nil {
 		return fmt.Errorf("route to the initial setup: %w", err)
 	}
 	o.st.Current = dep
@@ -217,6 +217,7 @@ func (o *optimizer) runCycle(ctx workflow.Context) error {
 	})
 	o.running = true
 	o.status.Cycle = n
+	o.status.Seq = 0
 	o.setPhase(ctx, PhaseCollecting, fmt.Sprintf("cycle %d started", n))
 	// A pause or abort that came before the cycle started is forwarded now.
 	if o.st.Paused {
@@ -225,6 +226,7 @@ func (o *optimizer) runCycle(ctx workflow.Context) error {
 	var res CycleResult
 	err := o.child.Get(ctx, &res)
 	o.running = false
+	o.status.Seq = 0
 	o.st.Cycles = n
 	o.st.Seed += 1000
 	if err != nil {

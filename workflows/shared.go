@@ -299,6 +299,8 @@ type Status struct {
 	Converged   bool                `json:"converged,omitempty"`
 	Message     string              `json:"message,omitempty"`
 	Updated     time.Time           `json:"updated"`
+	// Seq orders a cycle's progress reports, which may reach the optimizer out of order.
+	Seq int `json:"seq,omitempty"`
 
 	upserted [2]string // phase and setup last written to the search attributes
 }

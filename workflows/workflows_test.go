@@ -75,7 +75,6 @@ func (s *script) called() string {
 	return strings.Join(s.calls, "\n")
 }
 
-
 type testEnv struct {
 	*testsuite.TestWorkflowEnvironment
 	s *script
@@ -111,7 +110,7 @@ func newEnv(t *testing.T, s *script) *testEnv {
 	Register(env, acts)
 	e := &testEnv{env, s}
 	planN, verdictN := 0, 0
-	env.OnActivity(a.Observe, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ObserveInput) (activities.Observation, error) {
+	env.OnActivity(activityObserve, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ObserveInput) (activities.Observation, error) {
 		obs := activities.Observation{Window: activities.Window{Start: in.Start, End: in.Start.Add(in.MaxWait), Deployments: in.Deployments}, Enough: true}
 		for _, d := range in.Deployments {
 			obs.Setups = append(obs.Setups, activities.SetupObservation{SetupID: d.SetupID, Requests: in.MinWarm, Warm: in.MinWarm,
@@ -119,7 +118,7 @@ func newEnv(t *testing.T, s *script) *testEnv {
 		}
 		return obs, nil
 	}).After(s.observeFor)
-	env.OnActivity(a.Plan, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PlanInput) (plan.Plan, error) {
+	env.OnActivity(activityPlan, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PlanInput) (plan.Plan, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		p := s.plans[min(planN, len(s.plans)-1)]
@@ -127,7 +126,7 @@ func newEnv(t *testing.T, s *script) *testEnv {
 		s.calls = append(s.calls, fmt.Sprintf("plan %s", in.Current))
 		return p, nil
 	})
-	env.OnActivity(a.Judge, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.JudgeInput) (activities.Verdict, error) {
+	env.OnActivity(activityJudge, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.JudgeInput) (activities.Verdict, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		v := s.verdicts[min(verdictN, len(s.verdicts)-1)]
@@ -135,22 +134,22 @@ func newEnv(t *testing.T, s *script) *testEnv {
 		s.calls = append(s.calls, fmt.Sprintf("judge %s: %s", in.Canary.Setup, v.Outcome))
 		return v, nil
 	})
-	env.OnActivity(a.Deploy, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeployInput) (activities.Deployment, error) {
+	env.OnActivity(activityDeploy, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeployInput) (activities.Deployment, error) {
 		s.record("deploy %s", in.Setup)
 		if s.deployErr != nil {
 			return activities.Deployment{}, s.deployErr
 		}
 		return dep(in.Setup), nil
 	})
-	env.OnActivity(a.Route, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RouteInput) error {
+	env.OnActivity(activityRoute, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RouteInput) error {
 		s.record("route %s %.1f", in.Canary.Setup, in.Weight)
 		return nil
 	})
-	env.OnActivity(a.Promote, mock.Anything, mock.Anything).Return(func(_ context.Context, d activities.Deployment) error {
+	env.OnActivity(activityPromote, mock.Anything, mock.Anything).Return(func(_ context.Context, d activities.Deployment) error {
 		s.record("promote %s", d.Setup)
 		return nil
 	})
-	env.OnActivity(a.Retire, mock.Anything, mock.Anything).Return(func(_ context.Context, d activities.Deployment) error {
+	env.OnActivity(activityRetire, mock.Anything, mock.Anything).Return(func(_ context.Context, d activities.Deployment) error {
 		s.record("retire %s", d.Setup)
 		return nil
 	})
