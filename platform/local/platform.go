@@ -53,7 +53,8 @@ type Options struct {
 	IdleTimeout time.Duration
 	// MaxInstancesPerFunction is the concurrency limit of a function without reserved
 	// concurrency (PutFunctionConcurrency); default 10. Synchronous invocations beyond it are
-	// throttled, asynchronous ones wait in the queue.
+	// throttled, asynchronous ones wait in the queue (for as long as the function is throttled,
+	// up to AsyncQueueSize events).
 	MaxInstancesPerFunction int
 	// LogRetentionBytes bounds each log group in memory (message bytes plus 26 per event, as
 	// CloudWatch counts); the oldest events are dropped first. Default 16 MiB.
@@ -264,7 +265,7 @@ func New(opts Options) (*Platform, error) {
 	p.endpoint = "http://" + ln.Addr().String()
 	p.runtime = ln.Addr().String() + "/runtime"
 	p.srv = &http.Server{
-		Handler:           p,
+		Handler:           http.HandlerFunc(p.serveHTTP),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
@@ -384,9 +385,9 @@ func (p *Platform) Status() Status {
 	return st
 }
 
-// ServeHTTP routes the one listener's requests: the Runtime API under /runtime/, Prometheus at
+// serveHTTP routes the one listener's requests: the Runtime API under /runtime/, Prometheus at
 // /metrics, CloudWatch Logs at POST / with X-Amz-Target, and the Lambda REST API.
-func (p *Platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (p *Platform) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
 	switch {
 	case strings.HasPrefix(path, "/runtime/"):
