@@ -28,6 +28,19 @@ func countContaining(msgs []string, sub string) int {
 	return n
 }
 
+func TestResponseLimitsAndClientContext(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	e.create(t, "resp")
+	out, _ := e.invoke(t, "resp", map[string]any{"op": "big", "mb": 7})
+	if fe := decodeError(t, out); fe.Type != "Function.ResponseSizeTooLarge" {
+		t.Errorf("7 MB response: %+v, want Function.ResponseSizeTooLarge", fe)
+	}
+	cc := base64.StdEncoding.EncodeToString([]byte(`{"custom":{"who":"tester"}}`))
+	if _, resp := e.invoke(t, "resp", map[string]any{"op": "ctx"}, func(in *lambda.InvokeInput) { in.ClientContext = aws.String(cc) }); resp.Body != "tester" {
+		t.Errorf("client context custom value = %q, want tester", resp.Body)
+	}
+}
+
 func TestWarmReuseAndColdStarts(t *testing.T) {
 	e := newTestEnv(t, Options{})
 	e.create(t, "warm")

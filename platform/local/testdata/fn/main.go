@@ -91,6 +91,12 @@ func handle(ctx context.Context, req request) (*response, error) {
 		}
 		out.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
 		out.CPUMs = float64((cpuTime() - cpu0).Microseconds()) / 1000
+	case "big":
+		out.Body = strings.Repeat("x", req.MB<<20)
+	case "ctx":
+		if lc != nil {
+			out.Body = lc.ClientContext.Custom["who"]
+		}
 	case "alloc":
 		b := make([]byte, req.MB<<20)
 		for i := 0; i < len(b); i += 4096 {
