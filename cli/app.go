@@ -40,6 +40,7 @@ func Main(args []string) int {
 // commands lists every command; each lives in its own file as a function returning *cli.Command.
 func commands() []*cli.Command {
 	return []*cli.Command{
+		devCommand(),
 		bundleCommand(),
 		loadCommand(),
 		validateCommand(),

@@ -64,7 +64,10 @@ func optimizeCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					in.Initial, in.RecheckInterval, in.StopWhenConverged = c.String("initial"), c.Duration("recheck"), c.Bool("once")
+					in.RecheckInterval, in.StopWhenConverged = c.Duration("recheck"), c.Bool("once")
+					if c.IsSet("initial") {
+						in.Initial = c.String("initial")
+					}
 					return withClient(c, func(cl client.Client) error {
 						run, err := workflows.Start(c.Context, cl, in, workflows.StartOptions{TaskQueue: c.String("task-queue"),
 							Namespace: c.String("namespace"), RegisterSearchAttributes: !c.Bool("no-search-attributes")})

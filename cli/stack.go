@@ -1,0 +1,221 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/fusionize/fusionize/cli/devserver"
+	plambda "github.com/fusionize/fusionize/platform/lambda"
+	"github.com/fusionize/fusionize/platform/local"
+	"github.com/fusionize/fusionize/runtime/bundle"
+	"github.com/fusionize/fusionize/samples"
+	"github.com/fusionize/fusionize/workflows"
+)
+
+// StackOptions configure the dev stack: a Temporal server with its Web UI, the local platform
+// and a worker, in this process, all on 127.0.0.1.
+type StackOptions struct {
+	DataDir      string // holds temporal/, platform/ and bundles/
+	TemporalPort int    // 0 picks a free port
+	UIPort       int    // 0 picks a free port, devserver.NoUI for none
+	PlatformAddr string // host:port; "127.0.0.1:0" picks a free port
+	MetricsAddr  string // worker metrics; "" for none
+	// Bundles are the apps the worker can deploy; BundleSamples adds the built-in samples,
+	// bundled for this machine's architecture into DataDir/bundles.
+	Bundles       map[string]plambda.Bundle
+	BundleSamples bool
+	Environment   map[string]string // added to every deployed function
+	Logger        *slog.Logger
+	Progress      io.Writer // progress lines; nil for none
+}
+
+// Stack is a running dev stack.
+type Stack struct {
+	Temporal *devserver.Server
+	Platform *local.Platform
+	Bundles  map[string]plambda.Bundle
+	Metrics  string // worker metrics address, if served
+
+	stopWorker context.CancelFunc
+	workerDone chan error
+}
+
+// searchAttributes are the ones Fusionize's workflows set.
+func searchAttributes() map[string]enumspb.IndexedValueType {
+	return map[string]enumspb.IndexedValueType{
+		workflows.AppKey.GetName():   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		workflows.SetupKey.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		workflows.PhaseKey.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	}
+}
+
+// StartStack starts the dev stack; Stop stops it. On error nothing is left running.
+func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
+	if o.DataDir == "" {
+		return nil, errors.New("dev stack: no data directory")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	progress := func(format string, args ...any) {
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, format+"\n", args...)
+		}
+	}
+	s := &Stack{Bundles: map[string]plambda.Bundle{}}
+	defer func() {
+		if err != nil {
+			s.Stop(context.WithoutCancel(ctx))
+		}
+	}()
+	for app, b := range o.Bundles {
+		s.Bundles[app] = b
+	}
+	if o.BundleSamples {
+		progress("bundling the samples for linux/%s (the first build takes a minute) ...", goruntime.GOARCH)
+		for _, name := range samples.Names() {
+			if _, ok := s.Bundles[name]; ok {
+				continue
+			}
+			b, err := bundleSample(ctx, name, filepath.Join(o.DataDir, "bundles"))
+			if err != nil {
+				return nil, err
+			}
+			s.Bundles[name] = b
+		}
+	}
+	progress("starting Temporal (SQLite in %s) ...", filepath.Join(o.DataDir, "temporal"))
+	s.Temporal, err = devserver.New(devserver.Options{
+		DataDir: filepath.Join(o.DataDir, "temporal"), FrontendPort: o.TemporalPort, UIPort: o.UIPort,
+		SearchAttributes: searchAttributes(), Logger: o.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Temporal.Start(ctx); err != nil {
+		var pe *devserver.PortInUseError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%w (use --temporal-port and --ui-port, or stop the other server)", err)
+		}
+		return nil, fmt.Errorf("start Temporal: %w", err)
+	}
+	progress("starting the local platform ...")
+	s.Platform, err = local.New(local.Options{Addr: o.PlatformAddr, DataDir: filepath.Join(o.DataDir, "platform"), Logger: o.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("start the local platform: %w (use --platform-addr to choose another address)", err)
+	}
+	if st := s.Platform.Status(); !st.Cgroups.Enforced {
+		progress("note: memory sizes are not enforced on this machine: %s", st.Cgroups.Reason)
+	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopWorker, s.workerDone = cancel, make(chan error, 1)
+	ready := make(chan string, 1)
+	go func() {
+		s.workerDone <- RunWorker(wctx, WorkerOptions{
+			Address: s.Temporal.FrontendAddress(), Namespace: s.Temporal.Namespace(), TaskQueue: workflows.TaskQueue,
+			MetricsAddr: o.MetricsAddr, Platform: s.Platform.Endpoint(), Bundles: s.Bundles,
+			Role: "arn:aws:iam::000000000000:role/fusionize", Environment: o.Environment, Logger: o.Logger,
+			Ready: func(addr string) { ready <- addr },
+		})
+	}()
+	select {
+	case s.Metrics = <-ready:
+	case err := <-s.workerDone:
+		s.workerDone <- err
+		return nil, fmt.Errorf("start the worker: %w", err)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s, nil
+}
+
+// bundleSample builds a sample's bundle for this machine's architecture (the local platform
+// runs it as a process here).
+func bundleSample(ctx context.Context, name, dir string) (plambda.Bundle, error) {
+	arts, err := bundle.Build(ctx, bundle.Options{Package: "github.com/fusionize/fusionize/samples/cmd/" + name,
+		OutDir: dir, Archs: []string{goruntime.GOARCH}})
+	if err != nil {
+		return plambda.Bundle{}, fmt.Errorf("bundle sample %s (run fusionize from the Fusionize source tree, with Go installed): %w", name, err)
+	}
+	a := arts[0]
+	return plambda.Bundle{Zip: a.Zip, Arch: a.Arch, S3Bucket: local.CodeBucket, S3Key: a.Zip}, nil
+}
+
+// Stop stops the worker, the platform (its function instances) and Temporal, in that order.
+func (s *Stack) Stop(ctx context.Context) {
+	if s.stopWorker != nil {
+		s.stopWorker()
+		select {
+		case <-s.workerDone:
+		case <-time.After(30 * time.Second):
+		}
+	}
+	if s.Platform != nil {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_ = s.Platform.Close(cctx)
+		cancel()
+	}
+	if s.Temporal != nil {
+		_ = s.Temporal.Stop()
+	}
+}
+
+// PrintAddresses writes where everything listens.
+func (s *Stack) PrintAddresses(w io.Writer) {
+	fmt.Fprintf(w, "Temporal      %s (namespace %s)\n", s.Temporal.FrontendAddress(), s.Temporal.Namespace())
+	if u := s.Temporal.UIURL(); u != "" {
+		fmt.Fprintf(w, "Web UI        %s\n", u)
+	}
+	fmt.Fprintf(w, "platform      %s  (export AWS_ENDPOINT_URL_LAMBDA=%s AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=%s)\n", s.Platform.Endpoint(), s.Platform.Endpoint(), s.Platform.Endpoint())
+	if s.Metrics != "" {
+		fmt.Fprintf(w, "metrics       http://%s/metrics (worker), %s/metrics (platform)\n", s.Metrics, s.Platform.Endpoint())
+	}
+	for app, b := range s.Bundles {
+		fmt.Fprintf(w, "bundle        %s: %s\n", app, b.Zip)
+	}
+}
+
+// defaultHome is where the dev stack keeps its state: $FUSIONIZE_HOME, else ~/.fusionize.
+func defaultHome() string {
+	if h := os.Getenv("FUSIONIZE_HOME"); h != "" {
+		return h
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".fusionize")
+	}
+	return ".fusionize"
+}
+
+// stackFlags are the flags of commands that start the dev stack.
+func stackFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "data-dir", Value: defaultHome(), Usage: "where the stack keeps Temporal's database, the platform's deployments and bundles", EnvVars: []string{"FUSIONIZE_HOME"}},
+		&cli.IntFlag{Name: "temporal-port", Value: devserver.DefaultFrontendPort, Usage: "Temporal frontend port"},
+		&cli.IntFlag{Name: "ui-port", Value: devserver.DefaultUIPort, Usage: "Temporal Web UI port (-1: no UI)"},
+		&cli.StringFlag{Name: "platform-addr", Value: "127.0.0.1:9001", Usage: "local platform address"},
+		&cli.StringFlag{Name: "metrics-addr", Value: "127.0.0.1:9464", Usage: "worker Prometheus /metrics address (empty: none)"},
+		&cli.BoolFlag{Name: "verbose", Usage: "log the stack's components to stderr"},
+	}
+}
+
+func stackOptions(c *cli.Context) StackOptions {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if c.Bool("verbose") {
+		logger = slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
+	}
+	return StackOptions{
+		DataDir: c.String("data-dir"), TemporalPort: c.Int("temporal-port"), UIPort: c.Int("ui-port"),
+		PlatformAddr: c.String("platform-addr"), MetricsAddr: c.String("metrics-addr"), Logger: logger,
+		Progress: c.App.ErrWriter,
+	}
+}
