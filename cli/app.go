@@ -40,10 +40,12 @@ func Main(args []string) int {
 // commands lists every command; each lives in its own file as a function returning *cli.Command.
 func commands() []*cli.Command {
 	return []*cli.Command{
+		demoCommand(),
 		devCommand(),
 		bundleCommand(),
 		loadCommand(),
 		validateCommand(),
+		reportCommand(),
 		workerCommand(),
 		optimizeCommand(),
 		platformCommand(),

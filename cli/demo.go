@@ -1,0 +1,263 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/urfave/cli/v2"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/fusionize/fusionize/cli/appconfig"
+	"github.com/fusionize/fusionize/cli/loadgen"
+	plambda "github.com/fusionize/fusionize/platform/lambda"
+	"github.com/fusionize/fusionize/samples"
+	"github.com/fusionize/fusionize/samples/work"
+	"github.com/fusionize/fusionize/workflows"
+)
+
+func demoCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "demo",
+		Usage: "optimize a sample end to end on this machine and print before against after",
+		Description: "Starts the dev stack (Temporal with its Web UI, the local platform, a worker) in this process,\n" +
+			"bundles the sample, deploys it all remote, drives load at --rate, runs the optimizer until it converges\n" +
+			"with live progress, and prints median and p95 latency and cost per request before and after, with a\n" +
+			"plot and the Web UI's address. If a dev stack (`fusionize dev`) already listens on the ports, it uses that.",
+		Flags: append(stackFlags(),
+			&cli.StringFlag{Name: "app", Value: "iot", Usage: "the sample to optimize (" + fmt.Sprint(samples.Names()) + ")"},
+			&cli.StringFlag{Name: "config", Usage: "an app config file instead of the sample's demo defaults"},
+			&cli.StringFlag{Name: "planner", Usage: "model or fusionizepp (default: the config's, model)"},
+			&cli.Float64Flag{Name: "rate", Value: 20, Usage: "requests per second of load"},
+			&cli.DurationFlag{Name: "timeout", Value: 15 * time.Minute, Usage: "give up after this long"},
+			&cli.Float64Flag{Name: "work-scale", Value: 0.25, Usage: "scale of the sample's task work (" + work.EnvScale + ")"},
+			&cli.BoolFlag{Name: "keep", Usage: "keep the dev stack up after the demo, until Ctrl-C"},
+		),
+		Action: runDemo,
+	}
+}
+
+// demoConfig is the sample's configuration for a demo: short canary steps and windows so a
+// run takes minutes, not hours.
+func demoConfig(app string) (appconfig.Config, error) {
+	return appconfig.Parse("demo defaults", []byte(fmt.Sprintf(`
+name: %[1]s
+sample: %[1]s
+canary:
+  weights: [0.5]
+  window: 60s
+  min_samples: 40
+  max_extensions: 2
+  on_inconclusive: extend
+`, app)))
+}
+
+func runDemo(c *cli.Context) error {
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out, errOut := c.App.Writer, c.App.ErrWriter
+	start := time.Now()
+	logf := func(format string, args ...any) {
+		el := time.Since(start).Round(time.Second)
+		fmt.Fprintf(out, "[%02d:%02d] %s\n", int(el.Minutes()), int(el.Seconds())%60, fmt.Sprintf(format, args...))
+	}
+
+	cfg, err := demoConfig(c.String("app"))
+	if c.String("config") != "" {
+		cfg, err = appconfig.LoadFile(c.String("config"))
+	}
+	if err != nil {
+		return err
+	}
+	if p := c.String("planner"); p != "" {
+		cfg.Planner = p
+	}
+	in, err := OptimizerInput(cfg, "")
+	if err != nil {
+		return err
+	}
+	in.StopWhenConverged = true
+	in.Settings.Collect = workflows.CollectPolicy{MinRequests: 60, Window: 2 * time.Minute}
+
+	// The stack: a running one on the ports, or our own.
+	o := stackOptions(c)
+	temporalAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(o.TemporalPort))
+	var stack *Stack
+	platform := "http://" + o.PlatformAddr
+	uiURL := fmt.Sprintf("http://127.0.0.1:%d", o.UIPort)
+	if listening(temporalAddr) {
+		if !listening(o.PlatformAddr) {
+			return fmt.Errorf("a Temporal server listens on %s but no platform on %s: start `fusionize dev`, or use other --temporal-port/--platform-addr", temporalAddr, o.PlatformAddr)
+		}
+		logf("using the dev stack already running (Temporal %s, platform %s); its worker's settings apply (e.g. --env %s)", temporalAddr, platform, work.EnvScale)
+	} else {
+		logf("bundling the %s sample for this machine ...", cfg.Sample)
+		b, err := bundleSample(ctx, cfg.Sample, filepath.Join(o.DataDir, "bundles"))
+		if err != nil {
+			return err
+		}
+		o.Bundles = map[string]plambda.Bundle{cfg.Name: b}
+		o.Environment = map[string]string{work.EnvScale: strconv.FormatFloat(c.Float64("work-scale"), 'g', -1, 64)}
+		for k, v := range cfg.Environment {
+			o.Environment[k] = v
+		}
+		o.Progress = io.Discard
+		logf("starting the dev stack: Temporal with its Web UI, the local platform, a worker ...")
+		stack, err = StartStack(ctx, o)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			logf("stopping the dev stack ...")
+			stack.Stop(context.WithoutCancel(ctx))
+		}()
+		temporalAddr, platform, uiURL = stack.Temporal.FrontendAddress(), stack.Platform.Endpoint(), stack.Temporal.UIURL()
+	}
+
+	tc, err := client.DialContext(ctx, client.Options{HostPort: temporalAddr, Logger: tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
+	if err != nil {
+		return fmt.Errorf("connect to Temporal at %s: %w", temporalAddr, err)
+	}
+	defer tc.Close()
+	run, err := workflows.Start(ctx, tc, in, workflows.StartOptions{RegisterSearchAttributes: true})
+	if err != nil {
+		return err
+	}
+	logf("optimizer started: workflow %s (planner %s); Web UI %s/namespaces/default/workflows/%s", run.GetID(), cfg.Planner, uiURL, run.GetID())
+
+	awsCfg, err := loadAWSConfig(ctx, platform)
+	if err != nil {
+		return err
+	}
+	lam := awslambda.NewFromConfig(awsCfg)
+	demoCtx, cancelDemo := context.WithTimeout(ctx, c.Duration("timeout"))
+	defer cancelDemo()
+	loadDone := make(chan loadgen.Result, 1)
+	go func() { loadDone <- driveLoad(demoCtx, lam, cfg, c.Float64("rate"), c.Duration("timeout"), logf) }()
+
+	var result workflows.OptimizerResult
+	wfDone := make(chan error, 1)
+	go func() { wfDone <- run.Get(demoCtx, &result) }()
+	err = followProgress(demoCtx, tc, cfg.Name, wfDone, logf)
+	cancelDemo()
+	lr := <-loadDone
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(errOut, "interrupted: the optimizer keeps its state in Temporal; `fusionize demo` again (or `fusionize dev` and `fusionize optimize status`) picks it up")
+		}
+		return err
+	}
+	fmt.Fprintf(out, "\nclient side: %d requests, %d errors, p50 %s, p99 %s over the whole run\n\n", lr.Started, lr.Errors, fmtMS(lr.Percentile(50)), fmtMS(lr.Percentile(99)))
+	plotPath := filepath.Join(o.DataDir, "reports", fmt.Sprintf("%s-%s.png", cfg.Name, time.Now().Format("20060102-150405")))
+	if err := WriteReport(out, cfg.Name, result.Records, plotPath); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Web UI: %s/namespaces/default/workflows?query=FusionizeApp%%3D%%22%s%%22\n", uiURL, cfg.Name)
+	if c.Bool("keep") && stack != nil {
+		fmt.Fprintln(out, "\ndev stack kept up; stop with Ctrl-C")
+		stack.PrintAddresses(out)
+		<-ctx.Done()
+	}
+	return nil
+}
+
+// listening reports whether something accepts TCP connections at addr.
+func listening(addr string) bool {
+	conn, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+// driveLoad waits until the app's live alias exists, then sends load until ctx ends.
+func driveLoad(ctx context.Context, lam *awslambda.Client, cfg appconfig.Config, rate float64, max time.Duration, logf func(string, ...any)) loadgen.Result {
+	entry := strings.ReplaceAll(plambda.DefaultEntryFunction, "{app}", cfg.Name)
+	for {
+		_, err := lam.GetAlias(ctx, &awslambda.GetAliasInput{FunctionName: aws.String(entry), Name: aws.String(plambda.DefaultAlias)})
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return loadgen.Result{}
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	payload := []byte(cfg.Load.Payload)
+	if len(payload) == 0 {
+		s, _ := samples.ByName(cfg.Sample)
+		payload = s.Request
+	}
+	target := entry + ":" + plambda.DefaultAlias
+	logf("load: %.0f requests/s to %s", rate, target)
+	res, err := loadgen.Run(ctx, LambdaTarget(lam, target, payload), loadgen.Options{Rate: rate, Duration: max, MaxInFlight: 64})
+	if err != nil {
+		logf("load: %v", err)
+	}
+	return res
+}
+
+// followProgress prints the optimizer's progress until the workflow ends.
+func followProgress(ctx context.Context, tc client.Client, app string, done <-chan error, logf func(string, ...any)) error {
+	var last workflows.Status
+	lastSamples := time.Time{}
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("optimizer: %w", err)
+			}
+			logf("optimizer finished")
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		st, err := Status(ctx, tc, app)
+		if err != nil {
+			continue // the workflow may be between runs (continue-as-new) or just finishing
+		}
+		changed := st.Phase != last.Phase || st.Cycle != last.Cycle || st.Candidate != last.Candidate || st.Step != last.Step || st.Current != last.Current
+		switch {
+		case changed:
+			line := fmt.Sprintf("cycle %d · %s · current %s", st.Cycle, st.Phase, shorten(st.Current))
+			if st.Candidate != "" {
+				line += " · candidate " + shorten(st.Candidate)
+			}
+			if st.Message != "" {
+				line += " — " + shorten2(st.Message)
+			}
+			logf("%s", line)
+		case st.Step > 0 && time.Since(lastSamples) > 6*time.Second:
+			logf("  canary step %d at %.0f %%: %d current / %d candidate warm samples", st.Step, 100*st.Weight, st.StableSamples, st.CanarySamples)
+			lastSamples = time.Now()
+		}
+		if v := st.LastVerdict; v != nil && (last.LastVerdict == nil || *v != *last.LastVerdict) {
+			logf("  verdict %s (promote: %t): %s", v.Outcome, v.Accepted, v.Reason)
+		}
+		last = st
+	}
+}
+
+func shorten2(s string) string {
+	if len(s) > 110 {
+		return s[:107] + "..."
+	}
+	return s
+}
