@@ -69,6 +69,11 @@ type TaskStat struct {
 type SizeStat struct {
 	MemoryMB int     `json:"memoryMB"`
 	Self     Summary `json:"self"`
+	// Alone is Self over the runs in invocations where nothing ran concurrently (no inline
+	// async call, no parallel inline sync calls): a run sharing its instance's CPU with
+	// concurrent work takes longer than the task alone would, so Alone is the own time to
+	// scale and combine when predicting other setups.
+	Alone Summary `json:"alone"`
 }
 
 // Size returns the task's statistics at memoryMB.
@@ -277,6 +282,7 @@ func (b *ProfileBuilder) Profile() Profile {
 
 	// Task runs: own time per memory, call counts, parallel sync calls.
 	self := map[string]map[int][]float64{}
+	alone := map[string]map[int][]float64{}
 	runs := map[string]int{}
 	calls := map[Edge]int{}
 	multiSync, overlapSync := map[string]int{}, map[string]int{}
@@ -286,6 +292,7 @@ func (b *ProfileBuilder) Profile() Profile {
 		if rep, ok := reports[r.RequestID]; ok && rep.MemoryMB > 0 {
 			mem = rep.MemoryMB
 		}
+		concurrent := false
 		asyncIn := make([]float64, len(r.Tasks))
 		var syncIn [][]CallRecord = make([][]CallRecord, len(r.Tasks))
 		for _, c := range r.Calls {
@@ -297,12 +304,24 @@ func (b *ProfileBuilder) Profile() Profile {
 					remoteAsync = append(remoteAsync, d)
 				} else {
 					localAsync = append(localAsync, d)
+					concurrent = true
 				}
 				if i >= 0 {
 					asyncIn[i] += d
 				}
 			} else if i >= 0 {
 				syncIn[i] = append(syncIn[i], c)
+			}
+		}
+		for _, sc := range syncIn {
+			var local []CallRecord
+			for _, c := range sc {
+				if !c.Remote {
+					local = append(local, c)
+				}
+			}
+			if len(local) >= 2 && overlapping(local) {
+				concurrent = true
 			}
 		}
 		for i, t := range r.Tasks {
@@ -312,6 +331,12 @@ func (b *ProfileBuilder) Profile() Profile {
 				self[t.Task] = map[int][]float64{}
 			}
 			self[t.Task][mem] = append(self[t.Task][mem], own)
+			if !concurrent {
+				if alone[t.Task] == nil {
+					alone[t.Task] = map[int][]float64{}
+				}
+				alone[t.Task][mem] = append(alone[t.Task][mem], own)
+			}
 			if sc := syncIn[i]; len(sc) >= 2 {
 				multiSync[t.Task]++
 				if overlapping(sc) {
@@ -328,7 +353,7 @@ func (b *ProfileBuilder) Profile() Profile {
 		}
 		slices.Sort(mems)
 		for _, m := range mems {
-			ts.Sizes = append(ts.Sizes, SizeStat{MemoryMB: m, Self: Summarize(self[t][m], keep)})
+			ts.Sizes = append(ts.Sizes, SizeStat{MemoryMB: m, Self: Summarize(self[t][m], keep), Alone: Summarize(alone[t][m], keep)})
 		}
 		p.Tasks = append(p.Tasks, ts)
 	}

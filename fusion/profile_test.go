@@ -151,3 +151,25 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("empty summary %+v", e)
 	}
 }
+
+// TestProfileAlone: runs in invocations with concurrent inline work are left out of Alone.
+func TestProfileAlone(t *testing.T) {
+	g := fusion.Graph{Entry: "A", Tasks: []string{"A", "B"}, Edges: []fusion.Edge{{Caller: "A", Callee: "B", Mode: fusion.Async}}}
+	rec := func(trace string, local bool) fusion.TraceRecord {
+		r := fusion.TraceRecord{Format: fusion.TraceFormat, Trace: trace, Setup: "s", Root: "A", MemoryMB: 128, Duration: 30_000,
+			Tasks: []fusion.TaskRun{{Task: "A", Start: 0, Duration: 10_000, Self: 10_000}}}
+		if local {
+			r.Tasks = append(r.Tasks, fusion.TaskRun{Task: "B", Start: 1_000, Duration: 29_000, Self: 29_000})
+		}
+		r.Calls = []fusion.CallRecord{{Caller: "A", Callee: "B", Mode: fusion.Async, Remote: !local, Start: 1_000, Duration: 50}}
+		return r
+	}
+	p := fusion.BuildProfile(g, []fusion.TraceRecord{rec("t1", false), rec("t2", true)}, nil)
+	a, _ := p.Task("A")
+	if s := a.Sizes[0]; s.Self.Count != 2 || s.Alone.Count != 1 {
+		t.Errorf("A at 128 MB: self %d runs, alone %d runs; want 2 and 1", s.Self.Count, s.Alone.Count)
+	}
+	if b, _ := p.Task("B"); b.Sizes[0].Alone.Count != 0 {
+		t.Errorf("B ran beside A only, alone %d runs", b.Sizes[0].Alone.Count)
+	}
+}

@@ -77,6 +77,39 @@ func TestSimulateAccuracy(t *testing.T) {
 	}
 }
 
+// TestSimulateContention: tasks inlined side by side share their instance's CPU, and the
+// entry's handler (the response) waits for the inline async work started in it. The profile
+// also holds a canary of a fused setup, whose runs of C, F and G were slowed down by sharing
+// the CPU: the model must neither learn those runs as the tasks' own time at that size nor
+// predict fused setups as if each task ran alone.
+func TestSimulateContention(t *testing.T) {
+	app := apps.Tree()
+	b := fusion.NewProfileBuilder(app.Graph, fusion.ProfileOptions{})
+	for i, s := range []fusion.Setup{fusion.AllRemote(app.Graph, 128), fusion.AllRemote(app.Graph, 1024),
+		fusion.AllRemote(app.Graph, 3008), fusion.MustParseSetup("A+B+C+D+E+F+G@512"), fusion.MustParseSetup("A+B+D+E@128,C+F+G@256")} {
+		r, rp := app.Measure(s, 300, uint64(i+1))
+		b.AddRecords(r...)
+		b.AddReports(rp...)
+	}
+	p := b.Profile()
+	for _, setup := range []string{"A+B+C+D+E+F+G@128", "A+B+C+D+E+F+G@512", "A+B+C+D+E@128,F@512,G@512",
+		"A+B+C+D+E@128,F@256,G@256", "A+B+D+E@128,C+F+G@256", "A+B+D+E@128,C+F+G@1024", "A+B+C+D+E+F+G@2048"} {
+		s := fusion.MustParseSetup(setup)
+		pr, err := plan.Simulate(p, app.Graph, s, plan.SimOptions{Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := truth(app, s)
+		t.Logf("%s: median predicted %.0f, true %.0f; cost predicted %.3g, true %.3g", s, pr.MedianMS, want.MedianMS, pr.CostPerRequest, want.CostPerRequest)
+		if e := math.Abs(pr.MedianMS/want.MedianMS - 1); e > 0.05 {
+			t.Errorf("%s: median predicted %.1f, true %.1f", s, pr.MedianMS, want.MedianMS)
+		}
+		if e := math.Abs(pr.CostPerRequest/want.CostPerRequest - 1); e > 0.05 {
+			t.Errorf("%s: cost predicted %.3g, true %.3g", s, pr.CostPerRequest, want.CostPerRequest)
+		}
+	}
+}
+
 // groupOf returns the group rooted at root.
 func groupOf(t *testing.T, s fusion.Setup, root string) fusion.Group {
 	t.Helper()

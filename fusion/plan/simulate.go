@@ -28,7 +28,8 @@ type SimOptions struct {
 // by Monte Carlo over the request's call tree:
 //
 //   - a task's own time at a group's memory is drawn from the profile's samples of that task
-//     at that memory; at a memory never observed, from the nearest observed size scaled by
+//     at that memory, from runs that did not share their instance's CPU with concurrent work
+//     (SizeStat.Alone) when the task was ever seen so; at a memory never observed, from the nearest observed size scaled by
 //     the task's fitted memory model time(m) = io + cpu·1769/min(m, cap), fitted per task
 //     from the medians of at least two sizes (cap 1769 MB, or 3538 MB when the observations
 //     show the task using two vCPUs); calls are made midway through the task's own time;
@@ -111,13 +112,22 @@ func newModel(p fusion.Profile, g fusion.Graph, prices fusion.Prices) *model {
 		m.index[t] = i
 		tm := &taskModel{name: t, pools: map[int]*pool{}, capMB: vcpuMB}
 		if ts, ok := p.Task(t); ok {
+			// Own time measured alone where there is some: a run that shared its
+			// instance's CPU with concurrent work was slowed down by it, and the
+			// simulation adds that slowdown itself. Only a task never seen alone is
+			// taken from its shared runs.
+			alone := slices.ContainsFunc(ts.Sizes, func(sz fusion.SizeStat) bool { return len(sz.Alone.Samples) > 0 })
 			for _, sz := range ts.Sizes {
-				if len(sz.Self.Samples) == 0 {
+				self := sz.Self
+				if alone {
+					self = sz.Alone
+				}
+				if len(self.Samples) == 0 {
 					continue
 				}
 				tm.sizes = append(tm.sizes, sz.MemoryMB)
-				tm.samples = append(tm.samples, sz.Self.Samples)
-				tm.medians = append(tm.medians, sz.Self.Median)
+				tm.samples = append(tm.samples, self.Samples)
+				tm.medians = append(tm.medians, self.Median)
 			}
 			if ts.ParallelSync {
 				m.parallel = append(m.parallel, true)

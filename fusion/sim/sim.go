@@ -7,8 +7,10 @@
 // The platform model is Lambda's: a function with m MB gets m/1769 of a vCPU; a task's own
 // time at m MB is io + cpu·1769/min(m, 1769·threads), times lognormal noise; an invocation
 // lasts until its root task returns and every inline async call has finished (the runtime
-// waits for them before the handler returns), and at least as long as the CPU work of all
-// its tasks takes on its share of CPU (tasks running concurrently share the CPU); a remote
+// waits for them before the handler returns); the goroutines of the tasks running at once in
+// an instance share its CPU (processor sharing: k computing goroutines each progress at
+// min(1, share/k) of a vCPU, simulated event by event), so inlined work slows its neighbours
+// and a two-thread task gets no more than the share; a remote
 // sync call costs the caller the platform overhead plus the callee's cold start, if any,
 // plus the callee's invocation; a remote async call costs the caller a dispatch time; every
 // invocation is billed for its duration plus its init duration, rounded up to 1 ms.
@@ -118,10 +120,9 @@ type runner struct {
 }
 
 type invocation struct {
-	group   fusion.Group
-	rec     *fusion.TraceRecord
-	pending float64 // latest end of an inline async call
-	cpu     float64 // vCPU-ms of work done
+	group fusion.Group
+	rec   *fusion.TraceRecord
+	cpu   *instance
 }
 
 func (r *runner) noise() float64 {
@@ -146,10 +147,11 @@ func (r *runner) invoke(g fusion.Group, caller string, async bool, at float64) (
 		RequestID: fmt.Sprintf("%s-%04d", r.trace, r.seq), Root: g.Root, MemoryMB: g.MemoryMB,
 		Cold: cold, Async: async, Caller: caller, Start: us(start),
 	}
-	inv := &invocation{group: g, rec: &rec}
-	end := r.runTask(inv, g.Root, start)
-	dur = max(end, inv.pending) - start
-	dur = max(dur, inv.cpu*VCPUMemoryMB/float64(g.MemoryMB))
+	inv := &invocation{group: g, rec: &rec, cpu: newInstance(g.MemoryMB, start)}
+	r.runTask(inv, g.Root, func() {})
+	// The handler returns when the root task has returned and every inline async call
+	// has finished: when the instance has nothing left to do.
+	dur = inv.cpu.run() - start
 	rec.Duration = us(dur)
 	r.records = append(r.records, rec)
 	billed := int64(math.Ceil(dur + init - 1e-9))
@@ -173,78 +175,131 @@ func (r *runner) calls(caller, callee string) int {
 	return n
 }
 
-// runTask runs task inside inv starting at start (ms) and returns when it ends. The task
-// does half its own work, dispatches its async calls, makes its sync calls (in sequence or
-// in parallel), then does the other half.
-func (r *runner) runTask(inv *invocation, task string, start float64) float64 {
+// runTask starts a run of task inside inv at the instance's current time and calls done
+// when it returns. The task does half its own work (CPU, then I/O), dispatches its async
+// calls, makes its sync calls (in sequence or in parallel), then does the other half. Its
+// CPU work competes for the instance's CPU with everything else running in it.
+func (r *runner) runTask(inv *invocation, task string, done func()) {
 	w := r.app.Work[task]
 	n := r.noise()
-	own := w.TimeMS(inv.group.MemoryMB) * n
-	inv.cpu += w.CPUMS * n
+	threads := max(w.Threads, 1)
+	cpu, io := w.CPUMS*n/2, w.IOMS*n/2
+	in := inv.cpu
+	start := in.at()
 	run := len(inv.rec.Tasks)
 	inv.rec.Tasks = append(inv.rec.Tasks, fusion.TaskRun{Task: task, Start: us(start)})
-	t := start + own/2
-	var syncs []fusion.Edge
+	var syncs, asyncs []fusion.Edge
 	for _, e := range r.app.Graph.Callees(task) {
 		if e.Mode == fusion.Sync {
 			syncs = append(syncs, e)
-			continue
-		}
-		for range r.calls(e.Caller, e.Callee) {
-			c := fusion.CallRecord{Caller: task, Callee: e.Callee, Mode: fusion.Async, Start: us(t)}
-			if inv.group.Has(e.Callee) {
-				d := r.app.LocalAsyncMS
-				inv.pending = max(inv.pending, r.runTask(inv, e.Callee, t+d))
-				t += d
-				c.Duration = us(d)
-			} else {
-				c.Remote = true
-				d := r.app.RemoteAsyncMS * r.noise()
-				callee, _ := r.setup.Group(e.Callee)
-				r.invoke(callee, task, true, t+d+5*r.noise())
-				t += d
-				c.Duration = us(d)
-			}
-			inv.rec.Calls = append(inv.rec.Calls, c)
+		} else {
+			asyncs = append(asyncs, e)
 		}
 	}
-	wait, parStart, parEnd := 0.0, t, t
-	for _, e := range syncs {
-		for range r.calls(e.Caller, e.Callee) {
-			cs := t
+	wait := 0.0
+	finish := func() {
+		in.compute(cpu, threads, func() {
+			in.sleep(io, func() {
+				tr := &inv.rec.Tasks[run]
+				tr.Duration = us(in.at() - start)
+				tr.Self = max(min(tr.Duration-us(wait), tr.Duration), 0)
+				done()
+			})
+		})
+	}
+	// syncCall makes one sync call starting now and calls then(d) when it returns after d.
+	syncCall := func(callee string, then func(d float64)) {
+		cs := in.at()
+		c := len(inv.rec.Calls)
+		inv.rec.Calls = append(inv.rec.Calls, fusion.CallRecord{Caller: task, Callee: callee, Mode: fusion.Sync, Start: us(cs)})
+		ret := func() {
+			d := in.at() - cs
+			inv.rec.Calls[c].Duration = us(d)
+			then(d)
+		}
+		if inv.group.Has(callee) {
+			r.runTask(inv, callee, ret)
+			return
+		}
+		inv.rec.Calls[c].Remote = true
+		ov := r.app.RemoteSyncMS * r.noise()
+		g, _ := r.setup.Group(callee)
+		// The callee's record starts within the call: half the overhead, then its init,
+		// then its handler.
+		cd, ci := r.invoke(g, task, false, cs+ov/2)
+		in.sleep(ov+ci+cd, ret)
+	}
+	var sync func(i int)
+	var counts []int // calls per sync edge
+	sync = func(i int) {
+		if i == len(syncs) {
+			finish()
+			return
+		}
+		if counts[i] == 0 {
+			sync(i + 1)
+			return
+		}
+		counts[i]--
+		syncCall(syncs[i].Callee, func(d float64) { wait += d; sync(i) })
+	}
+	parallel := func() {
+		total := 0
+		for _, k := range counts {
+			total += k
+		}
+		if total == 0 {
+			finish()
+			return
+		}
+		ps, left := in.at(), total
+		for i, e := range syncs {
+			for range counts[i] {
+				syncCall(e.Callee, func(float64) {
+					if left--; left == 0 {
+						wait += in.at() - ps
+						finish()
+					}
+				})
+			}
+		}
+	}
+	var async func(i, k int)
+	async = func(i, k int) {
+		if i == len(asyncs) {
+			for _, e := range syncs {
+				counts = append(counts, r.calls(e.Caller, e.Callee))
+			}
 			if r.parallel[task] {
-				cs = parStart
-			}
-			c := fusion.CallRecord{Caller: task, Callee: e.Callee, Mode: fusion.Sync, Start: us(cs)}
-			var d float64
-			if inv.group.Has(e.Callee) {
-				d = r.runTask(inv, e.Callee, cs) - cs
+				parallel()
 			} else {
-				c.Remote = true
-				ov := r.app.RemoteSyncMS * r.noise()
-				callee, _ := r.setup.Group(e.Callee)
-				// The callee's record starts within the call: half the overhead, then
-				// its init, then its handler.
-				cd, ci := r.invoke(callee, task, false, cs+ov/2)
-				d = ov + ci + cd
+				sync(0)
 			}
-			c.Duration = us(d)
-			inv.rec.Calls = append(inv.rec.Calls, c)
-			if r.parallel[task] {
-				parEnd = max(parEnd, cs+d)
-			} else {
-				t += d
-				wait += d
-			}
+			return
 		}
+		if k < 0 {
+			k = r.calls(asyncs[i].Caller, asyncs[i].Callee)
+		}
+		if k == 0 {
+			async(i+1, -1)
+			return
+		}
+		callee := asyncs[i].Callee
+		c := fusion.CallRecord{Caller: task, Callee: callee, Mode: fusion.Async, Start: us(in.at())}
+		var d float64
+		if inv.group.Has(callee) {
+			d = r.app.LocalAsyncMS
+			// The inline call runs beside its caller, from when it is started.
+			in.sleep(d, func() { r.runTask(inv, callee, func() {}) })
+		} else {
+			c.Remote = true
+			d = r.app.RemoteAsyncMS * r.noise()
+			g, _ := r.setup.Group(callee)
+			r.invoke(g, task, true, in.at()+d+5*r.noise())
+		}
+		c.Duration = us(d)
+		inv.rec.Calls = append(inv.rec.Calls, c)
+		in.sleep(d, func() { async(i, k-1) })
 	}
-	if r.parallel[task] {
-		wait += parEnd - parStart
-		t = parEnd
-	}
-	end := t + own/2
-	tr := &inv.rec.Tasks[run]
-	tr.Duration = us(end - start)
-	tr.Self = max(min(tr.Duration-us(wait), tr.Duration), 0)
-	return end
+	in.compute(cpu, threads, func() { in.sleep(io, func() { async(0, -1) }) })
 }
