@@ -321,6 +321,7 @@ func (a *Activities) Observe(ctx context.Context, in ObserveInput) (Observation,
 		return Observation{}, permanent(ErrInvalidInput, "observe: no deployments or no start time")
 	}
 	deadline := a.clock.Now().Add(in.MaxWait)
+	var settle time.Time
 	for {
 		now := a.clock.Now()
 		tr, err := a.traces.Traces(ctx, TraceQuery{App: in.App, Deployments: in.Deployments, Start: in.Start, End: now})
@@ -340,8 +341,18 @@ func (a *Activities) Observe(ctx context.Context, in ObserveInput) (Observation,
 			obs.Setups = append(obs.Setups, so)
 		}
 		activity.RecordHeartbeat(ctx, obs.Setups)
-		if obs.Enough || !now.Before(deadline) {
+		if !now.Before(deadline) {
 			return obs, nil
+		}
+		if obs.Enough {
+			// Cost per request needs complete requests, and async work of the latest
+			// requests may still be running: give it a short while to finish.
+			if settle.IsZero() {
+				settle = now.Add(min(costSettle, deadline.Sub(now)))
+			}
+			if costKnown(obs) || !now.Before(settle) {
+				return obs, nil
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -349,6 +360,19 @@ func (a *Activities) Observe(ctx context.Context, in ObserveInput) (Observation,
 		case <-a.clock.After(min(a.poll, deadline.Sub(now))):
 		}
 	}
+}
+
+// costSettle is how long Observe waits, once it has enough requests, for them to complete
+// (their async invocations to finish and report) so that cost per request is known.
+const costSettle = 15 * time.Second
+
+func costKnown(obs Observation) bool {
+	for _, so := range obs.Setups {
+		if so.Requests > 0 && so.Metrics.CostPerRequest == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // mustSetup returns the setup of a deployment made by a Deployer (so known to parse); a
