@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/smithy-go/logging"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/urfave/cli/v2"
 	"go.temporal.io/sdk/client"
@@ -40,9 +41,9 @@ func demoCommand() *cli.Command {
 			&cli.StringFlag{Name: "app", Value: "iot", Usage: "the sample to optimize (" + fmt.Sprint(samples.Names()) + ")"},
 			&cli.StringFlag{Name: "config", Usage: "an app config file instead of the sample's demo defaults"},
 			&cli.StringFlag{Name: "planner", Usage: "model or fusionizepp (default: the config's, model)"},
-			&cli.Float64Flag{Name: "rate", Value: 20, Usage: "requests per second of load"},
+			&cli.Float64Flag{Name: "rate", Value: 10, Usage: "requests per second of load"},
 			&cli.DurationFlag{Name: "timeout", Value: 15 * time.Minute, Usage: "give up after this long"},
-			&cli.Float64Flag{Name: "work-scale", Value: 0.25, Usage: "scale of the sample's task work (" + work.EnvScale + ")"},
+			&cli.Float64Flag{Name: "work-scale", Value: 0.2, Usage: "scale of the sample's task work (" + work.EnvScale + ")"},
 			&cli.BoolFlag{Name: "keep", Usage: "keep the dev stack up after the demo, until Ctrl-C"},
 		),
 		Action: runDemo,
@@ -141,7 +142,7 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	lam := awslambda.NewFromConfig(awsCfg)
+	lam := awslambda.NewFromConfig(awsCfg, func(o *awslambda.Options) { o.Logger = logging.Nop{} })
 	demoCtx, cancelDemo := context.WithTimeout(ctx, c.Duration("timeout"))
 	defer cancelDemo()
 	loadDone := make(chan loadgen.Result, 1)
@@ -244,11 +245,11 @@ func followProgress(ctx context.Context, tc client.Client, app string, done <-ch
 				line += " — " + shorten2(st.Message)
 			}
 			logf("%s", line)
-		case st.Step > 0 && time.Since(lastSamples) > 6*time.Second:
+		case st.Phase == workflows.PhaseCanary && st.Step > 0 && time.Since(lastSamples) > 6*time.Second:
 			logf("  canary step %d at %.0f %%: %d current / %d candidate warm samples", st.Step, 100*st.Weight, st.StableSamples, st.CanarySamples)
 			lastSamples = time.Now()
 		}
-		if v := st.LastVerdict; v != nil && (last.LastVerdict == nil || *v != *last.LastVerdict) {
+		if v := st.LastVerdict; v != nil && (last.LastVerdict == nil || v.Reason != last.LastVerdict.Reason || v.Outcome != last.LastVerdict.Outcome) {
 			logf("  verdict %s (promote: %t): %s", v.Outcome, v.Accepted, v.Reason)
 		}
 		last = st

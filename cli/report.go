@@ -42,50 +42,78 @@ func reportCommand() *cli.Command {
 	}
 }
 
-// Comparison is the before/after of an optimization: the first setup against the current one,
-// as observed on live traffic.
+// Comparison is the before/after of an optimization, as observed on live traffic.
 type Comparison struct {
 	BeforeSetup, AfterSetup string
 	Before, After           constraint.Metrics
+	// Change is after/before − 1 per metric. With one promotion it is the two arms of that
+	// cycle's canary, measured side by side at the same time; with several it chains each
+	// promotion's side-by-side ratio, so drifting load between cycles does not count as gain.
+	Change     constraint.Metrics
+	Promotions int
 }
 
-// Compare reads the before/after from cycle records: before is what the first cycle observed
-// of its baseline; after is the last observation of the setup that ended up current (the last
-// cycle's baseline when it converged, else the candidate the last promotion observed).
+// Compare reads the before/after from cycle records: the baseline arm of the first promoted
+// canary against the candidate arm of the last. Without a promotion there is no change to
+// show.
 func Compare(rs []workflows.CycleRecord) (Comparison, bool) {
-	if len(rs) == 0 {
-		return Comparison{}, false
+	var c Comparison
+	ratio := constraint.Metrics{MedianMS: 1, P95MS: 1, CostPerRequest: 1}
+	mul := func(r *float64, after, before float64) {
+		if before > 0 && after > 0 && *r > 0 {
+			*r *= after / before
+		} else {
+			*r = 0 // unknown
+		}
 	}
-	c := Comparison{BeforeSetup: rs[0].Baseline, Before: rs[0].BaselineObserved}
-	last := rs[len(rs)-1]
-	switch {
-	case last.Outcome == workflows.Promoted:
-		c.AfterSetup, c.After = last.Candidate, last.CandidateObserved
-	default:
-		c.AfterSetup, c.After = last.Baseline, last.BaselineObserved
+	for _, r := range rs {
+		if r.Outcome != workflows.Promoted {
+			continue
+		}
+		if c.Promotions == 0 {
+			c.BeforeSetup, c.Before = r.Baseline, r.BaselineObserved
+		}
+		c.Promotions++
+		c.AfterSetup, c.After = r.Candidate, r.CandidateObserved
+		mul(&ratio.MedianMS, r.CandidateObserved.MedianMS, r.BaselineObserved.MedianMS)
+		mul(&ratio.P95MS, r.CandidateObserved.P95MS, r.BaselineObserved.P95MS)
+		mul(&ratio.CostPerRequest, r.CandidateObserved.CostPerRequest, r.BaselineObserved.CostPerRequest)
 	}
-	return c, c.Before.MedianMS > 0 && c.After.MedianMS > 0
+	c.Change = ratio
+	return c, c.Promotions > 0
 }
 
 // WriteComparison prints the before/after table.
 func WriteComparison(w io.Writer, c Comparison) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\tbefore\tafter\tchange\t")
-	row := func(name string, b, a float64, format string) {
-		fmt.Fprintf(tw, "%s\t"+format+"\t"+format+"\t%+.1f %%\t\n", name, b, a, pct(b, a))
+	row := func(name string, b, a, ratio, scale float64) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", name, num(b*scale), num(a*scale), change(ratio))
 	}
-	row("median latency (ms)", c.Before.MedianMS, c.After.MedianMS, "%.1f")
-	row("p95 latency (ms)", c.Before.P95MS, c.After.P95MS, "%.1f")
-	row("cost per million requests ($)", c.Before.CostPerRequest*1e6, c.After.CostPerRequest*1e6, "%.2f")
+	row("median latency (ms)", c.Before.MedianMS, c.After.MedianMS, c.Change.MedianMS, 1)
+	row("p95 latency (ms)", c.Before.P95MS, c.After.P95MS, c.Change.P95MS, 1)
+	row("cost per million requests ($)", c.Before.CostPerRequest, c.After.CostPerRequest, c.Change.CostPerRequest, 1e6)
 	tw.Flush()
 	fmt.Fprintf(w, "before: %s\nafter:  %s\n", c.BeforeSetup, c.AfterSetup)
+	if c.Promotions == 1 {
+		fmt.Fprintln(w, "(both measured side by side, at the same time, in the promoting canary)")
+	} else {
+		fmt.Fprintf(w, "(%d promotions; the change multiplies each canary's side-by-side ratio)\n", c.Promotions)
+	}
 }
 
-func pct(before, after float64) float64 {
-	if before == 0 {
-		return 0
+func num(v float64) string {
+	if v <= 0 {
+		return "n/a"
 	}
-	return 100 * (after - before) / before
+	return fmt.Sprintf("%.2f", v)
+}
+
+func change(ratio float64) string {
+	if ratio <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%+.1f %%", 100*(ratio-1))
 }
 
 // WriteReport prints the history and the before/after table and writes the plot.
@@ -99,6 +127,9 @@ func WriteReport(w io.Writer, app string, rs []workflows.CycleRecord, plotPath s
 	cmp, ok := Compare(rs)
 	if ok {
 		WriteComparison(w, cmp)
+	} else {
+		fmt.Fprintf(w, "no candidate was promoted: %s stays as it was\n", rs[len(rs)-1].Baseline)
+		cmp = Comparison{BeforeSetup: rs[0].Baseline, Before: rs[0].BaselineObserved, AfterSetup: rs[0].Baseline, After: rs[0].BaselineObserved}
 	}
 	if plotPath == "" {
 		return nil
