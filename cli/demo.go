@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/smithy-go/logging"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/smithy-go/logging"
 	"github.com/urfave/cli/v2"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
