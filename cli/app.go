@@ -43,6 +43,7 @@ func commands() []*cli.Command {
 		demoCommand(),
 		devCommand(),
 		bundleCommand(),
+		deployCommand(),
 		loadCommand(),
 		validateCommand(),
 		reportCommand(),
