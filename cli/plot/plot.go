@@ -77,7 +77,7 @@ func WritePNG(w io.Writer, points []Point, opts Options) error {
 		vy := minY + (maxY-minY)*float64(i)/5
 		line(img, px(vx), y0, px(vx), y1, grey)
 		line(img, x0, py(vy), x1, py(vy), grey)
-		text(img, px(vx)-15, y0+18, fmt.Sprintf("%.0f", vx), black)
+		text(img, px(vx)-15, y0+18, fmt.Sprintf("%.3g", vx), black)
 		text(img, 8, py(vy)+4, fmt.Sprintf("%.3g", vy*1e6), black)
 	}
 	line(img, x0, y0, x1, y0, black)
