@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestDemo runs README's main command end to end on free ports: the dev stack, the IoT sample
+// bundled and deployed, load, the optimizer to convergence, and the before/after report.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole dev stack for minutes")
+	}
+	dir := t.TempDir()
+	out, errOut, err := run(t, context.Background(), "demo", "--data-dir", dir, "--temporal-port", "0", "--ui-port", "0",
+		"--platform-addr", "127.0.0.1:0", "--metrics-addr", "", "--rate", "10", "--work-scale", "0.1", "--timeout", "8m")
+	if err != nil {
+		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+	}
+	for _, want := range []string{"optimizer started", "load: 10 requests/s to iot:live", "cycle 1", "optimizer finished", "CYCLE", "plot:", "Web UI: http://127.0.0.1:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(out, "median latency (ms)") && !strings.Contains(out, "no candidate was promoted") {
+		t.Errorf("demo output has neither a before/after table nor says why:\n%s", out)
+	}
+	if matches, _ := filepath.Glob(filepath.Join(dir, "reports", "iot-*.png")); len(matches) != 1 {
+		t.Errorf("plots written: %v", matches)
+	}
+}
+
+func TestCommandUserErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	busy := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	dir := t.TempDir()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"demo", "--data-dir", dir, "--temporal-port", "0", "--app", "nope"}, `no sample "nope"`},
+		{[]string{"demo", "--data-dir", dir, "--temporal-port", busy, "--platform-addr", "127.0.0.1:1"}, "but no platform on 127.0.0.1:1"},
+		{[]string{"worker", "--address", "127.0.0.1:1"}, "no bundles"},
+		{[]string{"worker", "--bundle", "iot"}, "want app=path/to/bundle.zip"},
+		{[]string{"optimize", "status", "--address", "127.0.0.1:1", "--app", "iot"}, "connect to Temporal at 127.0.0.1:1"},
+		{[]string{"optimize", "start", "--address", "127.0.0.1:1", "appconfig/testdata/bad.yaml"}, "canary weights must increase"},
+		{[]string{"report", "--address", "127.0.0.1:1", "--app", "iot"}, "connect to Temporal at 127.0.0.1:1"},
+		{[]string{"platform", "--data-dir", dir, "--cgroups", "sometimes"}, "sometimes"},
+		{[]string{"deploy"}, "needs the app's config file"},
+	}
+	for _, tt := range tests {
+		ctx, cancel := context.WithCancel(context.Background())
+		_, _, err := run(t, ctx, tt.args...)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: got %v, want an error containing %q", tt.args, err, tt.want)
+		}
+	}
+}
