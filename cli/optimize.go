@@ -102,7 +102,7 @@ func optimizeCommand() *cli.Command {
 func withClient(c *cli.Context, f func(client.Client) error) error {
 	cl, err := client.DialContext(c.Context, client.Options{HostPort: c.String("address"), Namespace: c.String("namespace")})
 	if err != nil {
-		return fmt.Errorf("connect to Temporal at %s: %w", c.String("address"), err)
+		return fmt.Errorf("connect to Temporal at %s: %w (is `fusionize dev` or your cluster running? set --address or TEMPORAL_ADDRESS)", c.String("address"), err)
 	}
 	defer cl.Close()
 	return f(cl)

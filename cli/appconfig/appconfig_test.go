@@ -68,3 +68,16 @@ func TestEmptyAndMissing(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestSampleConfigs keeps the documented example of every sample valid.
+func TestSampleConfigs(t *testing.T) {
+	paths, _ := filepath.Glob("../../samples/configs/*.yaml")
+	if len(paths) != 3 {
+		t.Fatalf("sample configs: %v", paths)
+	}
+	for _, p := range paths {
+		if _, err := LoadFile(p); err != nil {
+			t.Error(err)
+		}
+	}
+}
