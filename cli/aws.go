@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/smithy-go/logging"
 	"github.com/urfave/cli/v2"
 )
 
@@ -39,6 +40,9 @@ func loadAWSConfig(ctx context.Context, endpoint string) (aws.Config, error) {
 	}
 	if endpoint != "" {
 		cfg.BaseEndpoint = aws.String(endpoint)
+		// The SDK warns on stderr each time it cannot reuse a loopback connection to the local
+		// platform ("failed to discard remaining HTTP response body"); that is noise here.
+		cfg.Logger = logging.Nop{}
 	}
 	return cfg, nil
 }
