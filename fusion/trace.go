@@ -28,7 +28,8 @@ import (
 //	 "error":"…",                  // absent when the root task succeeded
 //	 "tasks":[{"task":"CT","start":…,"dur":…,"self":…,"error":"…"}],   // each task run here
 //	 "calls":[{"caller":"CT","callee":"AS","mode":"async","remote":true,"start":…,"dur":…,"error":"…"}],
-//	 "dropped":0}                  // records past the runtime's per-invocation limit, counted only
+//	 "dropped":0,                  // records past the runtime's per-invocation limit, counted only
+//	 "cpu":8125}                   // process CPU time (user+system) during the invocation, when measured
 //
 // A task run's self time is its duration minus the time it waited on sync calls (overlapping
 // parallel waits count once). A sync call's duration is the caller's wait; an async call's is
@@ -55,6 +56,11 @@ type TraceRecord struct {
 	Tasks     []TaskRun    `json:"tasks"`
 	Calls     []CallRecord `json:"calls"`
 	Dropped   int          `json:"dropped,omitempty"` // task runs and calls past the runtime's per-invocation limit
+	// CPU is the CPU time (user + system, µs) the function's process used during the
+	// invocation; 0 where the runtime cannot measure it. Lambda runs one request per instance
+	// at a time, so it is the invocation's CPU demand, which wall-clock times hide when a
+	// short burst fits in a CPU quota period.
+	CPU int64 `json:"cpu,omitempty"`
 }
 
 // TaskRun is one execution of a task inside an invocation.

@@ -150,7 +150,7 @@ var envelopePrefix = []byte(`{"fusionize":{`)
 // async calls, writes the trace line and returns the root task's output. It implements
 // aws-lambda-go's lambda.Handler.
 func (r *Runtime) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	inv := &invocation{rt: r, rec: fusion.TraceRecord{
 		Format: fusion.TraceFormat, Setup: r.setupID, Function: r.function,
 		Root: r.group.Root, MemoryMB: r.memoryMB, Cold: !r.warm.Swap(true),
@@ -189,6 +189,9 @@ func (r *Runtime) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		inv.rec.Error = err.Error()
 	}
 	inv.rec.Dropped = inv.dropped
+	if cpu0 > 0 {
+		inv.rec.CPU = max(processCPU()-cpu0, 0)
+	}
 	r.writeTrace(&inv.rec)
 	return out, err
 }

@@ -387,3 +387,23 @@ func TestRecordsAreBounded(t *testing.T) {
 		t.Fatalf("%d calls kept, %d dropped, line %d bytes", len(rec.Calls), rec.Dropped, buf.Len())
 	}
 }
+
+func TestTraceRecordsCPUTime(t *testing.T) {
+	app := NewApp("t")
+	app.Register("B", func(ctx context.Context, in []byte) ([]byte, error) {
+		deadline := time.Now().Add(20 * time.Millisecond)
+		x := 0
+		for time.Now().Before(deadline) { // busy: CPU time ≈ wall time
+			x++
+		}
+		return []byte{byte(x)}, nil
+	})
+	rt, buf := newTestRuntime(t, app, "B@128", "B", nil)
+	if _, err := rt.Invoke(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	rec := parseTraces(t, buf)[0]
+	if processCPU() > 0 && rec.CPU < 10_000 {
+		t.Fatalf("a 20 ms busy loop recorded %d µs of CPU", rec.CPU)
+	}
+}
