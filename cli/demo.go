@@ -16,7 +16,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
-	"github.com/aws/smithy-go/logging"
 	"github.com/urfave/cli/v2"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -142,7 +141,7 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	lam := awslambda.NewFromConfig(awsCfg, func(o *awslambda.Options) { o.Logger = logging.Nop{} })
+	lam := awslambda.NewFromConfig(awsCfg)
 	demoCtx, cancelDemo := context.WithTimeout(ctx, c.Duration("timeout"))
 	defer cancelDemo()
 	loadDone := make(chan loadgen.Result, 1)

@@ -66,6 +66,7 @@ type Runtime struct {
 	setupID  string
 	group    fusion.Group
 	function string
+	version  string // AWS_LAMBDA_FUNCTION_VERSION, read once
 	memoryMB int
 	invoker  Invoker
 	routes   map[string]route
@@ -98,6 +99,7 @@ func (a *App) NewRuntime(opts Options) (*Runtime, error) {
 	r := &Runtime{
 		app: a, cfg: cfg, setupID: cfg.Setup.ID(), group: g,
 		function: cfg.FunctionName(g.Root),
+		version:  os.Getenv("AWS_LAMBDA_FUNCTION_VERSION"),
 		memoryMB: opts.MemoryMB,
 		invoker:  opts.Invoker,
 		routes:   map[string]route{},
@@ -153,13 +155,12 @@ func (r *Runtime) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	start, cpu0 := time.Now(), processCPU()
 	inv := &invocation{rt: r, rec: fusion.TraceRecord{
 		Format: fusion.TraceFormat, Setup: r.setupID, Function: r.function,
-		Root: r.group.Root, MemoryMB: r.memoryMB, Cold: !r.warm.Swap(true),
+		Version: r.version, Root: r.group.Root, MemoryMB: r.memoryMB, Cold: !r.warm.Swap(true),
 		Start: start.UnixMicro(),
 	}}
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		inv.rec.RequestID = lc.AwsRequestID
 	}
-	inv.rec.Version = os.Getenv("AWS_LAMBDA_FUNCTION_VERSION")
 	input := payload
 	if len(payload) >= len(envelopePrefix) && string(payload[:len(envelopePrefix)]) == string(envelopePrefix) {
 		var env envelope
