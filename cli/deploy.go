@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	goruntime "runtime"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -13,8 +12,6 @@ import (
 	"github.com/fusionize/fusionize/cli/appconfig"
 	"github.com/fusionize/fusionize/fusion"
 	plambda "github.com/fusionize/fusionize/platform/lambda"
-	"github.com/fusionize/fusionize/platform/local"
-	"github.com/fusionize/fusionize/runtime/bundle"
 	"github.com/fusionize/fusionize/samples"
 )
 
@@ -114,19 +111,9 @@ func configBundle(c *cli.Context, cfg appconfig.Config) (plambda.Bundle, error) 
 	}
 	pkg := cfg.Package
 	if cfg.Sample != "" {
-		pkg = "github.com/fusionize/fusionize/samples/cmd/" + cfg.Sample
+		pkg = samplePackage(cfg.Sample)
 	}
-	if c.String("platform") != "" {
-		arch = goruntime.GOARCH // the local platform runs bundles as processes here
-	}
-	fmt.Fprintf(c.App.ErrWriter, "bundling %s for linux/%s ...\n", pkg, arch)
-	arts, err := bundle.Build(c.Context, bundle.Options{Package: pkg, OutDir: filepath.Join(defaultHome(), "bundles"), Archs: []string{arch}, Name: cfg.Name})
-	if err != nil {
-		return plambda.Bundle{}, err
-	}
-	b := plambda.Bundle{Zip: arts[0].Zip, Arch: arch}
-	if c.String("platform") != "" {
-		b.S3Bucket, b.S3Key = local.CodeBucket, arts[0].Zip
-	}
-	return b, nil
+	forLocal := c.String("platform") != ""
+	fmt.Fprintf(c.App.ErrWriter, "bundling %s ...\n", pkg)
+	return buildBundle(c.Context, pkg, cfg.Name, filepath.Join(defaultHome(), "bundles"), arch, forLocal)
 }

@@ -139,16 +139,30 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	return s, nil
 }
 
-// bundleSample builds a sample's bundle for this machine's architecture (the local platform
-// runs it as a process here).
+// samplePackage is the bundle main of a built-in sample.
+func samplePackage(name string) string { return "github.com/fusionize/fusionize/samples/cmd/" + name }
+
+// bundleSample builds a sample's bundle for the local platform.
 func bundleSample(ctx context.Context, name, dir string) (plambda.Bundle, error) {
-	arts, err := bundle.Build(ctx, bundle.Options{Package: "github.com/fusionize/fusionize/samples/cmd/" + name,
-		OutDir: dir, Archs: []string{goruntime.GOARCH}})
-	if err != nil {
-		return plambda.Bundle{}, fmt.Errorf("bundle sample %s (run fusionize from the Fusionize source tree, with Go installed): %w", name, err)
+	return buildBundle(ctx, samplePackage(name), name, dir, "", true)
+}
+
+// buildBundle builds a package's bundle for one architecture ("" is this machine's). For the
+// local platform, which runs bundles as processes here, it is always this machine's
+// architecture, and the platform reads the zip by path instead of receiving it.
+func buildBundle(ctx context.Context, pkg, name, dir, arch string, forLocal bool) (plambda.Bundle, error) {
+	if arch == "" || forLocal {
+		arch = goruntime.GOARCH
 	}
-	a := arts[0]
-	return plambda.Bundle{Zip: a.Zip, Arch: a.Arch, S3Bucket: local.CodeBucket, S3Key: a.Zip}, nil
+	arts, err := bundle.Build(ctx, bundle.Options{Package: pkg, OutDir: dir, Archs: []string{arch}, Name: name})
+	if err != nil {
+		return plambda.Bundle{}, fmt.Errorf("bundle %s (run fusionize from the Fusionize source tree, or the app's module, with Go installed): %w", pkg, err)
+	}
+	b := plambda.Bundle{Zip: arts[0].Zip, Arch: arch}
+	if forLocal {
+		b.S3Bucket, b.S3Key = local.CodeBucket, arts[0].Zip
+	}
+	return b, nil
 }
 
 // Stop stops the worker, the platform (its function instances) and Temporal, in that order.
