@@ -24,15 +24,8 @@ type Reading struct {
 // work; SE, CSL, CSA, AS and DJ use the key-value store.
 func IoT() Sample {
 	app := runtime.NewApp("iot")
-	read := func(in []byte) (Reading, error) {
-		var r Reading
-		if err := json.Unmarshal(in, &r); err != nil {
-			return r, fmt.Errorf("decode reading: %w", err)
-		}
-		return r, nil
-	}
 	app.Register("I", func(ctx context.Context, in []byte) ([]byte, error) {
-		r, err := read(in)
+		r, err := decode[Reading](in)
 		if err != nil {
 			return nil, err
 		}
@@ -52,7 +45,7 @@ func IoT() Sample {
 		return json.Marshal(map[string]any{"sensor": r.Sensor, "seq": r.Seq, "warning": json.RawMessage(warn)})
 	})
 	app.Register("CW", func(ctx context.Context, in []byte) ([]byte, error) {
-		r, err := read(in)
+		r, err := decode[Reading](in)
 		if err != nil {
 			return nil, err
 		}
@@ -60,7 +53,7 @@ func IoT() Sample {
 		return json.Marshal(r.Value > 80)
 	})
 	app.Register("SE", func(ctx context.Context, in []byte) ([]byte, error) {
-		r, err := read(in)
+		r, err := decode[Reading](in)
 		if err != nil {
 			return nil, err
 		}
@@ -86,7 +79,7 @@ func IoT() Sample {
 		return json.Marshal(map[string]json.RawMessage{"limits": l, "aggregates": a})
 	})
 	app.Register("CSL", func(ctx context.Context, in []byte) ([]byte, error) {
-		r, err := read(in)
+		r, err := decode[Reading](in)
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +90,7 @@ func IoT() Sample {
 		return json.Marshal(map[string]any{"limit": string(limit), "ok": r.Value < 100})
 	})
 	app.Register("CSA", func(ctx context.Context, in []byte) ([]byte, error) {
-		r, err := read(in)
+		r, err := decode[Reading](in)
 		if err != nil {
 			return nil, err
 		}
@@ -118,7 +111,7 @@ func IoT() Sample {
 		return j, nil
 	})
 	app.Register("DJ", func(ctx context.Context, in []byte) ([]byte, error) {
-		r, err := read(in)
+		r, err := decode[Reading](in)
 		if err != nil {
 			return nil, err
 		}
@@ -128,7 +121,7 @@ func IoT() Sample {
 		return json.Marshal(work.CPU(ctx, 25, 2))
 	})
 	app.Register("AS", func(ctx context.Context, in []byte) ([]byte, error) {
-		r, err := read(in)
+		r, err := decode[Reading](in)
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@
 package samples
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 
@@ -47,4 +48,13 @@ func ByName(name string) (Sample, error) {
 		return Sample{}, fmt.Errorf("no sample %q (samples: %v)", name, Names())
 	}
 	return f(), nil
+}
+
+// decode reads a task's JSON input as T, naming T when it cannot.
+func decode[T any](in []byte) (T, error) {
+	var v T
+	if err := json.Unmarshal(in, &v); err != nil {
+		return v, fmt.Errorf("decode %T: %w", v, err)
+	}
+	return v, nil
 }

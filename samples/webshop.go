@@ -3,7 +3,6 @@ package samples
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	"github.com/fusionize/fusionize/fusion/apps"
 	"github.com/fusionize/fusionize/runtime"
@@ -29,13 +28,6 @@ type ShopRequest struct {
 // checkout → payment, all sync (the graph is fusion/apps.WebShopGraph).
 func WebShop() Sample {
 	app := runtime.NewApp("webshop")
-	decode := func(in []byte) (ShopRequest, error) {
-		var r ShopRequest
-		if err := json.Unmarshal(in, &r); err != nil {
-			return r, fmt.Errorf("decode shop request: %w", err)
-		}
-		return r, nil
-	}
 	leaf := func(cpuMS, ioMS float64, result string) runtime.TaskFunc {
 		return func(ctx context.Context, in []byte) ([]byte, error) {
 			work.CPU(ctx, cpuMS, 1)
@@ -57,7 +49,7 @@ func WebShop() Sample {
 		return out, nil
 	}
 	app.Register("frontend", func(ctx context.Context, in []byte) ([]byte, error) {
-		r, err := decode(in)
+		r, err := decode[ShopRequest](in)
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +89,7 @@ func WebShop() Sample {
 	})
 	app.Register("emptycart", leaf(1, 0, "emptied"))
 	app.Register("cartkvstorage", func(ctx context.Context, in []byte) ([]byte, error) {
-		r, err := decode(in)
+		r, err := decode[ShopRequest](in)
 		if err != nil {
 			return nil, err
 		}
