@@ -3,6 +3,7 @@ package fusion
 import (
 	"math"
 	"slices"
+	"time"
 )
 
 // Summary describes a sample of a quantity (milliseconds or dollars): its size, robust
@@ -88,6 +89,26 @@ func QuantileSorted(s []float64, q float64) float64 {
 		return s[n-1]
 	}
 	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])
+}
+
+// QuantileDuration is QuantileSorted for sorted durations (0 for an empty sample), for
+// latency percentiles of load generators and benchmarks.
+func QuantileDuration(s []time.Duration, q float64) time.Duration {
+	n := len(s)
+	switch {
+	case n == 0:
+		return 0
+	case q <= 0:
+		return s[0]
+	case q >= 1:
+		return s[n-1]
+	}
+	h := q * float64(n-1)
+	lo := int(h)
+	if lo+1 >= n {
+		return s[n-1]
+	}
+	return s[lo] + time.Duration((h-float64(lo))*float64(s[lo+1]-s[lo]))
 }
 
 // Quantile returns the q-quantile of xs without modifying it.

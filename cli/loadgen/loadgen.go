@@ -14,6 +14,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/fusionize/fusionize/fusion"
 )
 
 // Target serves one request.
@@ -59,7 +61,9 @@ type Result struct {
 }
 
 // Percentile returns the p-th percentile (0–100) of successful latencies, or 0.
-func (r Result) Percentile(p float64) time.Duration { return percentile(r.Latencies, p) }
+func (r Result) Percentile(p float64) time.Duration {
+	return fusion.QuantileDuration(r.Latencies, p/100)
+}
 
 // Throughput returns successful requests per second.
 func (r Result) Throughput() float64 {
@@ -67,14 +71,6 @@ func (r Result) Throughput() float64 {
 		return 0
 	}
 	return float64(r.OK) / r.Elapsed.Seconds()
-}
-
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
 func (o *Options) validate() error {
@@ -120,7 +116,7 @@ func Run(ctx context.Context, t Target, opts Options) (Result, error) {
 		lat := slices.Clone(res.Latencies)
 		slices.Sort(lat)
 		return Snapshot{Elapsed: time.Since(start), Started: res.Started, OK: res.OK, Errors: res.Errors,
-			Skipped: res.Skipped, InFlight: inFlight, P50: percentile(lat, 50)}
+			Skipped: res.Skipped, InFlight: inFlight, P50: fusion.QuantileDuration(lat, 0.5)}
 	}
 	nextProgress := start.Add(opts.ProgressEvery)
 	timer := time.NewTimer(0)

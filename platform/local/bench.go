@@ -19,6 +19,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/fusionize/fusionize/fusion"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -59,7 +61,7 @@ type Phase struct {
 }
 
 // Percentile returns the q-quantile (0..1) of the phase's latencies.
-func (ph Phase) Percentile(q float64) time.Duration { return percentile(ph.Latencies, q) }
+func (ph Phase) Percentile(q float64) time.Duration { return fusion.QuantileDuration(ph.Latencies, q) }
 
 // Throughput is invocations per second.
 func (ph Phase) Throughput() float64 {
@@ -67,14 +69,6 @@ func (ph Phase) Throughput() float64 {
 		return 0
 	}
 	return float64(ph.Invocations) / ph.Elapsed.Seconds()
-}
-
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(sorted))+0.5) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
 // Bench starts an embedded platform in a temporary directory, deploys a no-op function and
@@ -261,9 +255,9 @@ func (r *BenchResult) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "local platform benchmark\tmemory %d MB, cgroup limits %s\n", r.MemorySize, cg)
 	fmt.Fprintf(tw, "measure\tp50\tp99\tthroughput\tsamples\n")
-	fmt.Fprintf(tw, "cold start (client latency)\t%s\t%s\t-\t%d\n", ms(percentile(r.ColdStarts, 0.5)), ms(percentile(r.ColdStarts, 0.99)), len(r.ColdStarts))
+	fmt.Fprintf(tw, "cold start (client latency)\t%s\t%s\t-\t%d\n", ms(fusion.QuantileDuration(r.ColdStarts, 0.5)), ms(fusion.QuantileDuration(r.ColdStarts, 0.99)), len(r.ColdStarts))
 	if len(r.InitDuration) > 0 {
-		fmt.Fprintf(tw, "cold start (Init Duration)\t%s\t%s\t-\t%d\n", ms(percentile(r.InitDuration, 0.5)), ms(percentile(r.InitDuration, 0.99)), len(r.InitDuration))
+		fmt.Fprintf(tw, "cold start (Init Duration)\t%s\t%s\t-\t%d\n", ms(fusion.QuantileDuration(r.InitDuration, 0.5)), ms(fusion.QuantileDuration(r.InitDuration, 0.99)), len(r.InitDuration))
 	}
 	for _, ph := range []Phase{r.Sequential, r.Concurrent} {
 		fmt.Fprintf(tw, "warm invoke, %d client(s)\t%s\t%s\t%.0f/s\t%d\n", ph.Clients, ms(ph.Percentile(0.5)), ms(ph.Percentile(0.99)), ph.Throughput(), ph.Invocations)
