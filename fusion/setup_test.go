@@ -1,33 +1,20 @@
 package fusion_test
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/fusionize/fusionize/fusion/fusiontest"
+
 	"github.com/fusionize/fusionize/fusion"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 // golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	fusiontest.Golden(t, filepath.Join("testdata", name), got)
 }
 
 func TestParseSetup(t *testing.T) {

@@ -1,15 +1,13 @@
 package appconfig
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/fusionize/fusionize/fusion/fusiontest"
+)
 
 func TestFullExampleLoads(t *testing.T) {
 	c, err := LoadFile("testdata/full.yaml")
@@ -43,19 +41,7 @@ func TestErrorsGolden(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			golden := filepath.Join("testdata", name+".errors")
-			if *update {
-				if err := os.WriteFile(golden, []byte(err.Error()+"\n"), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, rerr := os.ReadFile(golden)
-			if rerr != nil {
-				t.Fatal(rerr)
-			}
-			if got := err.Error() + "\n"; got != string(want) {
-				t.Errorf("errors differ from %s (go test -update to rewrite):\n%s", golden, got)
-			}
+			fusiontest.Golden(t, filepath.Join("testdata", name+".errors"), err.Error()+"\n")
 		})
 	}
 }

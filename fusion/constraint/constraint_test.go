@@ -2,18 +2,17 @@ package constraint_test
 
 import (
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/fusionize/fusionize/fusion/fusiontest"
+
 	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/fusion/constraint"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 func vars(setup string, median, p95, cost float64) *constraint.Vars {
 	return &constraint.Vars{
@@ -114,17 +113,7 @@ func TestCompileErrors(t *testing.T) {
 		}
 		b.WriteString("== " + line + "\n" + err.Error() + "\n")
 	}
-	path := filepath.Join("testdata", "errors.golden")
-	if *update {
-		os.WriteFile(path, []byte(b.String()), 0o644)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.String() != string(want) {
-		t.Errorf("errors differ from %s:\n%s", path, b.String())
-	}
+	fusiontest.Golden(t, filepath.Join("testdata", "errors.golden"), b.String())
 }
 
 func TestPolicyJSON(t *testing.T) {

@@ -2,19 +2,18 @@ package synthetic
 
 import (
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fusionize/fusionize/fusion/fusiontest"
 
 	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/runtime"
 	"github.com/fusionize/fusionize/runtime/runtimetest"
 	"github.com/fusionize/fusionize/samples/work"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestParseErrorsGolden(t *testing.T) {
 	for _, name := range []string{"bad", "cycle"} {
@@ -27,19 +26,7 @@ func TestParseErrorsGolden(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			golden := filepath.Join("testdata", name+".errors")
-			if *update {
-				if err := os.WriteFile(golden, []byte(err.Error()+"\n"), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, rerr := os.ReadFile(golden)
-			if rerr != nil {
-				t.Fatal(rerr)
-			}
-			if got := err.Error() + "\n"; got != string(want) {
-				t.Errorf("errors differ from %s (go test -update to rewrite):\n%s", golden, got)
-			}
+			fusiontest.Golden(t, filepath.Join("testdata", name+".errors"), err.Error()+"\n")
 		})
 	}
 }
