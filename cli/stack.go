@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/fusionize/fusionize/cli/devserver"
 	plambda "github.com/fusionize/fusionize/platform/lambda"
@@ -48,15 +47,6 @@ type Stack struct {
 
 	stopWorker context.CancelFunc
 	workerDone chan error
-}
-
-// searchAttributes are the ones Fusionize's workflows set.
-func searchAttributes() map[string]enumspb.IndexedValueType {
-	return map[string]enumspb.IndexedValueType{
-		workflows.AppKey.GetName():   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-		workflows.SetupKey.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-		workflows.PhaseKey.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-	}
 }
 
 // StartStack starts the dev stack; Stop stops it. On error nothing is left running.
@@ -97,7 +87,7 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	progress("starting Temporal (SQLite in %s) ...", filepath.Join(o.DataDir, "temporal"))
 	s.Temporal, err = devserver.New(devserver.Options{
 		DataDir: filepath.Join(o.DataDir, "temporal"), FrontendPort: o.TemporalPort, UIPort: o.UIPort,
-		SearchAttributes: searchAttributes(), Logger: o.Logger,
+		SearchAttributes: workflows.SearchAttributes(), Logger: o.Logger,
 	})
 	if err != nil {
 		return nil, err

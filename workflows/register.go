@@ -80,6 +80,16 @@ func registerActivities(r activityRegistry, acts *activities.Activities) {
 	}
 }
 
+// SearchAttributes returns the custom search attributes the workflows set, with their types,
+// for servers that register them at start (such as the dev server).
+func SearchAttributes() map[string]enumspb.IndexedValueType {
+	return map[string]enumspb.IndexedValueType{
+		AppKey.GetName():   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		SetupKey.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		PhaseKey.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	}
+}
+
 // RegisterSearchAttributes adds FusionizeApp, FusionizeSetup and FusionizePhase (Keyword) to
 // the namespace through the operator service, skipping those that exist: calling it again
 // changes nothing.
@@ -89,10 +99,10 @@ func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace st
 	if err != nil {
 		return fmt.Errorf("list search attributes of namespace %q: %w", namespace, err)
 	}
-	want := map[string]enumspb.IndexedValueType{}
-	for _, k := range []string{AppKey.GetName(), SetupKey.GetName(), PhaseKey.GetName()} {
-		if _, ok := have.GetCustomAttributes()[k]; !ok {
-			want[k] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	want := SearchAttributes()
+	for k := range want {
+		if _, ok := have.GetCustomAttributes()[k]; ok {
+			delete(want, k)
 		}
 	}
 	if len(want) == 0 {
