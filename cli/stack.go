@@ -97,12 +97,15 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 		if errors.As(err, &pe) {
 			return nil, fmt.Errorf("%w (use --temporal-port and --ui-port, or stop the other server)", err)
 		}
+		if errors.Is(err, devserver.ErrDataDirInUse) {
+			return nil, fmt.Errorf("%w: %s (is `fusionize dev` or a demo already running? stop it, or give another --data-dir)", err, o.DataDir)
+		}
 		return nil, fmt.Errorf("start Temporal: %w", err)
 	}
 	progress("starting the local platform ...")
 	s.Platform, err = local.New(local.Options{Addr: o.PlatformAddr, DataDir: filepath.Join(o.DataDir, "platform"), Logger: o.Logger})
 	if err != nil {
-		return nil, fmt.Errorf("start the local platform: %w (use --platform-addr to choose another address)", err)
+		return nil, fmt.Errorf("start the local platform: %w (use --platform-addr for another address, or --data-dir if another stack uses this one)", err)
 	}
 	if st := s.Platform.Status(); !st.Cgroups.Enforced {
 		progress("note: memory sizes are not enforced on this machine: %s", st.Cgroups.Reason)
