@@ -57,6 +57,6 @@ func ExampleFusionizePP() {
 	fmt.Println(p.Measurements[0].Reason)
 	fmt.Println(p.Measurements[0].Text)
 	// Output:
-	// fusion: inline I→CW sync
-	// AS@128,CA@128,CS@128,CSA@128,CSL@128,CT@128,DJ@128,I+CW@128,SE@128
+	// fusion: inline DJ into CA (sync)
+	// AS@128,CA+DJ@128,CS@128,CSA@128,CSL@128,CT@128,CW@128,I@128,SE@128
 }
