@@ -129,6 +129,9 @@ const (
 type Options struct {
 	Deployer Deployer
 	Traces   TraceSource
+	// Inventory reads what is on the platform; when nil and the Deployer is one, the
+	// Deployer. Without it Adopt finds nothing and RetireOrphans retires nothing.
+	Inventory Inventory
 	// Planners by name; the workflow input names one (PlannerModel by default).
 	Planners map[string]plan.Planner
 	// Clock defaults to SystemClock.
@@ -143,13 +146,14 @@ type Options struct {
 
 // Activities are the cycle's activities. Workflows call them through a nil *Activities.
 type Activities struct {
-	deployer Deployer
-	traces   TraceSource
-	planners map[string]plan.Planner
-	clock    Clock
-	poll     time.Duration
-	prices   fusion.Prices
-	log      *slog.Logger
+	deployer  Deployer
+	traces    TraceSource
+	inventory Inventory
+	planners  map[string]plan.Planner
+	clock     Clock
+	poll      time.Duration
+	prices    fusion.Prices
+	log       *slog.Logger
 }
 
 // New validates opts and returns the activities.
@@ -172,6 +176,9 @@ func New(opts Options) (*Activities, error) {
 	}
 	a := &Activities{deployer: opts.Deployer, traces: opts.Traces, planners: opts.Planners,
 		clock: opts.Clock, poll: opts.PollInterval, prices: opts.Prices.WithDefaults(), log: opts.Logger}
+	if a.inventory, _ = opts.Deployer.(Inventory); opts.Inventory != nil {
+		a.inventory = opts.Inventory
+	}
 	if a.clock == nil {
 		a.clock = SystemClock
 	}

@@ -44,6 +44,7 @@ func commands() []*cli.Command {
 		devCommand(),
 		bundleCommand(),
 		deployCommand(),
+		cleanupCommand(),
 		loadCommand(),
 		validateCommand(),
 		reportCommand(),

@@ -14,6 +14,12 @@ import (
 	"github.com/fusionize/fusionize/fusion/plan"
 )
 
+// Activities only the optimizer calls, when it starts.
+const (
+	activityAdopt         = ActivityPrefix + "Adopt"
+	activityRetireOrphans = ActivityPrefix + "RetireOrphans"
+)
+
 type optimizer struct {
 	in      OptimizerInput
 	s       Settings
@@ -53,7 +59,7 @@ func Optimizer(ctx workflow.Context, in OptimizerInput) (OptimizerResult, error)
 	}
 
 	if o.st.Current.Version == "" {
-		if err := o.deployInitial(ctx); err != nil {
+		if err := o.start(ctx); err != nil {
 			return OptimizerResult{}, err
 		}
 	}
@@ -177,6 +183,38 @@ func (o *optimizer) control(ctx workflow.Context, c Control) (Status, error) {
 		o.setPhase(ctx, o.status.Phase, o.status.Message)
 	}
 	return o.status, nil
+}
+
+// start makes the app serve a setup the optimizer knows: the one the platform's live route
+// already serves (left by an earlier optimizer, `fusionize deploy` or an abort), or else the
+// initial setup, newly deployed. Then it retires every other setup of the app found on the
+// platform, so that nothing an earlier optimizer left behind stays.
+func (o *optimizer) start(ctx workflow.Context) error {
+	if workflow.GetVersion(ctx, "adopt-live", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return o.deployInitial(ctx)
+	}
+	o.setPhase(ctx, PhaseStarting, "reading what the app serves")
+	actx := workflow.WithActivityOptions(ctx, shortOptions)
+	var live activities.AdoptResult
+	if err := workflow.ExecuteActivity(actx, activityAdopt, activities.AdoptInput{App: o.s.App, Graph: o.s.Graph}).Get(ctx, &live); err != nil {
+		return fmt.Errorf("read what %s serves: %w", o.s.App, err)
+	}
+	if live.Found {
+		o.st.Current = live.Live
+		o.setPhase(ctx, PhaseStarting, live.Reason)
+	} else if err := o.deployInitial(ctx); err != nil {
+		return err
+	}
+	actx = workflow.WithActivityOptions(ctx, retireOptions)
+	var retired []string
+	if err := workflow.ExecuteActivity(actx, activityRetireOrphans, o.st.Current).Get(ctx, &retired); err != nil {
+		// Leftovers cost nothing while idle; the optimizer goes on and says so.
+		workflow.GetLogger(ctx).Warn("retiring orphaned setups failed", "app", o.s.App, "error", err)
+		o.setPhase(ctx, PhaseStarting, fmt.Sprintf("%s; retiring orphaned setups failed: %v (run `fusionize cleanup`)", o.status.Message, err))
+	} else if len(retired) > 0 {
+		o.setPhase(ctx, PhaseStarting, fmt.Sprintf("%s; retired %d orphaned setups", o.status.Message, len(retired)))
+	}
+	return nil
 }
 
 func (o *optimizer) deployInitial(ctx workflow.Context) error {

@@ -75,6 +75,7 @@ func registerActivities(r activityRegistry, acts *activities.Activities) {
 	for name, fn := range map[string]any{
 		"Deploy": acts.Deploy, "Route": acts.Route, "Promote": acts.Promote, "Retire": acts.Retire,
 		"Observe": acts.Observe, "Plan": acts.Plan, "Judge": acts.Judge,
+		"Adopt": acts.Adopt, "RetireOrphans": acts.RetireOrphans,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: ActivityPrefix + name})
 	}

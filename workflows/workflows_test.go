@@ -60,6 +60,7 @@ type script struct {
 	verdicts   []activities.Verdict
 	deployErr  error
 	observeFor time.Duration // each Observe takes this long (workflow time)
+	live       string        // the setup the platform serves when the optimizer starts ("": none)
 	calls      []string
 }
 
@@ -148,6 +149,17 @@ func newEnv(t *testing.T, s *script) *testEnv {
 	env.OnActivity(activityPromote, mock.Anything, mock.Anything).Return(func(_ context.Context, d activities.Deployment) error {
 		s.record("promote %s", d.Setup)
 		return nil
+	})
+	env.OnActivity(activityAdopt, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AdoptInput) (activities.AdoptResult, error) {
+		if s.live == "" {
+			return activities.AdoptResult{Reason: "nothing is live"}, nil
+		}
+		s.record("adopt %s", dep(s.live).Setup)
+		return activities.AdoptResult{Found: true, Live: dep(s.live), Reason: "adopted"}, nil
+	})
+	env.OnActivity(activityRetireOrphans, mock.Anything, mock.Anything).Return(func(_ context.Context, keep activities.Deployment) ([]string, error) {
+		s.record("retire orphans but %s", keep.Setup)
+		return nil, nil
 	})
 	env.OnActivity(activityRetire, mock.Anything, mock.Anything).Return(func(_ context.Context, d activities.Deployment) error {
 		s.record("retire %s", d.Setup)
@@ -481,12 +493,30 @@ func TestOptimizerConverges(t *testing.T) {
 	if err := v.Get(&hist); err != nil || len(hist) != 2 {
 		t.Fatalf("history %+v %v", hist, err)
 	}
-	wantCalls(t, s, "deploy "+allRemoteText, "promote "+allRemoteText,
+	wantCalls(t, s, "deploy "+allRemoteText, "promote "+allRemoteText, "retire orphans but "+allRemoteText,
 		"plan "+allRemoteText, "deploy "+fusedText,
 		"route "+fusedText+" 0.1", "judge "+fusedText+": pass",
 		"route "+fusedText+" 0.5", "judge "+fusedText+": pass",
 		"promote "+fusedText, "retire "+allRemoteText,
 		"plan "+fusedText)
+}
+
+// TestOptimizerAdoptsLive starts an optimizer of an app that already serves the fused setup
+// (left by an aborted optimizer). Catches an optimizer that decides "nothing deployed yet"
+// from workflow state alone: it would deploy the initial all-remote setup and promote it to
+// all traffic with no canary, orphaning the fused setup.
+func TestOptimizerAdoptsLive(t *testing.T) {
+	s := &script{plans: []plan.Plan{convergedPlan}, live: fused}
+	e := newEnv(t, s)
+	e.ExecuteWorkflow(OptimizerWorkflow, optimizerInput())
+	var res OptimizerResult
+	if err := e.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Current.SetupID != dep(fused).SetupID {
+		t.Errorf("current %s, want the live %s", res.Current.Setup, fusedText)
+	}
+	wantCalls(t, s, "adopt "+fusedText, "retire orphans but "+fusedText, "plan "+fusedText)
 }
 
 func TestOptimizerWatchesAfterConvergence(t *testing.T) {

@@ -92,7 +92,8 @@ type Options struct {
 	Logs      *cloudwatchlogs.Client
 	AWSConfig *aws.Config
 	Endpoint  string
-	// Bundles by app name.
+	// Bundles by app name; deploying an app without one fails. A Platform without bundles
+	// still routes, reads traces and retires (as `fusionize cleanup` does).
 	Bundles map[string]Bundle
 	// Role is the functions' execution role ARN. Required (any ARN-shaped string for
 	// platform/local).
@@ -130,9 +131,6 @@ func New(ctx context.Context, opts Options) (*Platform, error) {
 	var problems []string
 	if opts.Role == "" {
 		problems = append(problems, "Role is required (the functions' execution role ARN; any ARN for platform/local)")
-	}
-	if len(opts.Bundles) == 0 {
-		problems = append(problems, "Bundles is empty: give the bundle zip of every app")
 	}
 	p := &Platform{opts: opts, shas: map[string]string{}, log: opts.Logger}
 	for _, app := range slices.Sorted(maps.Keys(opts.Bundles)) {

@@ -1,0 +1,144 @@
+package lambda_test
+
+import (
+	"archive/zip"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/fusionize/fusionize/activities"
+	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/fusion/plan"
+	plambda "github.com/fusionize/fusionize/platform/lambda"
+	"github.com/fusionize/fusionize/platform/local"
+)
+
+// idleZip writes a bundle that is never invoked: the inventory needs deployed functions only.
+func idleZip(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "idle.zip")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := zip.NewWriter(f)
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
+	h.SetMode(0o755)
+	fw, err := w.CreateHeader(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write([]byte("#!/bin/sh\nexit 1\n"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestAdoptAndRetireOrphans leaves the local platform as a crashed optimizer would: three
+// setups of tree deployed, one live, another with a canary share, and one half-deployed
+// (group functions without an entry version). Adopt must find the live
+// one from the platform alone and route the canary share back to it; RetireOrphans must leave
+// exactly the live setup's functions and version. It catches Serving reading the wrong
+// version or setup, an Adopt that leaves the canary share routed, and a RetireOrphans that
+// keeps an orphan (one known only by its functions, too) or deletes what serves.
+func TestAdoptAndRetireOrphans(t *testing.T) {
+	ctx := context.Background()
+	plat, err := local.New(local.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plat.Close(ctx)
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", "")}
+	p, err := plambda.New(ctx, plambda.Options{AWSConfig: &cfg, Endpoint: plat.Endpoint(),
+		Bundles: map[string]plambda.Bundle{"tree": {Zip: idleZip(t)}}, Role: "arn:aws:iam::000000000000:role/test",
+		WaitMinDelay: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts, err := activities.New(activities.Options{Deployer: p, Traces: p, Planners: map[string]plan.Planner{"fusionizepp": plan.FusionizePP{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	graph := fusion.Graph{Entry: "A", Tasks: []string{"A", "B", "C", "D", "E", "F", "G"}, Edges: []fusion.Edge{
+		{Caller: "A", Callee: "B", Mode: fusion.Sync}, {Caller: "A", Callee: "C", Mode: fusion.Async}, {Caller: "B", Callee: "D", Mode: fusion.Sync},
+		{Caller: "D", Callee: "E", Mode: fusion.Sync}, {Caller: "C", Callee: "F", Mode: fusion.Async}, {Caller: "C", Callee: "G", Mode: fusion.Async}}}
+
+	res, err := acts.Adopt(ctx, activities.AdoptInput{App: "tree", Graph: graph})
+	if err != nil || res.Found {
+		t.Fatalf("adopt with nothing deployed: %+v %v", res, err)
+	}
+	var deps []activities.Deployment
+	for _, text := range []string{"A@128,B@128,C@128,D@128,E@128,F@128,G@128", "A+B+D+E@256,C+F+G@512", "A+B+D+E@512,C@128,F@128,G@128"} {
+		d, err := p.Deploy(ctx, activities.DeployRequest{App: "tree", Setup: fusion.MustParseSetup(text), Entry: "A"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps = append(deps, d)
+	}
+	// deps[0] as a deploy that failed half-way leaves it: group functions, no entry version.
+	lc := awslambda.New(awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(plat.Endpoint()), Credentials: cfg.Credentials})
+	if _, err := lc.DeleteFunction(ctx, &awslambda.DeleteFunctionInput{FunctionName: aws.String("tree"), Qualifier: aws.String(deps[0].Version)}); err != nil {
+		t.Fatal(err)
+	}
+	live, canary := deps[1], deps[2]
+	if err := p.Route(ctx, live, canary, 0.2); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err = acts.Adopt(ctx, activities.AdoptInput{App: "tree", Graph: graph})
+	if err != nil || !res.Found || res.Live.SetupID != live.SetupID || res.Live.Version != live.Version || res.Live.Entry != "A" ||
+		!slices.Equal(res.Live.Functions, live.Functions) {
+		t.Fatalf("adopt: %+v %v, want %+v", res, err, live)
+	}
+	if primary, weights, _, err := p.Live(ctx, "tree"); err != nil || primary != live.Version || len(weights) != 0 {
+		t.Errorf("after adopt the alias routes to %s %v (%v), want %s alone", primary, weights, err, live.Version)
+	}
+	retired, err := acts.RetireOrphans(ctx, res.Live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{deps[0].SetupID, deps[2].SetupID}; !sameSet(retired, want) {
+		t.Errorf("retired %v, want %v", retired, want)
+	}
+	wantOnly(t, plat, live)
+	if again, err := acts.RetireOrphans(ctx, res.Live); err != nil || len(again) != 0 {
+		t.Errorf("retire orphans again: %v %v, want nothing", again, err)
+	}
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+// wantOnly checks that the platform holds exactly d's functions, the entry function "tree"
+// and d's version of it.
+func wantOnly(t *testing.T, plat *local.Platform, d activities.Deployment) {
+	t.Helper()
+	var names []string
+	for _, f := range plat.Status().Functions {
+		names = append(names, f.Name)
+		if f.Name == "tree" && !slices.Equal(f.Versions, []string{d.Version}) {
+			t.Errorf("entry versions %v, want [%s]", f.Versions, d.Version)
+		}
+	}
+	want := append([]string{"tree"}, d.Functions...)
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Errorf("functions %v, want %v", names, want)
+	}
+}
