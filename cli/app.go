@@ -48,6 +48,7 @@ func commands() []*cli.Command {
 		loadCommand(),
 		validateCommand(),
 		reportCommand(),
+		experimentCommand(),
 		workerCommand(),
 		optimizeCommand(),
 		platformCommand(),

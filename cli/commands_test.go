@@ -55,6 +55,9 @@ func TestCommandUserErrors(t *testing.T) {
 		{[]string{"report", "--address", "127.0.0.1:1", "--app", "iot"}, "connect to Temporal at 127.0.0.1:1"},
 		{[]string{"platform", "--data-dir", dir, "--cgroups", "sometimes"}, "sometimes"},
 		{[]string{"deploy"}, "needs the app's config file"},
+		{[]string{"experiment", "--out", dir, "--app", "nope"}, `no sample "nope"`},
+		{[]string{"experiment", "--out", dir, "--profile", "fast"}, `latency profile "fast": want none or aws`},
+		{[]string{"experiment", "--out", dir, "--arm", "greedy"}, `arm "greedy": want one of`},
 	}
 	for _, tt := range tests {
 		ctx, cancel := context.WithCancel(context.Background())

@@ -1,0 +1,74 @@
+package experiment
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fusionize/fusionize/fusion"
+)
+
+// TestReplayRefusesOtherConfiguration: a state directory holding a measurement of another
+// setup (or another request count) is an error naming the file, not a silent replay of the
+// wrong figures. It fails for a replay that trusts the file's position alone.
+func TestReplayRefusesOtherConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	stored := fusion.MustParseSetup("A@128,B@128")
+	if err := writeMeasurement(filepath.Join(dir, "000.json.gz"), Measurement{Setup: stored.String(), SetupID: stored.ID(), Requests: 10}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		setup    string
+		requests int
+		ok       bool
+	}{{"A@128,B@128", 10, true}, {"A+B@128", 10, false}, {"A@128,B@128", 20, false}} {
+		l := &live{ctx: context.Background(), dir: dir}
+		l.Measure(fusion.MustParseSetup(tt.setup), tt.requests, 0)
+		if tt.ok != (l.err == nil) {
+			t.Errorf("%s with %d requests: error %v", tt.setup, tt.requests, l.err)
+		}
+		if l.err != nil && !strings.Contains(l.err.Error(), "another configuration") {
+			t.Errorf("unclear error: %v", l.err)
+		}
+		if tt.ok && (len(l.measurements) != 1 || l.measurements[0].SetupID != stored.ID()) {
+			t.Errorf("replayed %+v", l.measurements)
+		}
+	}
+}
+
+// TestFusionChoices: Tree's six edges give 64 distinct setups, every one valid, the extremes
+// all remote and all local among them. It fails for an enumeration that drops the callee's
+// own calls from an inlined task or deduplicates wrongly.
+func TestFusionChoices(t *testing.T) {
+	g := fusion.Graph{Entry: "A", Tasks: []string{"A", "B", "C", "D", "E", "F", "G"}, Edges: []fusion.Edge{
+		{Caller: "A", Callee: "B", Mode: fusion.Sync}, {Caller: "A", Callee: "C", Mode: fusion.Async},
+		{Caller: "B", Callee: "D", Mode: fusion.Sync}, {Caller: "D", Callee: "E", Mode: fusion.Sync},
+		{Caller: "C", Callee: "F", Mode: fusion.Async}, {Caller: "C", Callee: "G", Mode: fusion.Async}}}
+	got := fusionChoices(g, 1024)
+	if len(got) != 64 {
+		t.Fatalf("%d setups, want 64", len(got))
+	}
+	seen := map[string]bool{}
+	for _, s := range got {
+		if err := s.Validate(g); err != nil {
+			t.Errorf("%s: %v", s, err)
+		}
+		seen[s.String()] = true
+	}
+	for _, want := range []string{"A@1024,B@1024,C@1024,D@1024,E@1024,F@1024,G@1024", "A+B+C+D+E+F+G@1024", "A+B+D+E@1024,C+F+G@1024"} {
+		if !seen[want] {
+			t.Errorf("%s missing", want)
+		}
+	}
+}
+
+// TestOptionsErrors: every bad option is reported at once.
+func TestOptionsErrors(t *testing.T) {
+	_, err := Options{Profiles: []string{"fast"}, Arms: []string{"greedy"}, Requests: -1}.withDefaults()
+	for _, want := range []string{"apps, profiles, a lab and a results directory are required", `latency profile "fast"`, `arm "greedy"`, "must not be negative"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}
