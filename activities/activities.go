@@ -504,21 +504,30 @@ type JudgeInput struct {
 // observed of both arms.
 type Verdict struct {
 	Outcome judge.Outcome `json:"outcome"`
+	// Decided names the part of the judge's decision that decided (judge.DecidedObjective…).
+	Decided string `json:"decided,omitempty"`
 	// Accepted is the policy's acceptance rule evaluated on the verdict (false unless the
-	// rule says promote).
-	Accepted       bool               `json:"accepted"`
-	Reason         string             `json:"reason"`
-	PValue         float64            `json:"pValue"`
-	ShiftMS        float64            `json:"shiftMS"`
-	RelativeEffect float64            `json:"relativeEffect"`
-	StableN        int                `json:"stableN"`
-	CanaryN        int                `json:"canaryN"`
-	Stable         constraint.Metrics `json:"stable"`
-	Canary         constraint.Metrics `json:"canary"`
+	// rule says promote): it decides promotion.
+	Accepted bool `json:"accepted"`
+	// Reason says in plain words what was decided and why ("promote: the judge says pass,
+	// decided by objective: …").
+	Reason         string  `json:"reason"`
+	PValue         float64 `json:"pValue"`
+	ShiftMS        float64 `json:"shiftMS"`
+	RelativeEffect float64 `json:"relativeEffect"`
+	// CostRelative and P95Relative: the candidate's cost per request and warm p95 relative
+	// to the stable setup's, minus one.
+	CostRelative float64            `json:"costRelative,omitempty"`
+	P95Relative  float64            `json:"p95Relative,omitempty"`
+	StableN      int                `json:"stableN"`
+	CanaryN      int                `json:"canaryN"`
+	Stable       constraint.Metrics `json:"stable"`
+	Canary       constraint.Metrics `json:"canary"`
 }
 
-// Judge reads the canary window's traces, compares the arms with the canary judge and
-// evaluates the policy's acceptance rule.
+// Judge reads the canary window's traces, compares the arms with the canary judge on the
+// policy's objective (judge.Decide: latency, cost, tail) and evaluates the policy's
+// acceptance rule, which decides.
 func (a *Activities) Judge(ctx context.Context, in JudgeInput) (Verdict, error) {
 	pol, err := constraint.Compile(in.Policy)
 	if err != nil {
@@ -539,9 +548,14 @@ func (a *Activities) Judge(ctx context.Context, in JudgeInput) (Verdict, error) 
 	p := a.profile(in.Graph, tr, 5000)
 	ss, _ := p.Setup(stable.ID())
 	cs, _ := p.Setup(canary.ID())
-	jv := judge.Judge(judge.Samples(ss.Samples), judge.Samples(cs.Samples), in.Judge)
-	v := Verdict{Outcome: jv.Outcome, Reason: jv.Reason, PValue: jv.PValue, ShiftMS: jv.ShiftMS,
-		RelativeEffect: jv.RelativeEffect, StableN: jv.BaselineN, CanaryN: jv.CandidateN}
+	obj := judge.PolicyObjective(pol, constraint.SetupOf(canary), constraint.SetupOf(stable), in.Graph.Tasks)
+	jv, err := judge.Decide(judge.Samples(ss.Samples), judge.Samples(cs.Samples), obj, in.Judge)
+	if err != nil {
+		return Verdict{}, permanent(ErrInvalidPolicy, "judge canary %s of %s: %v", canary.ID(), in.App, err)
+	}
+	v := Verdict{Outcome: jv.Outcome, Decided: jv.Decided, PValue: jv.PValue, ShiftMS: jv.ShiftMS,
+		RelativeEffect: jv.RelativeEffect, CostRelative: jv.CostRelative, P95Relative: jv.P95Relative,
+		StableN: jv.BaselineN, CanaryN: jv.CandidateN}
 	v.Stable, _ = plan.Observe(p, stable)
 	v.Canary, _ = plan.Observe(p, canary)
 	vars := &constraint.Vars{
@@ -553,6 +567,7 @@ func (a *Activities) Judge(ctx context.Context, in JudgeInput) (Verdict, error) 
 	if v.Accepted, err = pol.Accept(vars); err != nil {
 		return Verdict{}, permanent(ErrInvalidPolicy, "acceptance rule of %s: %v", in.App, err)
 	}
+	v.Reason = jv.Decision(v.Accepted)
 	a.log.Info("judged", "app", in.App, "canary", canary.ID(), "outcome", v.Outcome, "accepted", v.Accepted, "reason", v.Reason)
 	return v, nil
 }

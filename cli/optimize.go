@@ -204,7 +204,7 @@ func WriteStatus(w io.Writer, st workflows.Status) {
 		row("canary", "step %d at %.0f %%: warm samples %d current / %d candidate", st.Step, 100*st.Weight, st.StableSamples, st.CanarySamples)
 	}
 	if v := st.LastVerdict; v != nil {
-		row("last verdict", "%s (accepted: %t) %s", v.Outcome, v.Accepted, v.Reason)
+		row("last verdict", "%s", v.Reason)
 	}
 	row("converged", "%t", st.Converged)
 	if st.Message != "" {

@@ -382,15 +382,15 @@ func (c *cycle) run() (CycleResult, error) {
 			}
 			break
 		}
-		if v.Outcome == judge.Fail {
-			return c.rollback(res, "failed: "+v.Reason)
+		if !v.Accepted {
+			return c.rollback(res, v.Reason)
 		}
 		if c.approved {
 			break // a human approved: skip the remaining steps
 		}
 	}
 	if !v.Accepted {
-		return c.rollback(res, "the policy's acceptance rule rejected it: "+v.Reason)
+		return c.rollback(res, v.Reason) // no step ran
 	}
 
 	// Approval.

@@ -50,7 +50,7 @@ func (st Status) details() string {
 		}
 	}
 	if v := st.LastVerdict; v != nil {
-		fmt.Fprintf(&b, "\n\nLast verdict: %s (accepted %t) %s", v.Outcome, v.Accepted, v.Reason)
+		fmt.Fprintf(&b, "\n\nLast verdict: %s", v.Reason)
 	}
 	return b.String()
 }

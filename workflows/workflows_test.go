@@ -48,7 +48,7 @@ func candidatePlan(text string) plan.Plan {
 var convergedPlan = plan.Plan{Planner: "model", Converged: true, Reason: "nothing better"}
 
 func verdict(o judge.Outcome, accepted bool) activities.Verdict {
-	return activities.Verdict{Outcome: o, Accepted: accepted, Reason: string(o),
+	return activities.Verdict{Outcome: o, Accepted: accepted, Reason: judge.Verdict{Outcome: o, Decided: judge.DecidedObjective, Reason: string(o)}.Decision(accepted),
 		Canary: constraint.Metrics{MedianMS: 110, CostPerRequest: 1.1e-6}, Stable: constraint.Metrics{MedianMS: 200}}
 }
 
@@ -253,6 +253,21 @@ func TestCycleRolledBackOnFail(t *testing.T) {
 		"promote "+allRemoteText, "retire "+fusedText)
 	if len(res.Trials) != 1 || res.Trials[0].Promoted || res.Trials[0].Verdict != "fail" {
 		t.Errorf("trials %+v", res.Trials)
+	}
+}
+
+// TestCycleAcceptedDespiteFail: the acceptance rule decides, not the judge's outcome; a
+// policy that accepts a failed verdict (a custom rule) promotes. Catches a cycle that rolls
+// back on a fail before asking the rule (which printed "fail (accepted: true)").
+func TestCycleAcceptedDespiteFail(t *testing.T) {
+	s := &script{plans: []plan.Plan{candidatePlan(fused)}, verdicts: []activities.Verdict{verdict(judge.Fail, true)}}
+	e := newEnv(t, s)
+	res, err := runCycle(t, e, cycleInput(settings()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != Promoted || !strings.HasPrefix(res.Record.Reason, "promote: ") || !strings.Contains(res.Record.Reason, "overrides") {
+		t.Fatalf("result %+v", res)
 	}
 }
 

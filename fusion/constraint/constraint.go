@@ -14,7 +14,11 @@
 //	                               zero elsewhere): outcome ("pass", "fail",
 //	                               "inconclusive"), p_value, shift_ms, shift_low_ms,
 //	                               shift_high_ms, relative_effect, baseline_n,
-//	                               candidate_n, baseline_cold_n, candidate_cold_n
+//	                               candidate_n, baseline_cold_n, candidate_cold_n,
+//	                               decided ("samples", "latency", "tail",
+//	                               "objective"), p95_relative, p95_relative_low,
+//	                               cost_relative, objective_baseline,
+//	                               objective_candidate, objective_high
 //
 // Metrics have median_ms, p95_ms, cost_per_request (dollars), cold_start_rate and requests.
 // Observed metrics are zero for a setup that has not run yet.
@@ -103,6 +107,19 @@ type Verdict struct {
 	CandidateN     int64   `json:"candidateN" cel:"candidate_n"`
 	BaselineColdN  int64   `json:"baselineColdN" cel:"baseline_cold_n"`
 	CandidateColdN int64   `json:"candidateColdN" cel:"candidate_cold_n"`
+	// Decided names the part of the judge's decision that decided: "samples", "latency",
+	// "tail" or "objective".
+	Decided string `json:"decided,omitempty" cel:"decided"`
+	// P95Relative is the candidate's warm p95 over the baseline's minus one, P95RelativeLow
+	// the low end of its interval; CostRelative likewise for the cost per request.
+	P95Relative    float64 `json:"p95Relative,omitempty" cel:"p95_relative"`
+	P95RelativeLow float64 `json:"p95RelativeLow,omitempty" cel:"p95_relative_low"`
+	CostRelative   float64 `json:"costRelative,omitempty" cel:"cost_relative"`
+	// The objective on what the arms observed: the baseline's, the candidate's, and the
+	// candidate's at the worst ends of its intervals.
+	ObjectiveBaseline  float64 `json:"objectiveBaseline,omitempty" cel:"objective_baseline"`
+	ObjectiveCandidate float64 `json:"objectiveCandidate,omitempty" cel:"objective_candidate"`
+	ObjectiveHigh      float64 `json:"objectiveHigh,omitempty" cel:"objective_high"`
 }
 
 // Vars are the values an expression is evaluated against.
@@ -155,7 +172,10 @@ type Spec struct {
 const DefaultObjective = "candidate.predicted.median_ms / baseline.predicted.median_ms + " +
 	"candidate.predicted.cost_per_request / baseline.predicted.cost_per_request"
 
-// DefaultAcceptance promotes a canary whose judge verdict is a pass.
+// DefaultAcceptance promotes a canary whose judge verdict is a pass: the judge (judge.Decide)
+// passes a candidate that is better on the objective evaluated on what both arms observed,
+// whose median is not surely slower by more than 10 % and whose p95 is not surely higher by
+// more than 10 %, so that the default guards the tail.
 const DefaultAcceptance = `verdict.outcome == "pass"`
 
 // CostLimit bounds the work of one evaluation (CEL's runtime cost units).

@@ -24,7 +24,7 @@ func ExampleJudge() {
 	v = judge.Judge(baseline, arm(262), judge.Options{})
 	fmt.Println(v.Outcome, "-", v.Reason)
 	// Output:
-	// pass - candidate is not slower by more than 5 %: shift -62.8 ms (-26.5 %), 95 % CI [-28.2 %, -24.7 %], p = 5.05e-63, warm n = 196/196
+	// pass - candidate is faster: shift -62.8 ms (-26.5 %), 95 % CI [-28.2 %, -24.7 %], p = 5.05e-63, warm n = 196/196
 	// cold starts set apart: 4 4
 	// fail - candidate is slower by more than 1 %: shift +26.0 ms (+11.0 %), 95 % CI [+8.9 %, +13.1 %], p = 2.14e-22, warm n = 196/196
 }

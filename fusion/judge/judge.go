@@ -43,6 +43,9 @@ import (
 type Sample struct {
 	LatencyMS float64 `json:"latencyMS"`
 	Cold      bool    `json:"cold,omitempty"`
+	// CostUSD is the request's cost from its billed durations; 0 when unknown (an
+	// incomplete trace).
+	CostUSD float64 `json:"costUSD,omitempty"`
 }
 
 // Outcome is the judge's decision.
@@ -67,6 +70,12 @@ type Options struct {
 	// Tolerance: the candidate passes when it is surely not slower by more than this
 	// fraction of the baseline median (default 0.05).
 	Tolerance float64 `json:"tolerance,omitempty"`
+	// MaxSlowdown (Decide): the candidate fails when its median is surely slower by more
+	// than this fraction, whatever it saves (default 0.10).
+	MaxSlowdown float64 `json:"maxSlowdown,omitempty"`
+	// P95Tolerance (Decide): the candidate fails when its warm p95 is surely higher by more
+	// than this fraction (default 0.10): the default acceptance guards the tail.
+	P95Tolerance float64 `json:"p95Tolerance,omitempty"`
 }
 
 func (o Options) withDefaults() Options {
@@ -81,6 +90,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Tolerance == 0 {
 		o.Tolerance = 0.05
+	}
+	if o.MaxSlowdown == 0 {
+		o.MaxSlowdown = 0.10
+	}
+	if o.P95Tolerance == 0 {
+		o.P95Tolerance = 0.10
 	}
 	return o
 }
@@ -112,6 +127,30 @@ type Verdict struct {
 	CandidateColdN        int     `json:"candidateColdN"`
 	BaselineColdMedianMS  float64 `json:"baselineColdMedianMS,omitempty"`
 	CandidateColdMedianMS float64 `json:"candidateColdMedianMS,omitempty"`
+
+	// Set by Decide: the part that decided (DecidedSamples, DecidedLatency, DecidedTail,
+	// DecidedObjective), the warm p95s and their relative difference with its bootstrap
+	// interval, the mean cost per request of each arm (over CostN requests with a known
+	// cost) and its relative difference with its interval, and the objective of each arm
+	// (the candidate's also at the best and worst ends of its intervals).
+	Decided          string  `json:"decided,omitempty"`
+	BaselineP95MS    float64 `json:"baselineP95MS,omitempty"`
+	CandidateP95MS   float64 `json:"candidateP95MS,omitempty"`
+	P95Relative      float64 `json:"p95Relative,omitempty"`
+	P95RelativeLow   float64 `json:"p95RelativeLow,omitempty"`
+	P95RelativeHigh  float64 `json:"p95RelativeHigh,omitempty"`
+	BaselineCost     float64 `json:"baselineCost,omitempty"`
+	CandidateCost    float64 `json:"candidateCost,omitempty"`
+	BaselineCostN    int     `json:"baselineCostN,omitempty"`
+	CandidateCostN   int     `json:"candidateCostN,omitempty"`
+	CostRelative     float64 `json:"costRelative,omitempty"`
+	CostRelativeLow  float64 `json:"costRelativeLow,omitempty"`
+	CostRelativeHigh float64 `json:"costRelativeHigh,omitempty"`
+
+	ObjectiveBaseline  float64 `json:"objectiveBaseline,omitempty"`
+	ObjectiveCandidate float64 `json:"objectiveCandidate,omitempty"`
+	ObjectiveLow       float64 `json:"objectiveLow,omitempty"`
+	ObjectiveHigh      float64 `json:"objectiveHigh,omitempty"`
 
 	Options Options `json:"options"`
 }
@@ -146,6 +185,9 @@ func Judge(baseline, candidate []Sample, opts Options) Verdict {
 	case v.RelativeLow > o.FailAbove:
 		v.Outcome = Fail
 		v.Reason = fmt.Sprintf("candidate is slower by more than %.0f %%: %s", 100*o.FailAbove, ci)
+	case v.RelativeHigh < 0:
+		v.Outcome = Pass
+		v.Reason = fmt.Sprintf("candidate is faster: %s", ci)
 	case v.RelativeHigh < o.Tolerance:
 		v.Outcome = Pass
 		v.Reason = fmt.Sprintf("candidate is not slower by more than %.0f %%: %s", 100*o.Tolerance, ci)
@@ -274,6 +316,8 @@ func (v Verdict) Vars() constraint.Verdict {
 		ShiftMS: v.ShiftMS, ShiftLowMS: v.ShiftLowMS, ShiftHighMS: v.ShiftHighMS, RelativeEffect: v.RelativeEffect,
 		BaselineN: int64(v.BaselineN), CandidateN: int64(v.CandidateN),
 		BaselineColdN: int64(v.BaselineColdN), CandidateColdN: int64(v.CandidateColdN),
+		Decided: v.Decided, P95Relative: v.P95Relative, P95RelativeLow: v.P95RelativeLow, CostRelative: v.CostRelative,
+		ObjectiveBaseline: v.ObjectiveBaseline, ObjectiveCandidate: v.ObjectiveCandidate, ObjectiveHigh: v.ObjectiveHigh,
 	}
 }
 
@@ -281,7 +325,7 @@ func (v Verdict) Vars() constraint.Verdict {
 func Samples(rs []fusion.RequestSample) []Sample {
 	out := make([]Sample, len(rs))
 	for i, r := range rs {
-		out[i] = Sample{LatencyMS: r.LatencyMS, Cold: r.Cold}
+		out[i] = Sample{LatencyMS: r.LatencyMS, Cold: r.Cold, CostUSD: r.CostUSD}
 	}
 	return out
 }

@@ -111,7 +111,11 @@ func Run(p Planner, env Environment, opts RunOptions) (RunResult, error) {
 		candProf, obs := live(cand.Setup, opts.Requests, Canary)
 		bs, _ := curProf.Setup(current.ID())
 		cs, _ := candProf.Setup(cand.Setup.ID())
-		v := judge.Judge(judge.Samples(bs.Samples), judge.Samples(cs.Samples), opts.Judge)
+		obj := judge.PolicyObjective(opts.Policy, constraint.SetupOf(cand.Setup), constraint.SetupOf(current), opts.Graph.Tasks)
+		v, err := judge.Decide(judge.Samples(bs.Samples), judge.Samples(cs.Samples), obj, opts.Judge)
+		if err != nil {
+			return res, fmt.Errorf("judge %s: %w", cand.Setup, err)
+		}
 		curObs, _ := Observe(curProf, current)
 		accept, err := opts.Policy.Accept(&constraint.Vars{
 			Candidate: constraint.Subject{Setup: constraint.SetupOf(cand.Setup), Predicted: cand.Predicted.Metrics, Observed: obs},
