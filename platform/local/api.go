@@ -246,8 +246,10 @@ func (p *Platform) serveLambda(w http.ResponseWriter, r *http.Request, path stri
 			writeLambdaError(w, reqID, ae)
 			return
 		}
-		p.log.Error("local platform: request failed", "method", r.Method, "path", path, "err", err)
-		writeLambdaError(w, reqID, serviceError("%v", err))
+		// The details name paths of the platform's machine: they go to the platform's log, and
+		// the caller gets what Lambda answers, a ServiceException with the request ID.
+		p.log.Error("local platform: request failed", "method", r.Method, "path", path, "requestId", reqID, "err", err)
+		writeLambdaError(w, reqID, serviceError("The local platform failed to process request %s; its log has the details", reqID))
 	}
 }
 
@@ -607,7 +609,7 @@ func (p *Platform) deleteFunction(w http.ResponseWriter, reqID, region, fnParam,
 		case qualifier == "":
 			delete(p.fns, name)
 			if rt := p.rt[name]; rt != nil {
-				rt.queue = nil
+				p.dropQueueLocked(rt) // the events' payloads are freed with the function
 			}
 			p.stopStaleLocked(name)
 			return nil

@@ -336,6 +336,26 @@ func (cg *cgroup) addProcess(pid int) error {
 	return errors.Join(errs...)
 }
 
+// oomKilled reports whether the kernel's OOM killer killed a process of the cgroup for going
+// over its memory limit (oom_kill in memory.events on v2, memory.oom_control on v1).
+func (cg *cgroup) oomKilled() bool {
+	name := "memory.events"
+	if cg.procsV2 == nil && len(cg.dirs) > 1 {
+		name = "memory.oom_control"
+	}
+	b, err := os.ReadFile(filepath.Join(cg.memDir, name))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if n, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			v, err := strconv.ParseInt(strings.TrimSpace(n), 10, 64)
+			return err == nil && v > 0
+		}
+	}
+	return false
+}
+
 // remove deletes the cgroup; the kernel refuses while a process is still inside, so it retries
 // for a short while after the instance's process has exited.
 func (cg *cgroup) remove() error {

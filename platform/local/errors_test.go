@@ -150,8 +150,8 @@ func TestTypedErrors(t *testing.T) {
 			_, err := e.lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("fn"), Payload: bigJSON(6<<20 + 1)})
 			return err
 		}, &tooLarge, 413},
-		{"async payload over 256 KB", func() error {
-			_, err := e.lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("fn"), InvocationType: types.InvocationTypeEvent, Payload: bigJSON(256<<10 + 1)})
+		{"async payload over 1 MB", func() error {
+			_, err := e.lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("fn"), InvocationType: types.InvocationTypeEvent, Payload: bigJSON(1<<20 + 1)})
 			return err
 		}, &tooLarge, 413},
 		{"payload not JSON", func() error {
@@ -216,7 +216,12 @@ func bigJSON(n int) []byte {
 // TestErrorWireShape checks the raw error response that SDKs in other languages decode too.
 func TestErrorWireShape(t *testing.T) {
 	e := newTestEnv(t, Options{})
-	resp, err := http.Get(e.p.Endpoint() + "/2015-03-31/functions/missing")
+	req, err := http.NewRequest(http.MethodGet, e.p.Endpoint()+"/2015-03-31/functions/missing", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", fakeSigV4)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,8 +25,12 @@ import (
 )
 
 const (
-	maxSyncPayload  = 6 << 20   // Lambda's 6 MB for synchronous requests and responses
-	maxAsyncPayload = 256 << 10 // and 256 KB for asynchronous events
+	maxSyncPayload = 6 << 20 // Lambda's 6 MB for synchronous requests and responses
+	// Lambda's limit for asynchronous (Event) payloads, raised from 256 KB to 1 MB in 2025: "For
+	// asynchronous invocations, the maximum payload size is 1 MB" (Lambda API reference, Invoke,
+	// https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html; AWS Compute Blog, "More room
+	// to build: serverless services now support payloads up to 1 MB").
+	maxAsyncPayload = 1 << 20
 	maxLogLine      = 256 << 10 // Lambda splits longer lines into several events
 	tailBytes       = 4096
 	initTimeout     = 10 * time.Second // Lambda's limit for the init phase
@@ -111,6 +115,9 @@ type instance struct {
 	dead     chan struct{}
 	cgJoined chan struct{} // closed once the process is in its cgroup (or has none)
 	exitErr  error
+	oom      bool   // the kernel killed the process for exceeding its memory limit; set before dead closes
+	uid      int    // the user the process runs as when isolated, else -1
+	tmp      string // the instance's private tmp directory when isolated
 	killOnce sync.Once
 
 	// guarded by Platform.mu
@@ -206,6 +213,14 @@ func (inst *instance) start() error {
 	cmd.Env = inst.environment()
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if inst.tmp, err = p.sandbox.prepare(inst, cmd.SysProcAttr); err != nil {
+		r.Close()
+		w.Close()
+		return err
+	}
+	if inst.tmp != "" {
+		cmd.Env = append(cmd.Env, "TMPDIR="+inst.tmp)
+	}
 	if p.cgroups != nil {
 		cg, err := p.cgroups.create(inst.token, inst.cfg.MemorySize)
 		if err != nil {
@@ -232,6 +247,7 @@ func (inst *instance) start() error {
 		if inst.cg != nil {
 			_ = inst.cg.remove()
 		}
+		inst.removeTmp()
 		return err
 	}
 	inst.mu.Lock()
@@ -303,6 +319,7 @@ func (inst *instance) wait() {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	err := inst.cmd.Wait()
 	inst.exitErr = err
+	inst.oom = inst.cg != nil && inst.cg.oomKilled()
 	close(inst.dead)
 
 	inst.mu.Lock()
@@ -317,6 +334,7 @@ func (inst *instance) wait() {
 	inst.logW.Close()
 	inst.logMu.Unlock()
 	inst.closeMemFile()
+	inst.removeTmp()
 	if inst.cg != nil {
 		if err := inst.cg.remove(); err != nil {
 			p.log.Warn("local platform: remove cgroup", "function", inst.fn, "err", err)
@@ -324,6 +342,16 @@ func (inst *instance) wait() {
 	}
 	p.forgetInstance(inst)
 	p.procs.Done()
+}
+
+// removeTmp deletes the instance's private tmp directory, if it has one.
+func (inst *instance) removeTmp() {
+	if inst.tmp == "" {
+		return
+	}
+	if err := os.RemoveAll(inst.tmp); err != nil {
+		inst.p.log.Warn("local platform: remove tmp directory of an instance", "function", inst.fn, "err", err)
+	}
 }
 
 // waitExited blocks until process pid has exited, without reaping it (waitid with WNOWAIT).
@@ -356,8 +384,12 @@ func (inst *instance) failInFlight(inv *invocation, exitErr error) {
 	inst.mu.Unlock()
 	dispatched := !start.IsZero()
 	msg := "RequestId: " + inv.id + " Error: Runtime exited with error: " + status
+	typ := "Runtime.ExitError"
+	if inst.oom {
+		typ = "Runtime.OutOfMemory" // as Lambda reports a runtime its memory limit killed
+	}
 	if inv.finish(result{
-		payload: errorPayload("Runtime.ExitError", msg), functionError: true, outcome: outcomeCrash,
+		payload: errorPayload(typ, msg), functionError: true, outcome: outcomeCrash,
 		undispatched: !dispatched,
 	}) {
 		if !dispatched && !inv.cold {
@@ -370,12 +402,12 @@ func (inst *instance) failInFlight(inv *invocation, exitErr error) {
 			inst.writeLog(logLine{'S', inv.id, "START RequestId: " + inv.id + " Version: " + inst.version})
 		}
 		inst.writeLog(logLine{'L', "", msg})
-		inst.writeLog(logLine{'L', "", "Runtime.ExitError"})
+		inst.writeLog(logLine{'L', "", typ})
 		d := time.Duration(0)
 		if dispatched {
 			d = time.Since(start)
 		}
-		inst.report(inv, outcomeCrash, d, "\tStatus: error\tError Type: Runtime.ExitError")
+		inst.report(inv, outcomeCrash, d, "\tStatus: error\tError Type: "+typ)
 		return
 	}
 	<-inv.done
@@ -581,6 +613,11 @@ func (p *Platform) serveRuntime(w http.ResponseWriter, r *http.Request, rest str
 	inst := p.instances[token]
 	p.mu.Unlock()
 	if inst == nil {
+		runtimeError(w, http.StatusForbidden, "Runtime.UnknownInstance", "no such instance")
+		return
+	}
+	if inst.uid >= 0 && peerUID(r.Context()) != inst.uid {
+		// Isolated instances run as users of their own: a token in another user's hands is stolen.
 		runtimeError(w, http.StatusForbidden, "Runtime.UnknownInstance", "no such instance")
 		return
 	}
@@ -818,6 +855,7 @@ func (p *Platform) acquire(f *function, version string, cfg *config) (*instance,
 		cgJoined: make(chan struct{}),
 		tails:    map[string]chan []byte{},
 		busy:     true,
+		uid:      -1,
 	}
 	p.instances[inst.token] = inst
 	rt.instances[inst] = struct{}{}
@@ -962,8 +1000,8 @@ func (p *Platform) executeOnce(f *function, version string, cfg *config, inv *in
 			inv.finish(result{payload: errorPayload(ae.typ, ae.msg), functionError: true, outcome: outcomeCrash})
 			return false
 		}
-		msg := "RequestId: " + inv.id + " Error: Couldn't find valid bootstrap(s): [" +
-			filepath.Join(p.opts.DataDir, cfg.codeDir(), "bootstrap") + "]: " + err.Error()
+		p.log.Warn("local platform: bootstrap does not start", "function", f.Name, "err", err)
+		msg := entrypointError(inv.id, err)
 		p.logs.appendEvents("/aws/lambda/"+f.Name, logStreamName(version, time.Now()), time.Now(), msg+"\n", "Runtime.InvalidEntrypoint\n")
 		p.metrics.observe(f.Name, outcomeCrash, cold, 0, 0, cfg.MemorySize)
 		inv.finish(result{payload: errorPayload("Runtime.InvalidEntrypoint", msg), functionError: true, outcome: outcomeCrash})

@@ -20,7 +20,8 @@ type asyncEvent struct {
 	payload   []byte
 	trace     string
 	clientCtx string
-	attempt   int // retries done so far
+	attempt   int   // retries done so far
+	size      int64 // bytes counted against Platform.asyncBytes until the event is done for good
 }
 
 // parseFunctionName splits a FunctionName path value, which may be a name, name:qualifier, a
@@ -114,97 +115,173 @@ func traceID(r *http.Request) string {
 	return "Root=1-" + strconv.FormatInt(time.Now().Unix(), 16) + "-" + fastHex(12) + ";Parent=" + fastHex(8) + ";Sampled=0"
 }
 
-// serveInvoke answers Invoke: RequestResponse runs the request and returns its result, Event
-// queues it (202), DryRun only checks the function (204).
-func (p *Platform) serveInvoke(w http.ResponseWriter, r *http.Request, reqID, region, fnParam string) error {
+// invokeRequest is an Invoke as its headers describe it, before its payload is read.
+type invokeRequest struct {
+	name, qualifier, invType, logType, clientCtx, trace string
+	limit                                               int64 // largest payload for invType
+}
+
+// parseInvoke checks an Invoke's path and headers.
+func parseInvoke(r *http.Request, fnParam string) (*invokeRequest, error) {
 	name, derived, err := parseFunctionName(fnParam)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	qualifier, err := qualify(derived, r.URL.Query().Get("Qualifier"))
-	if err != nil {
-		return err
+	in := &invokeRequest{name: name, invType: r.Header.Get("X-Amz-Invocation-Type"), logType: r.Header.Get("X-Amz-Log-Type")}
+	if in.qualifier, err = qualify(derived, r.URL.Query().Get("Qualifier")); err != nil {
+		return nil, err
 	}
-	invType := r.Header.Get("X-Amz-Invocation-Type")
-	switch invType {
+	switch in.invType {
 	case "", "RequestResponse", "Event", "DryRun":
 	default:
-		return invalidParam("1 validation error detected: Value '%s' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]", invType)
+		return nil, invalidParam("1 validation error detected: Value '%s' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]", in.invType)
 	}
-	logType := r.Header.Get("X-Amz-Log-Type")
-	switch logType {
+	switch in.logType {
 	case "", "None", "Tail":
 	default:
-		return invalidParam("1 validation error detected: Value '%s' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [Tail, None]", logType)
+		return nil, invalidParam("1 validation error detected: Value '%s' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [Tail, None]", in.logType)
 	}
-	limit := int64(maxSyncPayload)
-	if invType == "Event" {
-		limit = maxAsyncPayload
+	in.limit = maxSyncPayload
+	if in.invType == "Event" {
+		in.limit = maxAsyncPayload
 	}
-	payload, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return invalidParam("read request payload: %v", err)
+	if r.ContentLength > in.limit {
+		return nil, in.tooLarge()
 	}
-	if int64(len(payload)) > limit {
-		return tooLarge("Request must be smaller than %d bytes for the %s operation", limit, map[bool]string{true: "InvokeAsync", false: "Invoke"}[invType == "Event"])
-	}
-	if len(payload) == 0 {
-		payload = []byte("{}")
-	} else if !json.Valid(payload) {
-		return &apiError{status: http.StatusBadRequest, typ: errInvalidRequest, msg: "Could not parse request body into json: Could not parse payload into json"}
-	}
-	clientCtx := ""
 	if cc := r.Header.Get("X-Amz-Client-Context"); cc != "" {
 		b, err := base64.StdEncoding.DecodeString(cc)
 		if err != nil || !json.Valid(b) {
-			return invalidParam("Client context must be a valid Base64-encoded JSON object.")
+			return nil, invalidParam("Client context must be a valid Base64-encoded JSON object.")
 		}
-		clientCtx = string(b)
+		in.clientCtx = string(b)
 	}
+	in.trace = traceID(r)
+	return in, nil
+}
 
+func (in *invokeRequest) tooLarge() error {
+	op := "Invoke"
+	if in.invType == "Event" {
+		op = "InvokeAsync"
+	}
+	return tooLarge("Request must be smaller than %d bytes for the %s operation", in.limit, op)
+}
+
+// readPayload reads an Invoke's payload, at most in.limit bytes of JSON; empty is {}.
+func (in *invokeRequest) readPayload(r *http.Request) ([]byte, error) {
+	payload, err := io.ReadAll(io.LimitReader(r.Body, in.limit+1))
+	if err != nil {
+		return nil, invalidParam("read request payload: %v", err)
+	}
+	if int64(len(payload)) > in.limit {
+		return nil, in.tooLarge()
+	}
+	if len(payload) == 0 {
+		return []byte("{}"), nil
+	}
+	if !json.Valid(payload) {
+		return nil, &apiError{status: http.StatusBadRequest, typ: errInvalidRequest, msg: "Could not parse request body into json: Could not parse payload into json"}
+	}
+	return payload, nil
+}
+
+// serveInvoke answers Invoke: RequestResponse runs the request and returns its result, Event
+// queues it (202), DryRun only checks the function (204). A request the function's concurrency
+// or the event budget cannot take is refused before its payload is read.
+func (p *Platform) serveInvoke(w http.ResponseWriter, r *http.Request, reqID, region, fnParam string) error {
+	in, err := parseInvoke(r, fnParam)
+	if err != nil {
+		closeUnread(w)
+		return err
+	}
 	p.mu.Lock()
-	f, version, cfg, err := p.resolveLocked(name, qualifier, region)
+	f, version, cfg, err := p.resolveLocked(in.name, in.qualifier, region)
 	if err != nil {
 		p.mu.Unlock()
 		return err
 	}
 	arn := f.arn()
-	if qualifier != "" {
-		arn += ":" + qualifier
+	if in.qualifier != "" {
+		arn += ":" + in.qualifier
 	}
-	switch invType {
+	switch in.invType {
 	case "DryRun":
 		p.mu.Unlock()
 		w.Header().Set("X-Amzn-RequestId", reqID)
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case "Event":
-		rt := p.runtimeFor(name)
-		if len(rt.queue) >= p.opts.AsyncQueueSize || p.closed {
-			p.mu.Unlock()
-			return &apiError{status: http.StatusTooManyRequests, typ: errTooManyRequests, msg: "Rate Exceeded.", reason: "CallerRateLimitExceeded"}
-		}
-		rt.queue = append(rt.queue, &asyncEvent{
-			fn: name, version: version, arn: arn, id: reqID, payload: payload, trace: traceID(r), clientCtx: clientCtx,
-		})
-		p.pumpLocked(name, rt)
+		full := len(p.runtimeFor(in.name).queue) >= p.opts.AsyncQueueSize || p.closed
 		p.mu.Unlock()
-		w.Header().Set("X-Amzn-RequestId", reqID)
-		w.WriteHeader(http.StatusAccepted)
-		return nil
+		if full || p.asyncBytes.inUse()+eventSize(nil, in.clientCtx)+max(r.ContentLength, 0) > p.asyncBytes.limit {
+			closeUnread(w)
+			return asyncThrottled()
+		}
+		return p.enqueue(w, r, in, reqID, version, arn)
 	}
-	rt := p.runtimeFor(name)
+	rt := p.runtimeFor(in.name)
 	if rt.inflight >= p.limitLocked(f) || p.closed {
 		p.mu.Unlock()
-		p.metrics.throttles.WithLabelValues(name).Inc()
+		p.metrics.throttles.WithLabelValues(in.name).Inc()
+		closeUnread(w)
 		return throttled()
 	}
 	rt.inflight++
 	p.mu.Unlock()
 
+	payload, err := in.readPayload(r)
+	if err != nil {
+		p.release(in.name, nil, true)
+		return err
+	}
 	inv := newInvocation(reqID, payload)
-	inv.arn, inv.trace, inv.clientCtx, inv.tail = arn, traceID(r), clientCtx, logType == "Tail"
+	inv.arn, inv.trace, inv.clientCtx, inv.tail = arn, in.trace, in.clientCtx, in.logType == "Tail"
 	inv = p.execute(f, version, cfg, inv)
+	writeInvokeResult(w, p, inv, reqID, version)
+	return nil
+}
+
+// closeUnread ends the connection after an answer given without reading the request's body:
+// else net/http would first read up to 256 KB of it to keep the connection alive.
+func closeUnread(w http.ResponseWriter) { w.Header().Set("Connection", "close") }
+
+func asyncThrottled() error {
+	return &apiError{status: http.StatusTooManyRequests, typ: errTooManyRequests, msg: "Rate Exceeded.", reason: "CallerRateLimitExceeded"}
+}
+
+// enqueue reads an Event's payload and queues it if the function's queue and the platform's
+// event budget have room.
+func (p *Platform) enqueue(w http.ResponseWriter, r *http.Request, in *invokeRequest, reqID, version, arn string) error {
+	payload, err := in.readPayload(r)
+	if err != nil {
+		return err
+	}
+	ev := &asyncEvent{fn: in.name, version: version, arn: arn, id: reqID, payload: payload, trace: in.trace,
+		clientCtx: in.clientCtx, size: eventSize(payload, in.clientCtx)}
+	if !p.asyncBytes.take(ev.size) {
+		return asyncThrottled()
+	}
+	p.mu.Lock()
+	rt := p.runtimeFor(in.name)
+	gone := p.fns[in.name] == nil // deleted while the payload was read
+	if gone || len(rt.queue) >= p.opts.AsyncQueueSize || p.closed {
+		p.mu.Unlock()
+		p.asyncBytes.give(ev.size)
+		if gone {
+			return notFound("Function not found: %s", arn)
+		}
+		return asyncThrottled()
+	}
+	rt.queue = append(rt.queue, ev)
+	p.pumpLocked(in.name, rt)
+	p.mu.Unlock()
+	w.Header().Set("X-Amzn-RequestId", reqID)
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// writeInvokeResult answers a RequestResponse invocation with what the function returned.
+func writeInvokeResult(w http.ResponseWriter, p *Platform, inv *invocation, reqID, version string) {
 	h := w.Header()
 	h["X-Amzn-Requestid"] = []string{reqID}
 	h["X-Amz-Executed-Version"] = []string{version}
@@ -218,7 +295,6 @@ func (p *Platform) serveInvoke(w http.ResponseWriter, r *http.Request, reqID, re
 	h["Content-Length"] = []string{strconv.Itoa(len(inv.res.payload))}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(inv.res.payload)
-	return nil
 }
 
 // pumpLocked starts queued asynchronous events while the function has free concurrency. Call
@@ -229,7 +305,7 @@ func (p *Platform) pumpLocked(name string, rt *fnRuntime) {
 	}
 	f := p.fns[name]
 	if f == nil {
-		rt.queue = nil
+		p.dropQueueLocked(rt)
 		return
 	}
 	for len(rt.queue) > 0 && rt.inflight < p.limitLocked(f) {
@@ -254,6 +330,7 @@ func (p *Platform) runAsync(ev *asyncEvent) {
 	}
 	p.mu.Unlock()
 	if cfg == nil {
+		p.asyncBytes.give(ev.size)
 		p.release(ev.fn, nil, true)
 		p.log.Warn("local platform: dropping asynchronous event of a deleted function", "function", ev.fn,
 			"version", ev.version, "requestId", ev.id)
@@ -263,9 +340,11 @@ func (p *Platform) runAsync(ev *asyncEvent) {
 	inv.arn, inv.trace, inv.clientCtx = ev.arn, ev.trace, ev.clientCtx
 	inv = p.execute(f, ev.version, cfg, inv)
 	if !inv.res.functionError {
+		p.asyncBytes.give(ev.size)
 		return
 	}
 	if ev.attempt >= len(p.opts.AsyncRetryDelays) {
+		p.asyncBytes.give(ev.size)
 		p.log.Warn("local platform: asynchronous event failed after retries", "function", ev.fn,
 			"requestId", ev.id, "attempts", ev.attempt+1)
 		return
@@ -275,26 +354,32 @@ func (p *Platform) runAsync(ev *asyncEvent) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
+		p.asyncBytes.give(ev.size)
 		return
 	}
 	p.bg.Add(1)
 	p.mu.Unlock()
-	go func() {
-		defer p.bg.Done()
-		t := time.NewTimer(delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-p.closing:
-			return
-		}
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.closed {
-			return
-		}
-		rt := p.runtimeFor(ev.fn)
-		rt.queue = append(rt.queue, ev)
-		p.pumpLocked(ev.fn, rt)
-	}()
+	go p.retryAsync(ev, delay)
+}
+
+// retryAsync queues a failed event again after delay; its bytes stay counted meanwhile.
+func (p *Platform) retryAsync(ev *asyncEvent, delay time.Duration) {
+	defer p.bg.Done()
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-p.closing:
+		p.asyncBytes.give(ev.size)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.fns[ev.fn] == nil {
+		p.asyncBytes.give(ev.size)
+		return
+	}
+	rt := p.runtimeFor(ev.fn)
+	rt.queue = append(rt.queue, ev)
+	p.pumpLocked(ev.fn, rt)
 }

@@ -16,13 +16,16 @@ import (
 // eventOverhead is what CloudWatch Logs counts per event on top of the message bytes.
 const eventOverhead = 26
 
-// logStore keeps the log groups in memory, each bounded to maxBytes: the oldest events go first.
+// logStore keeps the log groups in memory, each bounded to maxBytes and all together to
+// maxTotal: the oldest events go first (of the group, or of all groups).
 type logStore struct {
 	maxBytes int
+	maxTotal int64
 	now      func() time.Time
 
 	mu     sync.Mutex
 	groups map[string]*logGroup
+	total  int64 // bytes of every group
 }
 
 type logGroup struct {
@@ -50,8 +53,15 @@ type logStream struct {
 	bytes         int
 }
 
-func newLogStore(maxBytes int) *logStore {
-	return &logStore{maxBytes: maxBytes, now: time.Now, groups: map[string]*logGroup{}}
+func newLogStore(maxBytes int, maxTotal int64) *logStore {
+	return &logStore{maxBytes: maxBytes, maxTotal: maxTotal, now: time.Now, groups: map[string]*logGroup{}}
+}
+
+// bytes is what the store holds, counted as CloudWatch counts.
+func (s *logStore) bytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
 }
 
 // appendEvents adds messages to a stream, creating the group and stream on first use as Lambda
@@ -76,20 +86,54 @@ func (s *logStore) appendEvents(group, stream string, ts time.Time, msgs ...stri
 		g.nextSeq++
 		g.bytes += size
 		st.bytes += size
+		s.total += int64(size)
 	}
 	st.last, st.lastIngestion = ms, ms
 	for g.bytes > s.maxBytes && g.head < len(g.events)-1 {
-		e := &g.events[g.head]
-		size := len(e.msg) + eventOverhead
-		g.bytes -= size
-		e.stream.bytes -= size
-		*e = logEvent{}
-		g.head++
+		s.dropOldest(g)
 	}
+	for s.total > s.maxTotal {
+		oldest := s.oldestGroup(g)
+		if oldest == nil {
+			break
+		}
+		s.dropOldest(oldest)
+	}
+}
+
+// dropOldest drops a group's oldest live event and compacts the group now and then.
+func (s *logStore) dropOldest(g *logGroup) {
+	e := &g.events[g.head]
+	size := len(e.msg) + eventOverhead
+	g.bytes -= size
+	e.stream.bytes -= size
+	s.total -= int64(size)
+	*e = logEvent{}
+	g.head++
 	if g.head > 1024 && g.head > len(g.events)/2 {
 		g.events = slices.Clone(g.events[g.head:])
 		g.head = 0
 	}
+}
+
+// oldestGroup is the group whose oldest live event is the oldest of all, keeping the newest
+// event of the group just written to (its last line is never dropped at once); nil if nothing
+// can go.
+func (s *logStore) oldestGroup(writing *logGroup) *logGroup {
+	var oldest *logGroup
+	for _, g := range s.groups {
+		keep := 0
+		if g == writing {
+			keep = 1
+		}
+		if len(g.events)-g.head <= keep {
+			continue
+		}
+		if oldest == nil || g.events[g.head].ts < oldest.events[oldest.head].ts {
+			oldest = g
+		}
+	}
+	return oldest
 }
 
 // filterInput is FilterLogEvents' request.

@@ -144,7 +144,7 @@ func TestLogsAndTail(t *testing.T) {
 }
 
 func TestLogRetentionIsBounded(t *testing.T) {
-	s := newLogStore(4096)
+	s := newLogStore(4096, 1<<30)
 	now := time.Now()
 	for i := 0; i < 1000; i++ {
 		s.appendEvents("/aws/lambda/f", "stream", now, strings.Repeat("x", 100))

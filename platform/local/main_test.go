@@ -82,7 +82,7 @@ type testEnv struct {
 func newTestEnv(t *testing.T, opts Options) *testEnv {
 	t.Helper()
 	if opts.DataDir == "" {
-		opts.DataDir = t.TempDir()
+		opts.DataDir = searchableTempDir(t)
 	}
 	reg := prometheus.NewRegistry()
 	if opts.Registerer == nil {
@@ -120,6 +120,19 @@ func (e *testEnv) connect(t *testing.T) {
 	}
 	e.lc = lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(e.p.Endpoint()) })
 	e.logs = cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) { o.BaseEndpoint = aws.String(e.p.Endpoint()) })
+}
+
+// searchableTempDir is a temporary directory that other users may search (t.TempDir's are 0700),
+// so that, as root, instances run isolated as users of their own in every test.
+func searchableTempDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 type testWriter struct{ t *testing.T }

@@ -31,6 +31,8 @@ const (
 	DefaultMaxInstancesPerFunction = 10
 	DefaultLogRetentionBytes       = 16 << 20
 	DefaultAsyncQueueSize          = 10000
+	DefaultAsyncQueueBytes         = 64 << 20
+	DefaultLogBytes                = 64 << 20
 )
 
 // DefaultAsyncRetryDelays are the waits before the two retries of a failed asynchronous
@@ -68,9 +70,36 @@ type Options struct {
 	AsyncRetryDelays []time.Duration
 	// AsyncQueueSize bounds the queued asynchronous events per function; default 10000.
 	AsyncQueueSize int
+	// AsyncQueueBytes bounds the payload bytes of asynchronous events held across all functions
+	// (queued, running or waiting for a retry); beyond it Invoke answers
+	// TooManyRequestsException. Default 64 MiB. DeleteFunction frees its function's events.
+	AsyncQueueBytes int64
+	// LogBytes bounds the logs kept in memory across all log groups (counted as
+	// LogRetentionBytes is); the oldest events of any group go first. Default 64 MiB.
+	LogBytes int64
 	// Region is used for ARNs when a request does not name one in its signature; default
 	// us-east-1.
 	Region string
+	// Isolation is IsolationAuto (default: where the platform runs as root, each function's
+	// instances run as an unprivileged user of their own) or IsolationOff. Status says what
+	// holds.
+	Isolation string
+	// FirstUID is the first user ID given to functions when isolated; each function gets one
+	// of the 2^24 IDs from there (without /etc/passwd entries). Default DefaultFirstUID.
+	FirstUID uint32
+	// AllowRemote lets Addr be an address other machines reach (0.0.0.0, a LAN address). The
+	// platform runs whatever code its callers deploy and checks no signature, so by default New
+	// refuses any address that is not loopback; with AllowRemote it serves and logs a warning,
+	// and requests may name the platform by any IP address in their Host header.
+	AllowRemote bool
+	// AllowedHosts are further host names a request's Host header may give (besides localhost,
+	// loopback addresses and the listener's own address), e.g. a name the machine has on its
+	// network when AllowRemote is set. Any other Host is refused, which keeps DNS rebinding
+	// pages out.
+	AllowedHosts []string
+	// AllowedOrigins are web origins (scheme://host[:port]) whose browser requests are served;
+	// by default a request carrying any Origin header is refused.
+	AllowedOrigins []string
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -117,6 +146,28 @@ func (o *Options) withDefaults() (Options, error) {
 	} else if out.AsyncQueueSize < 0 {
 		problems = append(problems, fmt.Sprintf("AsyncQueueSize %d is negative", out.AsyncQueueSize))
 	}
+	if out.AsyncQueueBytes == 0 {
+		out.AsyncQueueBytes = DefaultAsyncQueueBytes
+	} else if out.AsyncQueueBytes < maxAsyncPayload+eventOverheadBytes {
+		problems = append(problems, fmt.Sprintf("AsyncQueueBytes %d is below one largest event (%d)", out.AsyncQueueBytes, maxAsyncPayload+eventOverheadBytes))
+	}
+	if out.LogBytes == 0 {
+		out.LogBytes = DefaultLogBytes
+	} else if out.LogBytes < 4096 {
+		problems = append(problems, fmt.Sprintf("LogBytes %d is below 4096", out.LogBytes))
+	}
+	switch out.Isolation {
+	case "":
+		out.Isolation = IsolationAuto
+	case IsolationAuto, IsolationOff:
+	default:
+		problems = append(problems, fmt.Sprintf("Isolation %q is neither %q nor %q", out.Isolation, IsolationAuto, IsolationOff))
+	}
+	if out.FirstUID == 0 {
+		out.FirstUID = DefaultFirstUID
+	} else if out.FirstUID < 65536 || uint64(out.FirstUID)+uidPoolSize > 1<<31 {
+		problems = append(problems, fmt.Sprintf("FirstUID %d is not between 65536 and %d", out.FirstUID, 1<<31-uidPoolSize))
+	}
 	if out.Region == "" {
 		out.Region = defaultRegion
 	} else if !regionRE.MatchString(out.Region) {
@@ -143,12 +194,16 @@ type Platform struct {
 	metrics  *metrics
 	registry *prometheus.Registry
 	metricsH http.Handler
-	logs     *logStore
-	cgroups  *cgroupManager
-	cgStatus CgroupStatus
-	closing  chan struct{}
-	served   chan struct{}
-	lock     *os.File // flock on DataDir/lock: one platform per data directory
+	guard    *requestGuard
+	// asyncBytes counts the asynchronous events' bytes against AsyncQueueBytes.
+	asyncBytes *byteBudget
+	logs       *logStore
+	sandbox    *sandbox
+	cgroups    *cgroupManager
+	cgStatus   CgroupStatus
+	closing    chan struct{}
+	served     chan struct{}
+	lock       *os.File // flock on DataDir/lock: one platform per data directory
 
 	persistMu sync.Mutex   // orders state writes
 	codeMu    sync.RWMutex // deployments (read) against garbage collection of code (write)
@@ -187,6 +242,10 @@ type Status struct {
 	Functions []FunctionStatus // sorted by name
 	Instances int
 	Cgroups   CgroupStatus
+	Isolation IsolationStatus
+	// AsyncBytes is what asynchronous events hold (bounded by Options.AsyncQueueBytes), LogBytes
+	// what the logs hold (bounded by Options.LogBytes).
+	AsyncBytes, LogBytes int64
 }
 
 // New validates opts, loads the state persisted in opts.DataDir, and starts serving on
@@ -209,16 +268,17 @@ func New(opts Options) (*Platform, error) {
 		return nil, err
 	}
 	p := &Platform{
-		opts:      o,
-		log:       o.Logger,
-		registry:  prometheus.NewRegistry(),
-		logs:      newLogStore(o.LogRetentionBytes),
-		closing:   make(chan struct{}),
-		served:    make(chan struct{}),
-		lock:      lock,
-		fns:       fns,
-		rt:        map[string]*fnRuntime{},
-		instances: map[string]*instance{},
+		opts:       o,
+		log:        o.Logger,
+		registry:   prometheus.NewRegistry(),
+		logs:       newLogStore(o.LogRetentionBytes, o.LogBytes),
+		asyncBytes: newByteBudget(o.AsyncQueueBytes),
+		closing:    make(chan struct{}),
+		served:     make(chan struct{}),
+		lock:       lock,
+		fns:        fns,
+		rt:         map[string]*fnRuntime{},
+		instances:  map[string]*instance{},
 	}
 	p.metrics = newMetrics(func() float64 {
 		p.mu.Lock()
@@ -237,6 +297,10 @@ func New(opts Options) (*Platform, error) {
 		}
 	}
 	p.metricsH = promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{})
+	p.sandbox = newSandbox(o)
+	if !p.sandbox.status.Enabled {
+		p.log.Warn("local platform: functions are not isolated from each other", "reason", p.sandbox.status.Reason)
+	}
 
 	switch o.Cgroups {
 	case CgroupsOff:
@@ -256,16 +320,18 @@ func New(opts Options) (*Platform, error) {
 		}
 	}
 
-	ln, err := net.Listen("tcp", o.Addr)
+	ln, err := listen(o, p.log)
 	if err != nil {
 		p.shutdownSetup()
-		return nil, fmt.Errorf("local platform listen on %s: %w", o.Addr, err)
+		return nil, err
 	}
 	p.ln = ln
+	p.guard = newRequestGuard(ln.Addr(), o)
 	p.endpoint = "http://" + ln.Addr().String()
 	p.runtime = ln.Addr().String() + "/runtime"
 	p.srv = &http.Server{
 		Handler:           http.HandlerFunc(p.serveHTTP),
+		ConnContext:       withConn,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
@@ -323,7 +389,7 @@ func (p *Platform) Close(ctx context.Context) error {
 	close(p.closing)
 	all := slices.Collect(maps.Values(p.instances))
 	for _, rt := range p.rt {
-		rt.queue = nil
+		p.dropQueueLocked(rt)
 	}
 	p.mu.Unlock()
 
@@ -361,7 +427,8 @@ func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
 func (p *Platform) Status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := Status{Endpoint: p.endpoint, Cgroups: p.cgStatus, Instances: len(p.instances)}
+	st := Status{Endpoint: p.endpoint, Cgroups: p.cgStatus, Isolation: p.sandbox.status, Instances: len(p.instances),
+		AsyncBytes: p.asyncBytes.inUse(), LogBytes: p.logs.bytes()}
 	for _, name := range slices.Sorted(maps.Keys(p.fns)) {
 		f := p.fns[name]
 		fs := FunctionStatus{
@@ -385,18 +452,58 @@ func (p *Platform) Status() Status {
 	return st
 }
 
+// listen opens the listener at o.Addr, refusing an address other machines can reach unless
+// o.AllowRemote says so.
+func listen(o Options, log *slog.Logger) (net.Listener, error) {
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("local platform listen on %s: %w", o.Addr, err)
+	}
+	a, _ := ln.Addr().(*net.TCPAddr)
+	if a != nil && a.IP.IsLoopback() {
+		return ln, nil
+	}
+	if !o.AllowRemote {
+		ln.Close()
+		return nil, fmt.Errorf("local platform listen on %s: %s is not a loopback address, and the platform runs "+
+			"whatever code a caller deploys without checking who it is: serve on 127.0.0.1, or allow other "+
+			"machines explicitly (Options.AllowRemote, fusionize platform --allow-remote)", o.Addr, ln.Addr())
+	}
+	log.Warn("local platform: serving on a non-loopback address: anyone who reaches it can deploy and run code as this user",
+		"addr", ln.Addr().String())
+	return ln, nil
+}
+
 // serveHTTP routes the one listener's requests: the Runtime API under /runtime/, Prometheus at
-// /metrics, CloudWatch Logs at POST / with X-Amz-Target, and the Lambda REST API.
+// /metrics, CloudWatch Logs at POST / with X-Amz-Target, and the Lambda REST API. Each is
+// refused first if its guard says so (guard.go).
 func (p *Platform) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
 	switch {
 	case strings.HasPrefix(path, "/runtime/"):
+		if err := p.guard.check(r, apiRuntime); err != nil {
+			runtimeError(w, err.status, err.typ, err.msg)
+			return
+		}
 		p.serveRuntime(w, r, path[len("/runtime/"):])
 	case path == "/metrics" && r.Method == http.MethodGet:
+		if err := p.guard.check(r, apiMetrics); err != nil {
+			http.Error(w, err.msg, err.status)
+			return
+		}
 		p.metricsH.ServeHTTP(w, r)
 	case path == "/" && r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") != "":
-		p.logs.serveLogs(w, r, newRequestID())
+		reqID := newRequestID()
+		if err := p.guard.check(r, apiLogs); err != nil {
+			writeJSONError(w, reqID, err)
+			return
+		}
+		p.logs.serveLogs(w, r, reqID)
 	default:
+		if err := p.guard.check(r, apiLambda); err != nil {
+			writeLambdaError(w, newRequestID(), err)
+			return
+		}
 		p.serveLambda(w, r, path)
 	}
 }

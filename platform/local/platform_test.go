@@ -317,10 +317,19 @@ func TestCgroupLimits(t *testing.T) {
 		}
 	}
 
-	// Going over the memory limit kills the instance, and its cgroup goes with it.
+	// Going over the memory limit kills the instance, reported as Lambda reports it (error type
+	// Runtime.OutOfMemory, before Runtime.ExitError), and its cgroup goes with it.
 	out, _ := e.invoke(t, "small", map[string]any{"op": "alloc", "mb": 200})
-	if fe := decodeError(t, out); fe.Type != "Runtime.ExitError" {
-		t.Errorf("allocating 200 MB at 128 MB: %+v, want Runtime.ExitError", fe)
+	fe := decodeError(t, out)
+	if fe.Type != "Runtime.OutOfMemory" || !strings.Contains(fe.Message, "Runtime exited with error: signal: killed") {
+		t.Errorf("allocating 200 MB at 128 MB: %+v, want Runtime.OutOfMemory", fe)
+	}
+	if reqID, _ := awsRequestID(out); len(e.logMessages(t, "small", `"`+reqID+`" "Error Type: Runtime.OutOfMemory"`)) != 1 {
+		t.Errorf("no REPORT line with Error Type: Runtime.OutOfMemory for %s", reqID)
+	}
+	// A crash that is no OOM stays Runtime.ExitError.
+	if out, _ := e.invoke(t, "small", map[string]any{"op": "exit", "code": 9}); decodeError(t, out).Type != "Runtime.ExitError" {
+		t.Errorf("exit 9 after an OOM: %s, want Runtime.ExitError", out.Payload)
 	}
 	dir := filepath.Join(e.p.cgroups.parent, inst.token)
 	if st.Version == "v1" {

@@ -222,10 +222,8 @@ func unpackCode(dataDir string, zipped []byte) (sha string, size int64, err erro
 		return "", 0, fmt.Errorf("unpack code: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	for _, f := range zr.File {
-		if err := extractFile(tmp, f); err != nil {
-			return "", 0, err
-		}
+	if err := extractZip(tmp, zr); err != nil {
+		return "", 0, err
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return "", 0, fmt.Errorf("unpack code: %w", err)
@@ -239,18 +237,53 @@ func unpackCode(dataDir string, zipped []byte) (sha string, size int64, err erro
 	return sha, int64(len(zipped)), nil
 }
 
-// extractFile writes one zip entry under dir, refusing entries that would land outside it.
-func extractFile(dir string, f *zip.File) error {
-	name := strings.TrimPrefix(filepath.FromSlash(f.Name), string(filepath.Separator))
-	if name == "" || !filepath.IsLocal(name) {
-		return invalidParam("Could not unzip uploaded file: entry %q is outside the code directory", f.Name)
+// extractZip writes every entry of zr under dir. All writes go through an os.Root, so no entry
+// lands outside dir whatever links earlier entries made; on top of that no entry may be written
+// through a link an earlier entry made, and once everything is written every link must resolve
+// to something inside dir: a link to an absolute host path, or one that leaves dir through
+// another link, is refused, so neither the platform nor a bootstrap ever follows one out.
+func extractZip(dir string, zr *zip.Reader) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("unpack code into %s: %w", dir, err)
 	}
-	path := filepath.Join(dir, name)
+	defer root.Close()
+	links := map[string]bool{}
+	for _, f := range zr.File {
+		if err := extractFile(root, f, links); err != nil {
+			return err
+		}
+	}
+	return checkLinks(dir, links)
+}
+
+// entryName is a zip entry's path relative to the code directory, or an error for an entry
+// that would land outside it or that an earlier entry's link would redirect.
+func entryName(f *zip.File, links map[string]bool) (string, error) {
+	name := strings.TrimLeft(filepath.FromSlash(f.Name), string(filepath.Separator))
+	if name == "" || !filepath.IsLocal(name) {
+		return "", invalidParam("Could not unzip uploaded file: entry %q is outside the code directory", f.Name)
+	}
+	name = filepath.Clean(name)
+	for p := name; p != "."; p = filepath.Dir(p) {
+		if links[p] {
+			return "", invalidParam("Could not unzip uploaded file: entry %q is written through the link %q", f.Name, filepath.ToSlash(p))
+		}
+	}
+	return name, nil
+}
+
+// extractFile writes one zip entry into root and records the links it makes in links.
+func extractFile(root *os.Root, f *zip.File, links map[string]bool) error {
+	name, err := entryName(f, links)
+	if err != nil {
+		return err
+	}
 	mode := f.Mode()
 	if mode.IsDir() || strings.HasSuffix(f.Name, "/") {
-		return mkdirAll(path)
+		return mkdirAll(root, name)
 	}
-	if err := mkdirAll(filepath.Dir(path)); err != nil {
+	if err := mkdirAll(root, filepath.Dir(name)); err != nil {
 		return err
 	}
 	rc, err := f.Open()
@@ -263,38 +296,70 @@ func extractFile(dir string, f *zip.File) error {
 		if err != nil {
 			return invalidParam("Could not unzip uploaded file: %s: %v", f.Name, err)
 		}
-		if !filepath.IsLocal(filepath.Join(filepath.Dir(name), string(target))) {
+		t := filepath.FromSlash(string(target))
+		if filepath.IsAbs(t) || !filepath.IsLocal(filepath.Join(filepath.Dir(name), t)) {
 			return invalidParam("Could not unzip uploaded file: link %q points outside the code directory", f.Name)
 		}
-		if err := os.Symlink(string(target), path); err != nil {
-			return fmt.Errorf("unpack code: %w", err)
+		if err := root.Symlink(t, name); err != nil {
+			return invalidParam("Could not unzip uploaded file: link %s: %v", f.Name, err)
 		}
+		links[name] = true
 		return nil
 	}
+	// Permissions stay as the zip has them, as on Lambda: a bootstrap without its exec bit
+	// does not run, and a file only its owner may read is unreadable for an isolated instance.
 	perm := mode.Perm()
 	if perm == 0 {
 		perm = 0o644
 	}
-	if name == "bootstrap" {
-		perm |= 0o755 // zips made on systems without permission bits still run
-	}
-	out, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm|0o400)
+	perm &^= 0o022 // code is shared by every function deployed from the same zip: nobody but root writes it
+	out, err := root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
 	if err != nil {
-		return fmt.Errorf("unpack code: %w", err)
+		return invalidParam("Could not unzip uploaded file: %s: %v", f.Name, err)
 	}
 	if _, err := io.Copy(out, io.LimitReader(rc, maxUnzippedSize)); err != nil {
 		out.Close()
 		return invalidParam("Could not unzip uploaded file: %s: %v", f.Name, err)
 	}
 	if err := out.Close(); err != nil {
-		return fmt.Errorf("unpack code: %w", err)
+		return fmt.Errorf("unpack code entry %s: %w", f.Name, err)
+	}
+	// The umask must not take away what the zip grants (an isolated instance reads as "other").
+	if err := root.Chmod(name, perm); err != nil {
+		return fmt.Errorf("unpack code entry %s: %w", f.Name, err)
 	}
 	return nil
 }
 
-func mkdirAll(path string) error {
-	if err := os.MkdirAll(path, 0o755); err != nil {
-		return fmt.Errorf("unpack code: %w", err)
+func mkdirAll(root *os.Root, name string) error {
+	if name == "." {
+		return nil
+	}
+	if err := root.MkdirAll(name, 0o755); err != nil {
+		return invalidParam("Could not unzip uploaded file: directory %s: %v", filepath.ToSlash(name), err)
+	}
+	return nil
+}
+
+// checkLinks refuses unpacked code with a link that does not resolve to something inside dir,
+// whatever links it passes through on the way.
+func checkLinks(dir string, links map[string]bool) error {
+	if len(links) == 0 {
+		return nil
+	}
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return fmt.Errorf("unpack code into %s: %w", dir, err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(links)) {
+		resolved, err := filepath.EvalSymlinks(filepath.Join(realDir, name))
+		if err != nil {
+			return invalidParam("Could not unzip uploaded file: link %q points to nothing inside the code directory", filepath.ToSlash(name))
+		}
+		rel, err := filepath.Rel(realDir, resolved)
+		if err != nil || rel != "." && !filepath.IsLocal(rel) {
+			return invalidParam("Could not unzip uploaded file: link %q points outside the code directory", filepath.ToSlash(name))
+		}
 	}
 	return nil
 }

@@ -103,11 +103,43 @@ func handle(ctx context.Context, req request) (*response, error) {
 			b[i] = 1
 		}
 		out.Body = strconv.Itoa(len(b))
+	case "read":
+		b, err := os.ReadFile(req.Target)
+		if err != nil {
+			return nil, err
+		}
+		out.Body = string(b)
+	case "write":
+		if err := os.WriteFile(req.Target, []byte(req.Body), 0o644); err != nil {
+			return nil, err
+		}
+	case "next":
+		// Polls the Runtime API at req.Target (host:port/runtime/<token>) as a bootstrap would:
+		// the isolation test hands this function another instance's token.
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		hreq, err := http.NewRequestWithContext(cctx, http.MethodGet, "http://"+req.Target+"/2018-06-01/runtime/invocation/next", nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := http.DefaultClient.Do(hreq)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		out.Body = strconv.Itoa(resp.StatusCode) + " " + string(b)
 	case "invoke":
 		// Calls another function through the platform the environment points at, with plain HTTP
-		// to keep this test binary small.
+		// to keep this test binary small, and the header of a SigV4 signature as an SDK sends it.
 		url := os.Getenv("AWS_ENDPOINT_URL_LAMBDA") + "/2015-03-31/functions/" + req.Target + "/invocations"
-		resp, err := http.Post(url, "application/json", bytes.NewBufferString(req.Body))
+		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewBufferString(req.Body))
+		if err != nil {
+			return nil, err
+		}
+		hreq.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+os.Getenv("AWS_ACCESS_KEY_ID")+
+			"/20260101/"+os.Getenv("AWS_REGION")+"/lambda/aws4_request, SignedHeaders=host, Signature=0")
+		resp, err := http.DefaultClient.Do(hreq)
 		if err != nil {
 			return nil, err
 		}
