@@ -324,9 +324,10 @@ func TestCgroupLimits(t *testing.T) {
 	if fe.Type != "Runtime.OutOfMemory" || !strings.Contains(fe.Message, "Runtime exited with error: signal: killed") {
 		t.Errorf("allocating 200 MB at 128 MB: %+v, want Runtime.OutOfMemory", fe)
 	}
-	if reqID, _ := awsRequestID(out); len(e.logMessages(t, "small", `"`+reqID+`" "Error Type: Runtime.OutOfMemory"`)) != 1 {
-		t.Errorf("no REPORT line with Error Type: Runtime.OutOfMemory for %s", reqID)
-	}
+	reqID, _ := awsRequestID(out)
+	eventually(t, 5*time.Second, "a REPORT line with Error Type: Runtime.OutOfMemory", func() bool {
+		return len(e.logMessages(t, "small", `"`+reqID+`" "Error Type: Runtime.OutOfMemory"`)) == 1
+	})
 	// A crash that is no OOM stays Runtime.ExitError.
 	if out, _ := e.invoke(t, "small", map[string]any{"op": "exit", "code": 9}); decodeError(t, out).Type != "Runtime.ExitError" {
 		t.Errorf("exit 9 after an OOM: %s, want Runtime.ExitError", out.Payload)
