@@ -33,7 +33,7 @@ func experimentCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "arm", Usage: "arms to run (default all: " + strings.Join(experiment.Arms, ", ") + "; exhaustive for tree only)"},
 			&cli.StringSliceFlag{Name: "profile", Value: cli.NewStringSlice(experiment.ProfileNone, experiment.ProfileAWS), Usage: "latency profiles of the local platform (none, aws)"},
 			&cli.IntFlag{Name: "requests", Usage: "requests per setup of all remote, all local and fusionizepp (default 1000, the paper's; --reduced 200)"},
-			&cli.IntFlag{Name: "model-requests", Usage: "requests per measurement and canary of the model (default 300; --reduced 200)"},
+			&cli.IntFlag{Name: "model-requests", Usage: "requests per measurement and canary of the model (default 300; --reduced 60)"},
 			&cli.IntFlag{Name: "exhaustive-requests", Usage: "requests per setup of Tree's exhaustive check (default 200; --reduced 60)"},
 			&cli.BoolFlag{Name: "reduced", Usage: "fewer requests per setup, for a run well under an hour"},
 			&cli.Float64Flag{Name: "rate", Usage: "arrival rate in requests/s for every app (default 10, the web shop 3: the paper's)"},
@@ -51,12 +51,12 @@ func experimentOptions(c *cli.Context) experiment.Options {
 	o := experiment.Options{
 		Apps: c.StringSlice("app"), Arms: c.StringSlice("arm"), Profiles: c.StringSlice("profile"),
 		Requests: c.Int("requests"), ModelRequests: c.Int("model-requests"), ExhaustiveRequests: c.Int("exhaustive-requests"),
-		WorkScale: c.Float64("work-scale"), Out: c.String("out"), Command: strings.Join(os.Args, " "),
+		WorkScale: c.Float64("work-scale"), Out: c.String("out"), Command: "fusionize " + strings.Join(os.Args[1:], " "),
 		Progress: c.App.Writer,
 	}
 	if c.Bool("reduced") {
 		o.Requests = cmp.Or(o.Requests, 200)
-		o.ModelRequests = cmp.Or(o.ModelRequests, 200)
+		o.ModelRequests = cmp.Or(o.ModelRequests, 60) // the full protocol's 1,000 : 300, scaled alike
 		o.ExhaustiveRequests = cmp.Or(o.ExhaustiveRequests, 60)
 	}
 	o.Reduced = (o.Requests > 0 && o.Requests < 1000) || (o.ExhaustiveRequests > 0 && o.ExhaustiveRequests < 200)

@@ -134,6 +134,12 @@ func (o Options) withDefaults() (Options, error) {
 	if o.State == "" {
 		o.State = filepath.Join(o.Out, "state")
 	}
+	// The platform runs function code from under State: make it absolute.
+	for _, d := range []*string{&o.Out, &o.State} {
+		if abs, err := filepath.Abs(*d); err == nil {
+			*d = abs
+		}
+	}
 	return o, errors.Join(errs...)
 }
 

@@ -137,6 +137,9 @@ func (l *live) run(s fusion.Setup, requests int) (Measurement, error) {
 	if err := l.ctx.Err(); err != nil {
 		return Measurement{}, err
 	}
+	if 2*res.OK < requests {
+		return Measurement{}, fmt.Errorf("%d of %d requests failed or were skipped (%s): a setup that fails is not measured", requests-res.OK, requests, commonest(res.ErrorCounts))
+	}
 	m.Client = ClientStats{OK: res.OK, Errors: res.Errors, Skipped: res.Skipped, Errs: res.ErrorCounts,
 		P50MS: ms(res.Percentile(50)), P95MS: ms(res.Percentile(95))}
 	tr, err := l.traces(d, m.Start, res.OK)
@@ -168,6 +171,17 @@ func (l *live) traces(d activities.Deployment, start time.Time, ok int) (activit
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// commonest returns the most frequent error text with its count.
+func commonest(counts map[string]int) string {
+	best, n := "no error", 0
+	for msg, c := range counts {
+		if c > n || (c == n && msg < best) {
+			best, n = msg, c
+		}
+	}
+	return fmt.Sprintf("%d× %s", n, best)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

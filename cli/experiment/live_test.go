@@ -2,10 +2,13 @@ package experiment
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/fusionize/fusionize/activities"
+	"github.com/fusionize/fusionize/cli/loadgen"
 	"github.com/fusionize/fusionize/fusion"
 )
 
@@ -70,5 +73,42 @@ func TestOptionsErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
 		}
+	}
+}
+
+// failing deploys anything and serves nothing.
+type failing struct{}
+
+func (failing) Deploy(_ context.Context, r activities.DeployRequest) (activities.Deployment, error) {
+	return activities.Deployment{App: r.App, Setup: r.Setup.String(), SetupID: r.Setup.ID()}, nil
+}
+func (failing) Promote(context.Context, activities.Deployment) error { return nil }
+func (failing) Retire(context.Context, activities.Deployment) error  { return nil }
+func (failing) Traces(context.Context, activities.TraceQuery) (activities.Traces, error) {
+	return activities.Traces{}, nil
+}
+
+// TestFailingSetupIsNotMeasured: a setup whose requests fail is an error naming the
+// commonest failure, not a measurement of zeros, and nothing is stored to replay. It fails
+// for a live run that records whatever the load generator saw.
+func TestFailingSetupIsNotMeasured(t *testing.T) {
+	dir := t.TempDir()
+	l := &live{ctx: context.Background(), app: "tree", entry: "A", dep: failing{}, rate: 1000, dir: dir,
+		target: loadgen.TargetFunc(func(context.Context) error { return errors.New("Runtime.InvalidEntrypoint") })}
+	l.Measure(fusion.MustParseSetup("A@128,B@128"), 20, 0)
+	if l.err == nil || !strings.Contains(l.err.Error(), "20 of 20 requests failed") || !strings.Contains(l.err.Error(), "20× Runtime.InvalidEntrypoint") {
+		t.Errorf("error %v", l.err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*")); len(files) != 0 {
+		t.Errorf("stored %v", files)
+	}
+}
+
+// TestOutIsAbsolute: the platform runs function code from under the state directory, which
+// a relative path would break once the platform changes directory.
+func TestOutIsAbsolute(t *testing.T) {
+	o, err := Options{Apps: []string{"iot"}, Profiles: []string{ProfileNone}, Lab: LocalLab{}, Out: "docs/results"}.withDefaults()
+	if err != nil || !filepath.IsAbs(o.Out) || !filepath.IsAbs(o.State) {
+		t.Errorf("out %q, state %q, err %v", o.Out, o.State, err)
 	}
 }
