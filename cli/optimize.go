@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/fusionize/fusionize/cli/appconfig"
@@ -40,17 +41,20 @@ func optimizeCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name:      "start",
-				Usage:     "start optimizing an app (or show the optimizer that already runs)",
+				Usage:     "start optimizing an app (an optimizer that already runs is kept unless --replace)",
 				ArgsUsage: "<app.yaml>",
 				Description: "Reads the app's configuration (see `fusionize validate`), registers Fusionize's search\n" +
 					"attributes in the namespace, and starts the optimizer workflow fusionize-optimizer-<app>.\n" +
-					"A worker (`fusionize worker`) with the app's bundle must be running.",
+					"A worker (`fusionize worker`) with the app's bundle must be running. The optimizer adopts the setup\n" +
+					"<app>:live serves, if any, and retires the app's other setups. If the app's optimizer already runs,\n" +
+					"start says so and changes nothing; --replace aborts it and starts one with the new config.",
 				Flags: append(temporalFlags(),
 					&cli.StringFlag{Name: "graph", Usage: "the app's call graph as JSON (fusion.Graph), for apps that are not samples"},
 					&cli.StringFlag{Name: "initial", Usage: "initial setup text (default: all remote at the configured initial memory)"},
 					&cli.DurationFlag{Name: "recheck", Value: time.Hour, Usage: "after convergence, how often to check again"},
 					&cli.BoolFlag{Name: "once", Usage: "stop at convergence instead of watching"},
 					&cli.BoolFlag{Name: "no-search-attributes", Usage: "do not register and set the search attributes"},
+					&cli.BoolFlag{Name: "replace", Usage: "if an optimizer of the app runs, abort it (rolling back its canary) and start one with this config"},
 				),
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
@@ -68,14 +72,12 @@ func optimizeCommand() *cli.Command {
 					if c.IsSet("initial") {
 						in.Initial = c.String("initial")
 					}
+					if err := checkStart(cfg, in); err != nil {
+						return err
+					}
 					return withClient(c, func(cl client.Client) error {
-						run, err := workflows.Start(c.Context, cl, in, workflows.StartOptions{TaskQueue: c.String("task-queue"),
-							Namespace: c.String("namespace"), RegisterSearchAttributes: !c.Bool("no-search-attributes")})
-						if err != nil {
-							return err
-						}
-						fmt.Fprintf(c.App.Writer, "optimizer of %s: workflow %s run %s\n", cfg.Name, run.GetID(), run.GetRunID())
-						return nil
+						return StartOptimizer(c.Context, cl, c.App.Writer, in, workflows.StartOptions{TaskQueue: c.String("task-queue"),
+							Namespace: c.String("namespace"), RegisterSearchAttributes: !c.Bool("no-search-attributes")}, c.Bool("replace"))
 					})
 				},
 			},
@@ -175,8 +177,47 @@ func History(ctx context.Context, c client.Client, app string) ([]workflows.Cycl
 	return rs, v.Get(&rs)
 }
 
-// PrintStatus writes the status as a table.
+// StartOptimizer starts the app's optimizer. If one runs, it returns an error saying so,
+// unless replace, which aborts it first.
+func StartOptimizer(ctx context.Context, c client.Client, w io.Writer, in workflows.OptimizerInput, opts workflows.StartOptions, replace bool) error {
+	app := in.Settings.App
+	status, started, ok, err := optimizerRun(ctx, c, app)
+	if err != nil {
+		return err
+	}
+	if ok && status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		if !replace {
+			return fmt.Errorf("the optimizer of %s already runs (since %s) with its own config, which is kept; "+
+				"to change it, `fusionize optimize start --replace` (aborts it, rolling back a running canary, and starts "+
+				"a new one that adopts what is live); see `fusionize optimize status --app %s`", app, started.Format(time.RFC3339), app)
+		}
+		if err := replaceOptimizer(ctx, c, w, app); err != nil {
+			return err
+		}
+	}
+	run, err := workflows.Start(ctx, c, in, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "optimizer of %s: workflow %s run %s\n", app, run.GetID(), run.GetRunID())
+	return nil
+}
+
+// PrintStatus writes the status as a table. An optimizer that failed is reported with its
+// error and what to do, as an error wrapping ErrOptimizerFailed.
 func PrintStatus(ctx context.Context, c client.Client, w io.Writer, app string) error {
+	status, _, ok, err := optimizerRun(ctx, c, app)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("no optimizer of %s: start one with `fusionize optimize start <app.yaml>`", app)
+	}
+	switch status {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED,
+		enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return writeFailure(ctx, c, w, app, status)
+	}
 	st, err := Status(ctx, c, app)
 	if err != nil {
 		return err
