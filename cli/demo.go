@@ -92,7 +92,10 @@ func runDemo(c *cli.Context) error {
 	in.Settings.Collect = workflows.CollectPolicy{MinRequests: 60, Window: 2 * time.Minute}
 
 	// The stack: a running one on the ports, or our own.
-	o := stackOptions(c)
+	o, err := stackOptions(c)
+	if err != nil {
+		return err
+	}
 	temporalAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(o.TemporalPort))
 	var stack *Stack
 	platform := "http://" + o.PlatformAddr
@@ -135,6 +138,7 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	logf("%s", platformNote(ctx, platform))
 	logf("optimizer started: workflow %s (planner %s); Web UI %s/namespaces/default/workflows/%s", run.GetID(), cfg.Planner, uiURL, run.GetID())
 
 	awsCfg, err := loadAWSConfig(ctx, platform)
@@ -159,7 +163,7 @@ func runDemo(c *cli.Context) error {
 		}
 		return err
 	}
-	fmt.Fprintf(out, "\nclient side: %d requests, %d errors, p50 %s, p99 %s over the whole run\n\n", lr.Started, lr.Errors, fmtMS(lr.Percentile(50)), fmtMS(lr.Percentile(99)))
+	fmt.Fprintf(out, "\nclient side: %d requests, %d errors, p50 %s, p99 %s over the whole run\n%s\n\n", lr.Started, lr.Errors, fmtMS(lr.Percentile(50)), fmtMS(lr.Percentile(99)), platformNote(ctx, platform))
 	plotPath := filepath.Join(o.DataDir, "reports", fmt.Sprintf("%s-%s.png", cfg.Name, time.Now().Format("20060102-150405")))
 	if err := WriteReport(out, cfg.Name, result.Records, plotPath); err != nil {
 		return err

@@ -21,7 +21,10 @@ func devCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "env", Usage: "KEY=VALUE added to every deployed function (e.g. FUSIONIZE_WORK_SCALE=0.25)"},
 		),
 		Action: func(c *cli.Context) error {
-			o := stackOptions(c)
+			o, err := stackOptions(c)
+			if err != nil {
+				return err
+			}
 			o.BundleSamples = true
 			env, err := parseKeyValues(c.StringSlice("env"))
 			if err != nil {

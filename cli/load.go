@@ -60,6 +60,7 @@ func loadCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			fmt.Fprintln(c.App.Writer, platformNote(c.Context, c.String("platform")))
 			printLoadResult(c.App.Writer, res)
 			if res.OK == 0 && res.Started > 0 {
 				return fmt.Errorf("every request failed")

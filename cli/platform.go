@@ -29,12 +29,48 @@ func platformCommand() *cli.Command {
 			&cli.StringFlag{Name: "data-dir", Value: defaultPlatformDataDir(), Usage: "directory for functions, versions, aliases and unpacked code", EnvVars: []string{"FUSIONIZE_DATA_DIR"}},
 			&cli.DurationFlag{Name: "idle-timeout", Value: local.DefaultIdleTimeout, Usage: "stop instances idle for longer"},
 			&cli.StringFlag{Name: "cgroups", Value: local.CgroupsAuto, Usage: "enforce memory sizes with cgroups: auto (where possible) or off"},
-			&cli.IntFlag{Name: "max-instances", Value: local.DefaultMaxInstancesPerFunction, Usage: "concurrency limit of a function without reserved concurrency"},
+			concurrencyFlag,
+			latencyProfileFlag,
 			&cli.BoolFlag{Name: "verbose", Usage: "log at debug level"},
 		},
 		Action:      runPlatform,
 		Subcommands: []*cli.Command{platformBenchCommand()},
 	}
+}
+
+// concurrencyFlag sets the local platform's concurrency limit, shared by all functions.
+var concurrencyFlag = &cli.IntFlag{
+	Name:    "concurrency",
+	Value:   local.DefaultConcurrencyLimit(),
+	EnvVars: []string{"FUSIONIZE_CONCURRENCY"},
+	Usage: "concurrency limit shared by all functions, as Lambda's account limit (default: Lambda's 1000, " +
+		"or what this machine's memory at 32 MB per instance and open-file limit hold)",
+}
+
+// latencyProfileFlag chooses the local platform's latency profile.
+var latencyProfileFlag = &cli.StringFlag{
+	Name:    "latency-profile",
+	Value:   local.LatencyNone,
+	EnvVars: []string{"FUSIONIZE_LATENCY_PROFILE"},
+	Usage: "none, or aws: add AWS Lambda's published invoke round trip, event queueing and sandbox " +
+		"creation delays to every invocation (see go doc ./platform/local LatencyProfileAWS)",
+}
+
+// platformNote describes the platform at endpoint for results ("local platform, latency profile
+// aws, ..."), or says it is not a local platform (AWS, or unreachable).
+func platformNote(ctx context.Context, endpoint string) string {
+	if endpoint == "" {
+		return "platform: AWS Lambda (the SDK's default configuration)"
+	}
+	in, err := local.FetchInfo(ctx, endpoint)
+	if err != nil {
+		return "platform: " + endpoint + " (not a local platform, or its info is unavailable)"
+	}
+	note := fmt.Sprintf("platform: local at %s, latency profile %s, concurrency limit %d", endpoint, in.LatencyProfile, in.ConcurrencyLimit)
+	if !in.CgroupsEnforced {
+		note += ", memory sizes not enforced"
+	}
+	return note
 }
 
 func defaultPlatformDataDir() string {
@@ -51,13 +87,18 @@ func runPlatform(c *cli.Context) error {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
+	profile, err := local.ParseLatencyProfile(c.String("latency-profile"))
+	if err != nil {
+		return err
+	}
 	p, err := local.New(local.Options{
-		Addr:                    c.String("addr"),
-		DataDir:                 c.String("data-dir"),
-		IdleTimeout:             c.Duration("idle-timeout"),
-		Cgroups:                 c.String("cgroups"),
-		MaxInstancesPerFunction: c.Int("max-instances"),
-		Logger:                  logger,
+		LatencyProfile:   profile,
+		Addr:             c.String("addr"),
+		DataDir:          c.String("data-dir"),
+		IdleTimeout:      c.Duration("idle-timeout"),
+		Cgroups:          c.String("cgroups"),
+		ConcurrencyLimit: c.Int("concurrency"),
+		Logger:           logger,
 	})
 	if err != nil {
 		return err
@@ -70,6 +111,8 @@ func runPlatform(c *cli.Context) error {
 	} else {
 		fmt.Fprintf(w, "memory sizes are NOT enforced: %s\n", st.Cgroups.Reason)
 	}
+	fmt.Fprintf(w, "concurrency limit %d, shared by all functions (--concurrency)\n", st.ConcurrencyLimit)
+	fmt.Fprintln(w, profile.Describe())
 	fmt.Fprintf(w, "export AWS_ENDPOINT_URL_LAMBDA=%s AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=%s\n", p.Endpoint(), p.Endpoint())
 	fmt.Fprintln(w, "stop with Ctrl-C")
 

@@ -34,8 +34,12 @@ type StackOptions struct {
 	Bundles       map[string]plambda.Bundle
 	BundleSamples bool
 	Environment   map[string]string // added to every deployed function
-	Logger        *slog.Logger
-	Progress      io.Writer // progress lines; nil for none
+	// ConcurrencyLimit is the local platform's (0: local.DefaultConcurrencyLimit()).
+	ConcurrencyLimit int
+	// LatencyProfile is added by the local platform to every invocation (zero: none).
+	LatencyProfile local.LatencyProfile
+	Logger         *slog.Logger
+	Progress       io.Writer // progress lines; nil for none
 }
 
 // Stack is a running dev stack.
@@ -103,7 +107,10 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 		return nil, fmt.Errorf("start Temporal: %w", err)
 	}
 	progress("starting the local platform ...")
-	s.Platform, err = local.New(local.Options{Addr: o.PlatformAddr, DataDir: filepath.Join(o.DataDir, "platform"), Logger: o.Logger})
+	s.Platform, err = local.New(local.Options{
+		Addr: o.PlatformAddr, DataDir: filepath.Join(o.DataDir, "platform"), Logger: o.Logger,
+		ConcurrencyLimit: o.ConcurrencyLimit, LatencyProfile: o.LatencyProfile,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("start the local platform: %w (use --platform-addr for another address, or --data-dir if another stack uses this one)", err)
 	}
@@ -184,6 +191,8 @@ func (s *Stack) PrintAddresses(w io.Writer) {
 		fmt.Fprintf(w, "Web UI        %s\n", u)
 	}
 	fmt.Fprintf(w, "platform      %s  (export AWS_ENDPOINT_URL_LAMBDA=%s AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=%s)\n", s.Platform.Endpoint(), s.Platform.Endpoint(), s.Platform.Endpoint())
+	fmt.Fprintf(w, "concurrency   %d, shared by all functions\n", s.Platform.Status().ConcurrencyLimit)
+	fmt.Fprintf(w, "latency       %s\n", s.Platform.LatencyProfile().Describe())
 	if s.Metrics != "" {
 		fmt.Fprintf(w, "metrics       http://%s/metrics (worker), %s/metrics (platform)\n", s.Metrics, s.Platform.Endpoint())
 	}
@@ -211,11 +220,17 @@ func stackFlags() []cli.Flag {
 		&cli.IntFlag{Name: "ui-port", Value: devserver.DefaultUIPort, Usage: "Temporal Web UI port (-1: no UI)"},
 		&cli.StringFlag{Name: "platform-addr", Value: "127.0.0.1:9001", Usage: "local platform address"},
 		&cli.StringFlag{Name: "metrics-addr", Value: "127.0.0.1:9464", Usage: "worker Prometheus /metrics address (empty: none)"},
+		concurrencyFlag,
+		latencyProfileFlag,
 		&cli.BoolFlag{Name: "verbose", Usage: "log the stack's components to stderr"},
 	}
 }
 
-func stackOptions(c *cli.Context) StackOptions {
+func stackOptions(c *cli.Context) (StackOptions, error) {
+	profile, err := local.ParseLatencyProfile(c.String("latency-profile"))
+	if err != nil {
+		return StackOptions{}, err
+	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if c.Bool("verbose") {
 		logger = slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
@@ -223,6 +238,7 @@ func stackOptions(c *cli.Context) StackOptions {
 	return StackOptions{
 		DataDir: c.String("data-dir"), TemporalPort: c.Int("temporal-port"), UIPort: c.Int("ui-port"),
 		PlatformAddr: c.String("platform-addr"), MetricsAddr: c.String("metrics-addr"), Logger: logger,
+		ConcurrencyLimit: c.Int("concurrency"), LatencyProfile: profile,
 		Progress: c.App.ErrWriter,
-	}
+	}, nil
 }

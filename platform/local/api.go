@@ -608,6 +608,8 @@ func (p *Platform) deleteFunction(w http.ResponseWriter, reqID, region, fnParam,
 		switch {
 		case qualifier == "":
 			delete(p.fns, name)
+			delete(p.waiting, name)
+			p.recountReservedLocked()
 			if rt := p.rt[name]; rt != nil {
 				p.dropQueueLocked(rt) // the events' payloads are freed with the function
 			}
@@ -1097,7 +1099,13 @@ func (p *Platform) concurrency(w http.ResponseWriter, r *http.Request, reqID, re
 			if err != nil {
 				return err
 			}
+			if others := p.reservedTotalLocked(f.Name); p.opts.ConcurrencyLimit-others-n < p.minUnreserved() {
+				return invalidParam("Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d] (the local platform's concurrency limit is %d, %d reserved by other functions).",
+					p.minUnreserved(), p.opts.ConcurrencyLimit, others)
+			}
 			f.Reserved = &n
+			p.recountReservedLocked()
+			p.pumpWaitingLocked()
 			if rt := p.rt[f.Name]; rt != nil {
 				p.pumpLocked(f.Name, rt)
 			}
@@ -1115,6 +1123,7 @@ func (p *Platform) concurrency(w http.ResponseWriter, r *http.Request, reqID, re
 				return err
 			}
 			f.Reserved = nil
+			p.recountReservedLocked()
 			if rt := p.rt[f.Name]; rt != nil {
 				p.pumpLocked(f.Name, rt)
 			}

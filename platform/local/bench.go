@@ -106,7 +106,7 @@ func Bench(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 			return nil, err
 		}
 	}
-	p, err := New(Options{DataDir: filepath.Join(dir, "data"), Cgroups: opts.Cgroups, MaxInstancesPerFunction: opts.Clients + 2})
+	p, err := New(Options{DataDir: filepath.Join(dir, "data"), Cgroups: opts.Cgroups})
 	if err != nil {
 		return nil, err
 	}

@@ -40,9 +40,19 @@
 //
 // A request without an idle instance starts one (a cold start; its REPORT line carries the Init
 // Duration from process start to the runtime's first poll). Idle instances are reused, newest
-// first, and stopped after Options.IdleTimeout. Each function runs at most its reserved
-// concurrency, else Options.MaxInstancesPerFunction, requests at once: more synchronous requests
-// get TooManyRequestsException, events wait in the queue. A request that exceeds the timeout
+// first, and stopped after Options.IdleTimeout. Concurrency is accounted as on Lambda: one
+// limit, Options.ConcurrencyLimit (Lambda's account-wide 1,000 by default, lowered to what the
+// machine's memory and open-file limit hold, see DefaultConcurrencyLimit), is shared by all
+// functions; a function with reserved concurrency (PutFunctionConcurrency) runs at most that
+// many requests at once, the others share the unreserved rest, and no function has a cap of its
+// own. A synchronous request beyond its limit gets 429 TooManyRequestsException with Lambda's
+// reason (ReservedFunctionConcurrentInvocationLimitExceeded or
+// ConcurrentInvocationLimitExceeded); an event waits in its function's queue until a slot frees,
+// also one freed by another function. Every request that finds no idle instance starts one at
+// once: unlike Lambda, which adds up to 1,000 instances per function every 10 seconds (since
+// November 2023, "Lambda scaling behavior" in the Lambda developer guide), the local
+// platform has no scaling rate, only the limit (and the machine's speed at starting
+// processes); a caller waits for its instance's start. A request that exceeds the timeout
 // kills its instance and answers Sandbox.Timedout ("Task timed out after 3.00 seconds"); an
 // instance that exits answers its request with Runtime.ExitError and is replaced. Instances of
 // a configuration that an update replaced are never reused.

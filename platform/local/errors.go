@@ -49,8 +49,10 @@ func tooLarge(format string, args ...any) *apiError {
 	return &apiError{status: http.StatusRequestEntityTooLarge, typ: errRequestTooLarge, msg: fmt.Sprintf(format, args...)}
 }
 
-func throttled() *apiError {
-	return &apiError{status: http.StatusTooManyRequests, typ: errTooManyRequests, msg: "Rate Exceeded.", reason: reasonReservedExceeded}
+// throttled is Lambda's answer to an invocation beyond a concurrency limit; reason is
+// reasonReservedExceeded or reasonAccountExceeded.
+func throttled(reason string) *apiError {
+	return &apiError{status: http.StatusTooManyRequests, typ: errTooManyRequests, msg: "Rate Exceeded.", reason: reason}
 }
 
 func serviceError(format string, args ...any) *apiError {

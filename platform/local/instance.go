@@ -3,6 +3,7 @@ package local
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -41,10 +42,12 @@ const (
 // fnRuntime is the execution state of one function: its instances, the invocations holding a
 // concurrency slot and the asynchronous queue. Guarded by Platform.mu.
 type fnRuntime struct {
-	inflight  int
-	instances map[*instance]struct{}
-	idle      map[string][]*instance // by version; the most recently used last
-	queue     []*asyncEvent
+	delayed         int // events in their queueing delay, not yet in queue
+	inflight        int // invocations holding a concurrency slot
+	unreservedSlots int // of those, slots taken from the platform's unreserved pool
+	instances       map[*instance]struct{}
+	idle            map[string][]*instance // by version; the most recently used last
+	queue           []*asyncEvent
 }
 
 // result is what an invocation returns to its caller.
@@ -804,14 +807,6 @@ func (p *Platform) runtimeFor(name string) *fnRuntime {
 	return rt
 }
 
-// limitLocked is the concurrency limit of f; call with p.mu held.
-func (p *Platform) limitLocked(f *function) int {
-	if f.Reserved != nil {
-		return *f.Reserved
-	}
-	return p.opts.MaxInstancesPerFunction
-}
-
 // acquire returns an idle instance running cfg, or a new one (cold). The caller holds a
 // concurrency slot of the function.
 func (p *Platform) acquire(f *function, version string, cfg *config) (*instance, bool, error) {
@@ -835,8 +830,11 @@ func (p *Platform) acquire(f *function, version string, cfg *config) (*instance,
 		return inst, false, nil
 	}
 	rt.idle[version] = idle
-	if len(rt.instances) >= p.limitLocked(f) {
-		p.evictIdleLocked(rt)
+	switch {
+	case f.Reserved != nil && len(rt.instances) >= *f.Reserved:
+		p.evictIdleLocked(rt) // idle instances of its other versions
+	case len(p.instances) >= p.opts.ConcurrencyLimit:
+		p.evictIdleAnyLocked() // the limit bounds instances too, busy or idle
 	}
 	now := time.Now()
 	inst := &instance{
@@ -862,7 +860,11 @@ func (p *Platform) acquire(f *function, version string, cfg *config) (*instance,
 	p.procs.Add(1) // under p.mu and before Close, so Close waits for this process
 	p.mu.Unlock()
 
-	if err := inst.start(); err != nil {
+	var err error = serviceError("the local platform is shutting down")
+	if p.pause(context.Background(), p.opts.LatencyProfile.ColdStart.Draw()) { // sandbox creation
+		err = inst.start()
+	}
+	if err != nil {
 		p.mu.Lock()
 		delete(p.instances, inst.token)
 		delete(rt.instances, inst)
@@ -889,13 +891,29 @@ func (p *Platform) evictIdleLocked(rt *fnRuntime) {
 	}
 }
 
+// evictIdleAnyLocked stops the least recently used idle instance of any function.
+func (p *Platform) evictIdleAnyLocked() {
+	var victim *fnRuntime
+	var oldest time.Time
+	for _, rt := range p.rt {
+		for _, list := range rt.idle {
+			if len(list) > 0 && (victim == nil || list[0].lastUsed.Before(oldest)) {
+				victim, oldest = rt, list[0].lastUsed
+			}
+		}
+	}
+	if victim != nil {
+		p.evictIdleLocked(victim)
+	}
+}
+
 // release returns an instance after a request: to the idle pool if it still runs the current
 // configuration of its version, else it is stopped. It frees the caller's concurrency slot.
 func (p *Platform) release(name string, inst *instance, freeSlot bool) {
 	p.mu.Lock()
 	rt := p.runtimeFor(name)
 	if freeSlot {
-		rt.inflight--
+		p.freeSlotLocked(name, rt)
 	}
 	if inst != nil {
 		inst.busy = false

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -194,6 +195,15 @@ func (p *Platform) serveInvoke(w http.ResponseWriter, r *http.Request, reqID, re
 		closeUnread(w)
 		return err
 	}
+	delay := p.opts.LatencyProfile.Invoke.Draw()
+	before := delay / 2
+	if in.invType == "Event" {
+		before = delay // the caller waits for the 202 only
+	}
+	if !p.pause(r.Context(), before) {
+		closeUnread(w)
+		return serviceError("the invocation was abandoned")
+	}
 	p.mu.Lock()
 	f, version, cfg, err := p.resolveLocked(in.name, in.qualifier, region)
 	if err != nil {
@@ -211,7 +221,8 @@ func (p *Platform) serveInvoke(w http.ResponseWriter, r *http.Request, reqID, re
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case "Event":
-		full := len(p.runtimeFor(in.name).queue) >= p.opts.AsyncQueueSize || p.closed
+		rt := p.runtimeFor(in.name)
+		full := len(rt.queue)+rt.delayed >= p.opts.AsyncQueueSize || p.closed
 		p.mu.Unlock()
 		if full || p.asyncBytes.inUse()+eventSize(nil, in.clientCtx)+max(r.ContentLength, 0) > p.asyncBytes.limit {
 			closeUnread(w)
@@ -220,13 +231,17 @@ func (p *Platform) serveInvoke(w http.ResponseWriter, r *http.Request, reqID, re
 		return p.enqueue(w, r, in, reqID, version, arn)
 	}
 	rt := p.runtimeFor(in.name)
-	if rt.inflight >= p.limitLocked(f) || p.closed {
+	if p.closed {
+		p.mu.Unlock()
+		closeUnread(w)
+		return serviceError("the local platform is shutting down")
+	}
+	if ok, reason := p.takeSlotLocked(f, rt); !ok {
 		p.mu.Unlock()
 		p.metrics.throttles.WithLabelValues(in.name).Inc()
 		closeUnread(w)
-		return throttled()
+		return throttled(reason)
 	}
-	rt.inflight++
 	p.mu.Unlock()
 
 	payload, err := in.readPayload(r)
@@ -237,6 +252,9 @@ func (p *Platform) serveInvoke(w http.ResponseWriter, r *http.Request, reqID, re
 	inv := newInvocation(reqID, payload)
 	inv.arn, inv.trace, inv.clientCtx, inv.tail = arn, in.trace, in.clientCtx, in.logType == "Tail"
 	inv = p.execute(f, version, cfg, inv)
+	if !p.pause(r.Context(), delay-before) {
+		return nil // the caller is gone
+	}
 	writeInvokeResult(w, p, inv, reqID, version)
 	return nil
 }
@@ -264,7 +282,7 @@ func (p *Platform) enqueue(w http.ResponseWriter, r *http.Request, in *invokeReq
 	p.mu.Lock()
 	rt := p.runtimeFor(in.name)
 	gone := p.fns[in.name] == nil // deleted while the payload was read
-	if gone || len(rt.queue) >= p.opts.AsyncQueueSize || p.closed {
+	if gone || len(rt.queue)+rt.delayed >= p.opts.AsyncQueueSize || p.closed {
 		p.mu.Unlock()
 		p.asyncBytes.give(ev.size)
 		if gone {
@@ -272,8 +290,7 @@ func (p *Platform) enqueue(w http.ResponseWriter, r *http.Request, in *invokeReq
 		}
 		return asyncThrottled()
 	}
-	rt.queue = append(rt.queue, ev)
-	p.pumpLocked(in.name, rt)
+	p.enqueueLocked(rt, ev, p.opts.LatencyProfile.EventQueue.Draw())
 	p.mu.Unlock()
 	w.Header().Set("X-Amzn-RequestId", reqID)
 	w.WriteHeader(http.StatusAccepted)
@@ -308,14 +325,46 @@ func (p *Platform) pumpLocked(name string, rt *fnRuntime) {
 		p.dropQueueLocked(rt)
 		return
 	}
-	for len(rt.queue) > 0 && rt.inflight < p.limitLocked(f) {
+	for len(rt.queue) > 0 {
+		ok, reason := p.takeSlotLocked(f, rt)
+		if !ok {
+			if reason == reasonAccountExceeded {
+				p.waiting[name] = struct{}{} // a slot freed by another function pumps this queue
+			}
+			return
+		}
 		ev := rt.queue[0]
 		rt.queue[0] = nil
 		rt.queue = rt.queue[1:]
-		rt.inflight++
 		p.bg.Add(1)
 		go p.runAsync(ev)
 	}
+	delete(p.waiting, name)
+}
+
+// enqueueLocked puts ev in the function's queue after wait, Lambda's queueing delay of the
+// latency profile; call with p.mu held.
+func (p *Platform) enqueueLocked(rt *fnRuntime, ev *asyncEvent, wait time.Duration) {
+	if wait <= 0 {
+		rt.queue = append(rt.queue, ev)
+		p.pumpLocked(ev.fn, rt)
+		return
+	}
+	rt.delayed++
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		p.pause(context.Background(), wait)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		rt.delayed--
+		if p.closed || p.fns[ev.fn] == nil {
+			p.asyncBytes.give(ev.size)
+			return
+		}
+		rt.queue = append(rt.queue, ev)
+		p.pumpLocked(ev.fn, rt)
+	}()
 }
 
 // runAsync runs one queued event on a concurrency slot the pump took for it, and schedules a

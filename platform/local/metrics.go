@@ -26,6 +26,7 @@ type metrics struct {
 	instances   *prometheus.GaugeVec
 	gbSeconds   *prometheus.CounterVec
 	functions   prometheus.GaugeFunc
+	profile     *prometheus.GaugeVec
 }
 
 // newMetrics makes the collectors; functions reports the number of deployed functions.
@@ -69,11 +70,15 @@ func newMetrics(functions func() float64) *metrics {
 			Namespace: ns, Subsystem: sub, Name: "functions",
 			Help: "Deployed functions.",
 		}, functions),
+		profile: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "latency_profile_info",
+			Help: "1 for the latency profile the platform adds to invocations (none or aws).",
+		}, []string{"profile"}),
 	}
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.invocations, m.errors, m.throttles, m.coldStarts, m.duration, m.billed, m.instances, m.gbSeconds, m.functions}
+	return []prometheus.Collector{m.invocations, m.errors, m.throttles, m.coldStarts, m.duration, m.billed, m.instances, m.gbSeconds, m.functions, m.profile}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {

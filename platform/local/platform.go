@@ -26,13 +26,12 @@ import (
 
 // Defaults for Options.
 const (
-	DefaultAddr                    = "127.0.0.1:0"
-	DefaultIdleTimeout             = 10 * time.Minute
-	DefaultMaxInstancesPerFunction = 10
-	DefaultLogRetentionBytes       = 16 << 20
-	DefaultAsyncQueueSize          = 10000
-	DefaultAsyncQueueBytes         = 64 << 20
-	DefaultLogBytes                = 64 << 20
+	DefaultAddr              = "127.0.0.1:0"
+	DefaultIdleTimeout       = 10 * time.Minute
+	DefaultLogRetentionBytes = 16 << 20
+	DefaultAsyncQueueSize    = 10000
+	DefaultAsyncQueueBytes   = 64 << 20
+	DefaultLogBytes          = 64 << 20
 )
 
 // DefaultAsyncRetryDelays are the waits before the two retries of a failed asynchronous
@@ -53,11 +52,17 @@ type Options struct {
 	Logger *slog.Logger
 	// IdleTimeout stops instances idle for longer; default 10 minutes.
 	IdleTimeout time.Duration
-	// MaxInstancesPerFunction is the concurrency limit of a function without reserved
-	// concurrency (PutFunctionConcurrency); default 10. Synchronous invocations beyond it are
-	// throttled, asynchronous ones wait in the queue (for as long as the function is throttled,
-	// up to AsyncQueueSize events).
-	MaxInstancesPerFunction int
+	// ConcurrencyLimit is the platform's concurrency limit, shared by all functions as Lambda's
+	// account-wide limit per region is: requests running at once, and instances running at
+	// once. A function with reserved concurrency (PutFunctionConcurrency) runs at most that
+	// many requests; the others share the rest. Synchronous invocations beyond a limit are
+	// throttled (429 TooManyRequestsException), asynchronous ones wait in their queue (up to
+	// AsyncQueueSize events). Default DefaultConcurrencyLimit(): Lambda's 1,000, or less where
+	// the machine's memory or open-file limit cannot hold that many instances.
+	ConcurrencyLimit int
+	// LatencyProfile adds AWS Lambda's own overheads (Invoke round trip, event queueing,
+	// sandbox creation) to every invocation; the zero value adds none. See LatencyProfileAWS.
+	LatencyProfile LatencyProfile
 	// LogRetentionBytes bounds each log group in memory (message bytes plus 26 per event, as
 	// CloudWatch counts); the oldest events are dropped first. Default 16 MiB.
 	LogRetentionBytes int
@@ -116,11 +121,7 @@ func (o *Options) withDefaults() (Options, error) {
 	} else if out.IdleTimeout < 0 {
 		problems = append(problems, fmt.Sprintf("IdleTimeout %v is negative", out.IdleTimeout))
 	}
-	if out.MaxInstancesPerFunction == 0 {
-		out.MaxInstancesPerFunction = DefaultMaxInstancesPerFunction
-	} else if out.MaxInstancesPerFunction < 0 {
-		problems = append(problems, fmt.Sprintf("MaxInstancesPerFunction %d is negative", out.MaxInstancesPerFunction))
-	}
+	problems = out.concurrencyDefaults(problems)
 	if out.LogRetentionBytes == 0 {
 		out.LogRetentionBytes = DefaultLogRetentionBytes
 	} else if out.LogRetentionBytes < 4096 {
@@ -182,6 +183,20 @@ func (o *Options) withDefaults() (Options, error) {
 	return out, nil
 }
 
+// concurrencyDefaults fills in the concurrency limit and checks it and the latency profile,
+// adding what is wrong to problems.
+func (o *Options) concurrencyDefaults(problems []string) []string {
+	if o.ConcurrencyLimit == 0 {
+		o.ConcurrencyLimit = DefaultConcurrencyLimit()
+	} else if o.ConcurrencyLimit < 0 {
+		problems = append(problems, fmt.Sprintf("ConcurrencyLimit %d is negative", o.ConcurrencyLimit))
+	}
+	if err := o.LatencyProfile.validate(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	return problems
+}
+
 // Platform is a running local Lambda-compatible platform. Create it with New; it serves until
 // Close.
 type Platform struct {
@@ -213,8 +228,13 @@ type Platform struct {
 	rt        map[string]*fnRuntime // instances and queues per function name
 	instances map[string]*instance  // by runtime token
 	closed    bool
-	bg        sync.WaitGroup // async invocations, retry timers, the reaper
-	procs     sync.WaitGroup // instance processes
+
+	reserved           int                 // concurrency reserved by all functions
+	unreservedInflight int                 // slots taken from the unreserved pool
+	waiting            map[string]struct{} // functions whose events wait for the unreserved pool
+
+	bg    sync.WaitGroup // async invocations, retry timers, the reaper
+	procs sync.WaitGroup // instance processes
 }
 
 // CgroupStatus says whether memory sizes are enforced with cgroups, and why not.
@@ -246,6 +266,13 @@ type Status struct {
 	// AsyncBytes is what asynchronous events hold (bounded by Options.AsyncQueueBytes), LogBytes
 	// what the logs hold (bounded by Options.LogBytes).
 	AsyncBytes, LogBytes int64
+	// ConcurrencyLimit is shared by all functions; Reserved of it is set aside by functions
+	// with reserved concurrency, and InFlight invocations hold a slot now.
+	ConcurrencyLimit int
+	Reserved         int
+	InFlight         int
+	// LatencyProfile is the name of the latency profile in force ("none" or "aws").
+	LatencyProfile string
 }
 
 // New validates opts, loads the state persisted in opts.DataDir, and starts serving on
@@ -279,46 +306,19 @@ func New(opts Options) (*Platform, error) {
 		fns:        fns,
 		rt:         map[string]*fnRuntime{},
 		instances:  map[string]*instance{},
+		waiting:    map[string]struct{}{},
 	}
-	p.metrics = newMetrics(func() float64 {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return float64(len(p.fns))
-	})
-	if err := p.metrics.register(p.registry); err != nil {
+	p.recountReservedLocked()
+	if err := p.setupMetrics(); err != nil {
 		lock.Close()
-		return nil, fmt.Errorf("local platform metrics: %w", err)
+		return nil, err
 	}
-	if o.Registerer != nil {
-		if err := p.metrics.register(o.Registerer); err != nil {
-			p.metrics.unregister(o.Registerer)
-			lock.Close()
-			return nil, fmt.Errorf("local platform metrics: %w", err)
-		}
-	}
-	p.metricsH = promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{})
 	p.sandbox = newSandbox(o)
 	if !p.sandbox.status.Enabled {
 		p.log.Warn("local platform: functions are not isolated from each other", "reason", p.sandbox.status.Reason)
 	}
 
-	switch o.Cgroups {
-	case CgroupsOff:
-		p.cgStatus = CgroupStatus{Reason: "disabled by option (cgroups off)"}
-	default:
-		var reason string
-		p.cgroups, reason = newCgroupManager()
-		if p.cgroups != nil {
-			p.cgStatus = CgroupStatus{Enforced: true, Version: "v1"}
-			if p.cgroups.v2 {
-				p.cgStatus.Version = "v2"
-			}
-		} else {
-			p.cgStatus = CgroupStatus{Reason: reason}
-			p.log.Warn("local platform: memory sizes are NOT enforced, instances run without CPU quota or memory limit",
-				"reason", reason)
-		}
-	}
+	p.setupCgroups()
 
 	ln, err := listen(o, p.log)
 	if err != nil {
@@ -345,9 +345,58 @@ func New(opts Options) (*Platform, error) {
 	p.bg.Add(1)
 	go p.reapIdle()
 	p.log.Info("local platform: serving", "endpoint", p.endpoint, "dataDir", o.DataDir,
-		"functions", len(fns), "cgroups", p.cgStatus.Enforced)
+		"functions", len(fns), "cgroups", p.cgStatus.Enforced, "concurrencyLimit", o.ConcurrencyLimit,
+		"latencyProfile", o.LatencyProfile.String())
+	if o.LatencyProfile.On() {
+		p.log.Warn("local platform: " + o.LatencyProfile.Describe())
+	}
 	return p, nil
 }
+
+// setupMetrics registers the platform's collectors in its own registry, served at /metrics,
+// and in Options.Registerer.
+func (p *Platform) setupMetrics() error {
+	p.metrics = newMetrics(func() float64 {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return float64(len(p.fns))
+	})
+	if err := p.metrics.register(p.registry); err != nil {
+		return fmt.Errorf("local platform metrics: %w", err)
+	}
+	if p.opts.Registerer != nil {
+		if err := p.metrics.register(p.opts.Registerer); err != nil {
+			p.metrics.unregister(p.opts.Registerer)
+			return fmt.Errorf("local platform metrics: %w", err)
+		}
+	}
+	p.metrics.profile.WithLabelValues(p.opts.LatencyProfile.String()).Set(1)
+	p.metricsH = promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{})
+	return nil
+}
+
+// setupCgroups enforces memory sizes with cgroups where the options and the machine allow.
+func (p *Platform) setupCgroups() {
+	if p.opts.Cgroups == CgroupsOff {
+		p.cgStatus = CgroupStatus{Reason: "disabled by option (cgroups off)"}
+		return
+	}
+	var reason string
+	p.cgroups, reason = newCgroupManager()
+	if p.cgroups == nil {
+		p.cgStatus = CgroupStatus{Reason: reason}
+		p.log.Warn("local platform: memory sizes are NOT enforced, instances run without CPU quota or memory limit",
+			"reason", reason)
+		return
+	}
+	p.cgStatus = CgroupStatus{Enforced: true, Version: "v1"}
+	if p.cgroups.v2 {
+		p.cgStatus.Version = "v2"
+	}
+}
+
+// LatencyProfile is the latency profile the platform adds to invocations.
+func (p *Platform) LatencyProfile() LatencyProfile { return p.opts.LatencyProfile }
 
 func (p *Platform) shutdownSetup() {
 	if p.opts.Registerer != nil {
@@ -428,7 +477,8 @@ func (p *Platform) Status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := Status{Endpoint: p.endpoint, Cgroups: p.cgStatus, Isolation: p.sandbox.status, Instances: len(p.instances),
-		AsyncBytes: p.asyncBytes.inUse(), LogBytes: p.logs.bytes()}
+		AsyncBytes: p.asyncBytes.inUse(), LogBytes: p.logs.bytes(),
+		ConcurrencyLimit: p.opts.ConcurrencyLimit, Reserved: p.reserved, LatencyProfile: p.opts.LatencyProfile.String()}
 	for _, name := range slices.Sorted(maps.Keys(p.fns)) {
 		f := p.fns[name]
 		fs := FunctionStatus{
@@ -440,6 +490,7 @@ func (p *Platform) Status() Status {
 		if rt := p.rt[name]; rt != nil {
 			fs.Instances = len(rt.instances)
 			fs.InFlight = rt.inflight
+			st.InFlight += rt.inflight
 			fs.Queued = len(rt.queue)
 			for inst := range rt.instances {
 				if inst.busy {
@@ -492,6 +543,12 @@ func (p *Platform) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.metricsH.ServeHTTP(w, r)
+	case path == InfoPath && r.Method == http.MethodGet:
+		if err := p.guard.check(r, apiMetrics); err != nil {
+			http.Error(w, err.msg, err.status)
+			return
+		}
+		p.serveInfo(w)
 	case path == "/" && r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") != "":
 		reqID := newRequestID()
 		if err := p.guard.check(r, apiLogs); err != nil {

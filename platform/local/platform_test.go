@@ -29,7 +29,7 @@ func TestOptionsValidation(t *testing.T) {
 		{"no data dir", Options{}, "DataDir is required"},
 		{"bad cgroups mode", Options{DataDir: dir, Cgroups: "maybe"}, `Cgroups "maybe"`},
 		{"negative idle timeout", Options{DataDir: dir, IdleTimeout: -time.Second}, "IdleTimeout"},
-		{"negative instances", Options{DataDir: dir, MaxInstancesPerFunction: -1}, "MaxInstancesPerFunction"},
+		{"negative concurrency", Options{DataDir: dir, ConcurrencyLimit: -1}, "ConcurrencyLimit"},
 		{"tiny log retention", Options{DataDir: dir, LogRetentionBytes: 10}, "LogRetentionBytes"},
 		{"negative retry delay", Options{DataDir: dir, AsyncRetryDelays: []time.Duration{-1}}, "AsyncRetryDelays"},
 		{"bad region", Options{DataDir: dir, Region: "mars"}, "Region"},
