@@ -322,6 +322,7 @@ func (inst *instance) wait() {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	err := inst.cmd.Wait()
 	inst.exitErr = err
+	p.recordExit(inst)
 	inst.oom = inst.cg != nil && inst.cg.oomKilled()
 	close(inst.dead)
 

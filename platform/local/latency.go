@@ -175,7 +175,7 @@ type Info struct {
 func (p *Platform) info() Info {
 	lp := p.opts.LatencyProfile
 	in := Info{Platform: "local", LatencyProfile: lp.String(), ConcurrencyLimit: p.opts.ConcurrencyLimit,
-		CgroupsEnforced: p.cgStatus.Enforced}
+		CgroupsEnforced: p.cgStatus.Enforced, CPUSaturated: p.cpu.saturated.Load()}
 	if lp.On() {
 		in.LatencySource = lp.Source
 	}

@@ -27,6 +27,10 @@ type metrics struct {
 	gbSeconds   *prometheus.CounterVec
 	functions   prometheus.GaugeFunc
 	profile     *prometheus.GaugeVec
+
+	machineBusy      prometheus.Gauge
+	saturated        prometheus.Gauge
+	saturatedSeconds prometheus.Counter
 }
 
 // newMetrics makes the collectors; functions reports the number of deployed functions.
@@ -74,11 +78,23 @@ func newMetrics(functions func() float64) *metrics {
 			Namespace: ns, Subsystem: sub, Name: "latency_profile_info",
 			Help: "1 for the latency profile the platform adds to invocations (none or aws).",
 		}, []string{"profile"}),
+		machineBusy: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "machine_cpu_busy_ratio",
+			Help: "Share of the machine's CPU time that was busy over the last ten seconds.",
+		}),
+		saturated: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "cpu_saturated",
+			Help: "1 while the machine's CPU is saturated (busy at least 90 % over ten seconds): figures are not Lambda-like then.",
+		}),
+		saturatedSeconds: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "cpu_saturated_seconds_total",
+			Help: "Seconds the machine's CPU was saturated.",
+		}),
 	}
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.invocations, m.errors, m.throttles, m.coldStarts, m.duration, m.billed, m.instances, m.gbSeconds, m.functions, m.profile}
+	return []prometheus.Collector{m.invocations, m.errors, m.throttles, m.coldStarts, m.duration, m.billed, m.instances, m.gbSeconds, m.functions, m.profile, m.machineBusy, m.saturated, m.saturatedSeconds}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {

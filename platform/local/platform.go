@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -233,6 +234,9 @@ type Platform struct {
 	unreservedInflight int                 // slots taken from the unreserved pool
 	waiting            map[string]struct{} // functions whose events wait for the unreserved pool
 
+	exitedCPU atomic.Int64 // CPU time of exited instances, ns
+	cpu       cpuMonitor
+
 	bg    sync.WaitGroup // async invocations, retry timers, the reaper
 	procs sync.WaitGroup // instance processes
 }
@@ -342,8 +346,9 @@ func New(opts Options) (*Platform, error) {
 			p.log.Error("local platform: serve", "err", err)
 		}
 	}()
-	p.bg.Add(1)
+	p.bg.Add(2)
 	go p.reapIdle()
+	go p.watchCPU()
 	p.log.Info("local platform: serving", "endpoint", p.endpoint, "dataDir", o.DataDir,
 		"functions", len(fns), "cgroups", p.cgStatus.Enforced, "concurrencyLimit", o.ConcurrencyLimit,
 		"latencyProfile", o.LatencyProfile.String())
