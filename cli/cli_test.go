@@ -28,7 +28,7 @@ func TestLoadAgainstLambdaAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	out, _, err := run(t, context.Background(), "load", "--platform", srv.URL, "--sample", "tree", "--rate", "200", "--requests", "20", srv.EntryFunction())
+	out, _, err := run(t, context.Background(), "load", "--platform", srv.URL, "--wait", "0", "--sample", "tree", "--rate", "200", "--requests", "20", srv.EntryFunction())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,8 @@ func TestLoadUserErrors(t *testing.T) {
 		{[]string{"load"}, "load needs the function to invoke"},
 		{[]string{"load", "--payload", "{}", "--sample", "iot", "f"}, "give one of"},
 		{[]string{"load", "--sample", "nope", "f"}, `no sample "nope"`},
-		{[]string{"load", "--platform", "http://127.0.0.1:1", "--requests", "2", "--rate", "100", "f"}, "every request failed"},
+		{[]string{"load", "--platform", "http://127.0.0.1:1", "--requests", "2", "--rate", "100", "f"}, "look up f before sending load"},
+		{[]string{"load", "--platform", "http://127.0.0.1:1", "--wait", "0", "--requests", "2", "--rate", "100", "f"}, "every request to f failed"},
 		{[]string{"load", "--duration", "0", "f"}, "unbounded load"},
 	}
 	for _, tt := range tests {

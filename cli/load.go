@@ -2,13 +2,21 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
-	"sort"
+	"os/signal"
+	"strings"
+	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/fusionize/fusionize/cli/loadgen"
@@ -23,7 +31,9 @@ func loadCommand() *cli.Command {
 		ArgsUsage: "<function[:alias]>",
 		Description: "Starts requests at --rate per second whether or not earlier ones finished, for --duration or\n" +
 			"--requests (at least one bound is required), and prints progress every second and then p50/p90/p95/p99\n" +
-			"latency and errors. Latency counts from each request's scheduled start. Example:\n" +
+			"latency and every kind of error with its count (by error code and HTTP status). Latency counts from each\n" +
+			"request's scheduled start. It first waits up to --wait for the function (and alias) to exist, so it can be\n" +
+			"started right after `optimize start`. Ctrl-C stops it and prints the summary so far. Example:\n" +
 			"  fusionize load --platform http://127.0.0.1:9001 --sample iot --rate 10 --duration 30s iot:live",
 		Flags: []cli.Flag{
 			platformFlag,
@@ -31,43 +41,120 @@ func loadCommand() *cli.Command {
 			&cli.DurationFlag{Name: "duration", Value: 30 * time.Second, Usage: "how long to start requests (0: bounded by --requests only)"},
 			&cli.IntFlag{Name: "requests", Usage: "stop after this many requests (0: bounded by --duration only)"},
 			&cli.IntFlag{Name: "max-in-flight", Value: 256, Usage: "requests in flight at most; due requests beyond are skipped and counted"},
+			&cli.DurationFlag{Name: "wait", Value: 2 * time.Minute, Usage: "wait this long for the function or alias to exist (0: do not wait)"},
 			&cli.StringFlag{Name: "payload", Usage: "request payload (JSON)"},
 			&cli.StringFlag{Name: "payload-file", Usage: "file holding the request payload"},
 			&cli.StringFlag{Name: "sample", Usage: "use this sample's request payload (" + fmt.Sprint(samples.Names()) + ")"},
 		},
-		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return fmt.Errorf("load needs the function to invoke, e.g. `fusionize load iot:live`")
-			}
-			payload, err := loadPayload(c.String("payload"), c.String("payload-file"), c.String("sample"))
-			if err != nil {
-				return err
-			}
-			cfg, err := loadAWSConfig(c.Context, c.String("platform"))
-			if err != nil {
-				return err
-			}
-			target := LambdaTarget(awslambda.NewFromConfig(cfg), c.Args().First(), payload)
-			opts := loadgen.Options{
-				Rate: c.Float64("rate"), Duration: c.Duration("duration"), Requests: c.Int("requests"),
-				MaxInFlight: c.Int("max-in-flight"),
-				Progress: func(s loadgen.Snapshot) {
-					fmt.Fprintf(c.App.ErrWriter, "%6.1fs  started %d  ok %d  errors %d  skipped %d  in flight %d  p50 %s\n",
-						s.Elapsed.Seconds(), s.Started, s.OK, s.Errors, s.Skipped, s.InFlight, fmtMS(s.P50))
-				},
-			}
-			res, err := loadgen.Run(c.Context, target, opts)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(c.App.Writer, platformNote(c.Context, c.String("platform")))
-			printLoadResult(c.App.Writer, res)
-			if res.OK == 0 && res.Started > 0 {
-				return fmt.Errorf("every request failed")
-			}
-			return nil
+		Action: runLoad,
+	}
+}
+
+func runLoad(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return fmt.Errorf("load needs the function to invoke, e.g. `fusionize load iot:live`")
+	}
+	payload, err := loadPayload(c.String("payload"), c.String("payload-file"), c.String("sample"))
+	if err != nil {
+		return err
+	}
+	// Ctrl-C ends the run with its summary; a second Ctrl-C ends the process at once.
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+	cfg, err := loadAWSConfig(ctx, c.String("platform"))
+	if err != nil {
+		return err
+	}
+	opts := loadgen.Options{
+		Rate: c.Float64("rate"), Duration: c.Duration("duration"), Requests: c.Int("requests"),
+		MaxInFlight: c.Int("max-in-flight"), Drain: 5 * time.Second, Classify: LambdaErrorKind,
+		Progress: func(s loadgen.Snapshot) {
+			fmt.Fprintf(c.App.ErrWriter, "%6.1fs  started %d  ok %d  errors %d  skipped %d  in flight %d  p50 %s\n",
+				s.Elapsed.Seconds(), s.Started, s.OK, s.Errors, s.Skipped, s.InFlight, fmtMS(s.P50))
 		},
 	}
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	lam := awslambda.NewFromConfig(cfg)
+	function := c.Args().First()
+	if err := waitForFunction(ctx, lam, function, c.Duration("wait"), c.App.ErrWriter); err != nil {
+		return err
+	}
+	res, err := loadgen.Run(ctx, LambdaTarget(lam, function, payload), opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.App.Writer, platformNote(ctx, c.String("platform")))
+	printLoadResult(c.App.Writer, res)
+	if res.OK == 0 && res.Errors > 0 {
+		return fmt.Errorf("every request to %s failed", function)
+	}
+	return nil
+}
+
+// waitForFunction waits up to wait for function (name[:qualifier]) to exist, saying so once.
+// Other errors (access denied, no endpoint) end the wait at once.
+func waitForFunction(ctx context.Context, lam *awslambda.Client, function string, wait time.Duration, w io.Writer) error {
+	name, qualifier, _ := strings.Cut(function, ":")
+	if wait <= 0 || strings.HasPrefix(function, "arn:") {
+		return nil // let the first request say what is wrong
+	}
+	in := &awslambda.GetFunctionInput{FunctionName: aws.String(name)}
+	if qualifier != "" {
+		in.Qualifier = aws.String(qualifier)
+	}
+	deadline := time.Now().Add(wait)
+	for said := false; ; said = true {
+		_, err := lam.GetFunction(ctx, in)
+		var nf *types.ResourceNotFoundException
+		switch {
+		case err == nil:
+			return nil
+		case !errors.As(err, &nf):
+			return fmt.Errorf("look up %s before sending load: %w", function, err)
+		case !time.Now().Before(deadline):
+			return fmt.Errorf("%s does not exist (waited %s; has the optimizer or `fusionize deploy` deployed it? --wait waits longer): %w", function, wait, err)
+		case !said:
+			fmt.Fprintf(w, "waiting up to %s for %s to exist (the optimizer deploys it before its first cycle) ...\n", wait, function)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", function, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// LambdaErrorKind names an Invoke error's kind without what differs per request: the HTTP
+// status and error code of an API error (429 TooManyRequestsException), the type of a
+// function error, a timeout, or the network error.
+func LambdaErrorKind(err error) string {
+	var fe *runtime.FunctionError
+	var api smithy.APIError
+	var resp *awshttp.ResponseError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &fe):
+		typ, _, _ := strings.Cut(fe.Message, ":")
+		if len(typ) > 60 || strings.Contains(typ, " ") {
+			typ = "error"
+		}
+		return "function error (" + fe.Type + ", " + typ + ")"
+	case errors.As(err, &api):
+		if errors.As(err, &resp) {
+			return fmt.Sprintf("%d %s", resp.HTTPStatusCode(), api.ErrorCode())
+		}
+		return api.ErrorCode()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.As(err, &op):
+		return "network: " + op.Op + " " + op.Err.Error()
+	case errors.As(err, &resp):
+		return fmt.Sprintf("HTTP %d", resp.HTTPStatusCode())
+	}
+	return err.Error()
 }
 
 func loadPayload(payload, file, sample string) ([]byte, error) {
@@ -108,15 +195,21 @@ func LambdaTarget(client runtime.LambdaInvokeAPI, function string, payload []byt
 func printLoadResult(w io.Writer, r loadgen.Result) {
 	fmt.Fprintf(w, "requests  %d started, %d ok, %d errors, %d skipped in %.1fs (%.1f ok/s)\n",
 		r.Started, r.OK, r.Errors, r.Skipped, r.Elapsed.Seconds(), r.Throughput())
-	fmt.Fprintf(w, "latency   p50 %s  p90 %s  p95 %s  p99 %s  max %s\n",
-		fmtMS(r.Percentile(50)), fmtMS(r.Percentile(90)), fmtMS(r.Percentile(95)), fmtMS(r.Percentile(99)), fmtMS(r.Percentile(100)))
-	var msgs []string
-	for m := range r.ErrorCounts {
-		msgs = append(msgs, m)
+	if r.OK == 0 {
+		fmt.Fprintln(w, "latency   none: no request succeeded")
+	} else {
+		fmt.Fprintf(w, "latency   p50 %s  p90 %s  p95 %s  p99 %s  max %s\n",
+			fmtMS(r.Percentile(50)), fmtMS(r.Percentile(90)), fmtMS(r.Percentile(95)), fmtMS(r.Percentile(99)), fmtMS(r.Percentile(100)))
 	}
-	sort.Strings(msgs)
-	for _, m := range msgs {
-		fmt.Fprintf(w, "error     %d× %s\n", r.ErrorCounts[m], m)
+	if r.Interrupted {
+		fmt.Fprintf(w, "interrupted: the figures cover the requests until Ctrl-C")
+		if r.Abandoned > 0 {
+			fmt.Fprintf(w, "; %d still in flight were abandoned", r.Abandoned)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, k := range r.ErrorKinds() {
+		fmt.Fprintf(w, "errors    %d× %s\n          e.g. %s\n", r.ErrorCounts[k], k, r.ErrorExamples[k])
 	}
 }
 
