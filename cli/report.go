@@ -3,9 +3,8 @@ package cli
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"go.temporal.io/sdk/client"
@@ -21,10 +20,12 @@ func reportCommand() *cli.Command {
 		Usage: "show every setup an app's optimizer tried, before against after, and plot latency against cost",
 		Description: "Queries the app's optimizer workflow for its cycles and prints each setup tried with its predicted and\n" +
 			"observed median latency and cost per request, the verdict, and the change from the first setup to the\n" +
-			"current one; writes a PNG plot of latency against cost. A worker must be running (queries replay on it).",
+			"current one; writes a PNG: every setup observed as latency against cost, and each cycle's prediction\n" +
+			"against what its canary observed. A worker must be running (queries replay on it).",
 		Flags: append(temporalFlags(),
 			&cli.StringFlag{Name: "app", Required: true, Usage: "the app's name"},
-			&cli.StringFlag{Name: "plot", Usage: "PNG file to write (default: <app>-report.png)"},
+			&cli.StringFlag{Name: "plot", Usage: "PNG file to write (default: <data-dir>/reports/<app>-<time>.png, where demo writes too)"},
+			&cli.StringFlag{Name: "data-dir", Value: defaultHome(), Usage: "the data directory whose reports/ holds the plots", EnvVars: []string{"FUSIONIZE_HOME"}},
 		),
 		Action: func(c *cli.Context) error {
 			return withClient(c, func(cl client.Client) error {
@@ -34,7 +35,7 @@ func reportCommand() *cli.Command {
 				}
 				path := c.String("plot")
 				if path == "" {
-					path = c.String("app") + "-report.png"
+					path = reportPath(c.String("data-dir"), c.String("app"), time.Now())
 				}
 				return WriteReport(c.App.Writer, c.String("app"), rs, path)
 			})
@@ -134,44 +135,10 @@ func WriteReport(w io.Writer, app string, rs []workflows.CycleRecord, plotPath s
 	if plotPath == "" {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(plotPath), 0o755); err != nil {
-		return err
-	}
-	f, err := os.Create(plotPath)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := plot.WritePNG(f, plotPoints(rs, cmp), plot.Options{Title: app + ": every setup observed, median latency against cost"}); err != nil {
-		return err
+	rows := reportCharts(app, rs, cmp)
+	if err := plot.SavePNG(plotPath, 1100, 420*len(rows), rows...); err != nil {
+		return fmt.Errorf("report of %s: %w", app, err)
 	}
 	fmt.Fprintf(w, "plot:   %s\n", plotPath)
-	return f.Close()
-}
-
-func plotPoints(rs []workflows.CycleRecord, cmp Comparison) []plot.Point {
-	var pts []plot.Point
-	seen := map[string]bool{}
-	add := func(setup string, m constraint.Metrics, kind plot.Kind) {
-		if m.MedianMS <= 0 || seen[setup] && kind == plot.Tried {
-			return
-		}
-		seen[setup] = true
-		pts = append(pts, plot.Point{Label: shorten(setup), LatencyMS: m.MedianMS, Cost: m.CostPerRequest, Kind: kind})
-	}
-	add(cmp.BeforeSetup, cmp.Before, plot.Baseline)
-	for _, r := range rs {
-		if r.Candidate != "" {
-			add(r.Candidate, r.CandidateObserved, plot.Tried)
-		}
-	}
-	add(cmp.AfterSetup, cmp.After, plot.Final)
-	return pts
-}
-
-func shorten(s string) string {
-	if len(s) > 48 {
-		return s[:45] + "..."
-	}
-	return s
+	return nil
 }

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/fusionize/fusionize/cli/plot"
 	"github.com/fusionize/fusionize/fusion/constraint"
 	"github.com/fusionize/fusionize/workflows"
 )
@@ -55,5 +57,48 @@ func TestWriteReportPlots(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "-20.0 %") || !strings.Contains(buf.String(), "side by side") || !strings.Contains(buf.String(), path) {
 		t.Fatalf("report:\n%s", buf.String())
+	}
+}
+
+// Catches plotting cost in dollars per request (axes of 0.000002), drawing the promoted
+// candidate twice (as tried and as after), leaving out the rolled-back one, and dropping the
+// predicted-against-observed pictures.
+func TestReportChartsShowWhatHappened(t *testing.T) {
+	rs := []workflows.CycleRecord{
+		{Cycle: 1, Outcome: workflows.Promoted, Baseline: "A@128,B@128", Candidate: "A+B@128", BaselineObserved: m(100, 200, 4e-6), CandidateObserved: m(80, 150, 2e-6),
+			Predicted: m(70, 120, 1.5e-6), BaselinePredicted: m(95, 190, 4.2e-6)},
+		{Cycle: 2, Outcome: workflows.RolledBack, Baseline: "A+B@128", Candidate: "A+B@256", BaselineObserved: m(82, 150, 2e-6), CandidateObserved: m(90, 160, 3e-6),
+			Predicted: m(60, 100, 2.5e-6)},
+		{Cycle: 3, Outcome: workflows.Converged, Baseline: "A+B@128", BaselineObserved: m(81, 150, 2e-6)},
+	}
+	cmp, _ := Compare(rs)
+	rows := reportCharts("t", rs, cmp)
+	if len(rows) != 2 || len(rows[1]) != 2 {
+		t.Fatalf("rows %d: want the trade-off and, below, predicted against observed for latency and cost", len(rows))
+	}
+	byName := map[string][]plot.Point{}
+	for _, s := range rows[0][0].Series {
+		byName[s.Name] = s.Points
+	}
+	tried := byName["canaried, not kept (cycle #)"]
+	if len(tried) != 1 || tried[0].Label != "#2 rolled-back" || tried[0].X != 90 || math.Abs(tried[0].Y-3) > 1e-9 {
+		t.Errorf("tried %+v: want the rolled-back cycle 2 alone at (90 ms, $3 per million)", tried)
+	}
+	if a := byName["after"]; len(a) != 1 || a[0].Label != "A+B@128" || math.Abs(a[0].Y-2) > 1e-9 {
+		t.Errorf("after %+v", a)
+	}
+	lat := rows[1][0]
+	if c := lat.Series[0].Points; len(c) != 2 || c[0] != (plot.Point{X: 70, Y: 80, Label: "#1"}) || !lat.Diagonal {
+		t.Errorf("candidate latency predicted/observed %+v", c)
+	}
+	if b := lat.Series[1].Points; len(b) != 1 || b[0].X != 95 {
+		t.Errorf("current setup predicted/observed %+v: only cycle 1 predicted it", b)
+	}
+	// The paper's heuristic predicts nothing: no prediction pictures.
+	for i := range rs {
+		rs[i].Predicted, rs[i].BaselinePredicted = constraint.Metrics{}, constraint.Metrics{}
+	}
+	if rows := reportCharts("t", rs, cmp); len(rows) != 1 {
+		t.Errorf("%d rows without predictions, want 1", len(rows))
 	}
 }
