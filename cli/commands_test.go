@@ -2,7 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -49,6 +52,11 @@ func TestCommandUserErrors(t *testing.T) {
 		{[]string{"demo", "--data-dir", dir, "--temporal-port", "0", "--app", "nope"}, `no sample "nope"`},
 		{[]string{"demo", "--data-dir", dir, "--temporal-port", busy, "--platform-addr", "127.0.0.1:1"}, "but no platform on 127.0.0.1:1"},
 		{[]string{"worker", "--address", "127.0.0.1:1"}, "no bundles"},
+		// Every busy port at once, before bundling (the test checks nothing was bundled).
+		{[]string{"demo", "--data-dir", dir, "--temporal-port", "0", "--ui-port", busy, "--platform-addr", "127.0.0.1:" + busy, "--metrics-addr", "127.0.0.1:" + busy},
+			"Temporal Web UI: cannot listen on 127.0.0.1:" + busy},
+		{[]string{"dev", "--data-dir", dir, "--temporal-port", "0", "--ui-port", "0", "--platform-addr", "127.0.0.1:" + busy, "--metrics-addr", "127.0.0.1:" + busy},
+			"local platform: cannot listen on 127.0.0.1:" + busy + " (listen tcp 127.0.0.1:" + busy + ": bind: address already in use); stop what uses it or choose another with --platform-addr\nworker metrics"},
 		{[]string{"worker", "--bundle", "iot"}, "want app=path/to/bundle.zip"},
 		{[]string{"optimize", "status", "--address", "127.0.0.1:1", "--app", "iot"}, "connect to Temporal at 127.0.0.1:1"},
 		{[]string{"optimize", "start", "--address", "127.0.0.1:1", "appconfig/testdata/bad.yaml"}, "canary weights must increase"},
@@ -68,5 +76,8 @@ func TestCommandUserErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: got %v, want an error containing %q", tt.args, err, tt.want)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bundles")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("bundles were built before a port check failed: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -73,61 +74,25 @@ func runDemo(c *cli.Context) error {
 		el := time.Since(start).Round(time.Second)
 		fmt.Fprintf(out, "[%02d:%02d] %s\n", int(el.Minutes()), int(el.Seconds())%60, fmt.Sprintf(format, args...))
 	}
-
-	cfg, err := demoConfig(c.String("app"))
-	if c.String("config") != "" {
-		cfg, err = appconfig.LoadFile(c.String("config"))
-	}
+	cfg, in, err := demoInput(c)
 	if err != nil {
 		return err
 	}
-	if p := c.String("planner"); p != "" {
-		cfg.Planner = p
-	}
-	in, err := OptimizerInput(cfg, "")
-	if err != nil {
-		return err
-	}
-	in.StopWhenConverged = true
-	in.Settings.Collect = workflows.CollectPolicy{MinRequests: 60, Window: 2 * time.Minute}
-
-	// The stack: a running one on the ports, or our own.
 	o, err := stackOptions(c)
 	if err != nil {
 		return err
 	}
-	temporalAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(o.TemporalPort))
-	var stack *Stack
-	platform := "http://" + o.PlatformAddr
-	uiURL := fmt.Sprintf("http://127.0.0.1:%d", o.UIPort)
-	if listening(temporalAddr) {
-		if !listening(o.PlatformAddr) {
-			return fmt.Errorf("a Temporal server listens on %s but no platform on %s: start `fusionize dev`, or use other --temporal-port/--platform-addr", temporalAddr, o.PlatformAddr)
-		}
-		logf("using the dev stack already running (Temporal %s, platform %s); its worker's settings apply (e.g. --env %s)", temporalAddr, platform, work.EnvScale)
-	} else {
-		logf("bundling the %s sample for this machine ...", cfg.Sample)
-		b, err := bundleSample(ctx, cfg.Sample, filepath.Join(o.DataDir, "bundles"))
-		if err != nil {
-			return err
-		}
-		o.Bundles = map[string]plambda.Bundle{cfg.Name: b}
-		o.Environment = map[string]string{work.EnvScale: strconv.FormatFloat(c.Float64("work-scale"), 'g', -1, 64)}
-		for k, v := range cfg.Environment {
-			o.Environment[k] = v
-		}
-		o.Progress = io.Discard
-		logf("starting the dev stack: Temporal with its Web UI, the local platform, a worker ...")
-		stack, err = StartStack(ctx, o)
-		if err != nil {
-			return err
-		}
+	ends, stack, err := demoStack(ctx, c, o, cfg, logf)
+	if err != nil {
+		return err
+	}
+	if stack != nil {
 		defer func() {
 			logf("stopping the dev stack ...")
 			stack.Stop(context.WithoutCancel(ctx))
 		}()
-		temporalAddr, platform, uiURL = stack.Temporal.FrontendAddress(), stack.Platform.Endpoint(), stack.Temporal.UIURL()
 	}
+	temporalAddr, platform, uiURL := ends.temporal, ends.platform, ends.ui
 
 	tc, err := client.DialContext(ctx, client.Options{HostPort: temporalAddr, Logger: tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
 	if err != nil {
@@ -154,17 +119,21 @@ func runDemo(c *cli.Context) error {
 	var result workflows.OptimizerResult
 	wfDone := make(chan error, 1)
 	go func() { wfDone <- run.Get(demoCtx, &result) }()
-	err = followProgress(demoCtx, tc, cfg.Name, wfDone, logf)
+	err = followProgress(demoCtx, tc, cfg.Name, cfg.Canary.MinSamples, wfDone, logf)
 	cancelDemo()
 	lr := <-loadDone
 	if err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			fmt.Fprintln(errOut, "interrupted: the optimizer keeps its state in Temporal; `fusionize demo` again (or `fusionize dev` and `fusionize optimize status`) picks it up")
+		case errors.Is(err, context.DeadlineExceeded):
+			explainTimeout(ctx, tc, out, cfg.Name, c.Duration("timeout"), lr)
+			return fmt.Errorf("demo of %s: not converged within --timeout %s", cfg.Name, c.Duration("timeout"))
 		}
 		return err
 	}
 	fmt.Fprintf(out, "\nclient side: %d requests, %d errors, p50 %s, p99 %s over the whole run\n%s\n\n", lr.Started, lr.Errors, fmtMS(lr.Percentile(50)), fmtMS(lr.Percentile(99)), platformNote(ctx, platform))
-	plotPath := filepath.Join(o.DataDir, "reports", fmt.Sprintf("%s-%s.png", cfg.Name, time.Now().Format("20060102-150405")))
+	plotPath := reportPath(o.DataDir, cfg.Name, time.Now())
 	if err := WriteReport(out, cfg.Name, result.Records, plotPath); err != nil {
 		return err
 	}
@@ -175,6 +144,65 @@ func runDemo(c *cli.Context) error {
 		<-ctx.Done()
 	}
 	return nil
+}
+
+// demoInput is the optimizer's input for the demo: the sample's demo defaults or --config,
+// stopping when converged, collecting briefly.
+func demoInput(c *cli.Context) (appconfig.Config, workflows.OptimizerInput, error) {
+	cfg, err := demoConfig(c.String("app"))
+	if c.String("config") != "" {
+		cfg, err = appconfig.LoadFile(c.String("config"))
+	}
+	if err != nil {
+		return cfg, workflows.OptimizerInput{}, err
+	}
+	if p := c.String("planner"); p != "" {
+		cfg.Planner = p
+	}
+	in, err := OptimizerInput(cfg, "")
+	if err != nil {
+		return cfg, in, err
+	}
+	in.StopWhenConverged = true
+	in.Settings.Collect = workflows.CollectPolicy{MinRequests: 60, Window: 2 * time.Minute}
+	return cfg, in, nil
+}
+
+// endpoints are where the demo finds Temporal, the platform and the Web UI.
+type endpoints struct{ temporal, platform, ui string }
+
+// demoStack finds a dev stack running on the ports, or checks every port, bundles the sample
+// and starts one (returned, for the caller to stop).
+func demoStack(ctx context.Context, c *cli.Context, o StackOptions, cfg appconfig.Config, logf func(string, ...any)) (endpoints, *Stack, error) {
+	e := endpoints{temporal: net.JoinHostPort("127.0.0.1", strconv.Itoa(o.TemporalPort)),
+		platform: "http://" + o.PlatformAddr, ui: fmt.Sprintf("http://127.0.0.1:%d", o.UIPort)}
+	if listening(e.temporal) {
+		if !listening(o.PlatformAddr) {
+			return e, nil, fmt.Errorf("a Temporal server listens on %s but no platform on %s: start `fusionize dev`, or use other --temporal-port/--platform-addr", e.temporal, o.PlatformAddr)
+		}
+		logf("using the dev stack already running (Temporal %s, platform %s); its worker's settings apply (e.g. --env %s)", e.temporal, e.platform, work.EnvScale)
+		return e, nil, nil
+	}
+	if err := CheckStackPorts(o); err != nil {
+		return e, nil, err
+	}
+	logf("bundling the %s sample for this machine ...", cfg.Sample)
+	b, err := bundleSample(ctx, cfg.Sample, filepath.Join(o.DataDir, "bundles"))
+	if err != nil {
+		return e, nil, err
+	}
+	o.Bundles = map[string]plambda.Bundle{cfg.Name: b}
+	o.Environment = map[string]string{work.EnvScale: strconv.FormatFloat(c.Float64("work-scale"), 'g', -1, 64)}
+	for k, v := range cfg.Environment {
+		o.Environment[k] = v
+	}
+	o.Progress = io.Discard
+	logf("starting the dev stack: Temporal with its Web UI, the local platform, a worker ...")
+	stack, err := StartStack(ctx, o)
+	if err != nil {
+		return e, nil, err
+	}
+	return endpoints{stack.Temporal.FrontendAddress(), stack.Platform.Endpoint(), stack.Temporal.UIURL()}, stack, nil
 }
 
 // listening reports whether something accepts TCP connections at addr.
@@ -213,55 +241,4 @@ func driveLoad(ctx context.Context, lam *awslambda.Client, cfg appconfig.Config,
 		logf("load: %v", err)
 	}
 	return res
-}
-
-// followProgress prints the optimizer's progress until the workflow ends.
-func followProgress(ctx context.Context, tc client.Client, app string, done <-chan error, logf func(string, ...any)) error {
-	var last workflows.Status
-	lastSamples := time.Time{}
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-done:
-			if err != nil {
-				return fmt.Errorf("optimizer: %w", err)
-			}
-			logf("optimizer finished")
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-		st, err := Status(ctx, tc, app)
-		if err != nil {
-			continue // the workflow may be between runs (continue-as-new) or just finishing
-		}
-		changed := st.Phase != last.Phase || st.Cycle != last.Cycle || st.Candidate != last.Candidate || st.Step != last.Step || st.Current != last.Current
-		switch {
-		case changed:
-			line := fmt.Sprintf("cycle %d · %s · current %s", st.Cycle, st.Phase, shorten(st.Current))
-			if st.Candidate != "" {
-				line += " · candidate " + shorten(st.Candidate)
-			}
-			if st.Message != "" {
-				line += " — " + shorten2(st.Message)
-			}
-			logf("%s", line)
-		case st.Phase == workflows.PhaseCanary && st.Step > 0 && time.Since(lastSamples) > 6*time.Second:
-			logf("  canary step %d at %.0f %%: %d current / %d candidate warm samples", st.Step, 100*st.Weight, st.StableSamples, st.CanarySamples)
-			lastSamples = time.Now()
-		}
-		if v := st.LastVerdict; v != nil && (last.LastVerdict == nil || v.Reason != last.LastVerdict.Reason || v.Outcome != last.LastVerdict.Outcome) {
-			logf("  verdict %s (promote: %t): %s", v.Outcome, v.Accepted, v.Reason)
-		}
-		last = st
-	}
-}
-
-func shorten2(s string) string {
-	if len(s) > 110 {
-		return s[:107] + "..."
-	}
-	return s
 }

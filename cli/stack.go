@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -66,6 +69,9 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 			fmt.Fprintf(o.Progress, format+"\n", args...)
 		}
 	}
+	if err := CheckStackPorts(o); err != nil {
+		return nil, err
+	}
 	s := &Stack{Bundles: map[string]plambda.Bundle{}}
 	defer func() {
 		if err != nil {
@@ -77,15 +83,8 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	}
 	if o.BundleSamples {
 		progress("bundling the samples for linux/%s (the first build takes a minute) ...", goruntime.GOARCH)
-		for _, name := range samples.Names() {
-			if _, ok := s.Bundles[name]; ok {
-				continue
-			}
-			b, err := bundleSample(ctx, name, filepath.Join(o.DataDir, "bundles"))
-			if err != nil {
-				return nil, err
-			}
-			s.Bundles[name] = b
+		if err := bundleSamples(ctx, s.Bundles, filepath.Join(o.DataDir, "bundles")); err != nil {
+			return nil, err
 		}
 	}
 	progress("starting Temporal (SQLite in %s) ...", filepath.Join(o.DataDir, "temporal"))
@@ -137,6 +136,51 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 		return nil, ctx.Err()
 	}
 	return s, nil
+}
+
+// CheckStackPorts tries every fixed address the stack will listen on and reports each one in
+// use, with the flag that moves it, all at once: before minutes of bundling, not after. Ports
+// 0 (pick a free one) are not checked. The addresses are released at once, so another process
+// may still take one before the stack binds it; the stack then fails with the same advice.
+func CheckStackPorts(o StackOptions) error {
+	checks := []struct{ addr, what, flag string }{
+		{net.JoinHostPort("127.0.0.1", strconv.Itoa(o.TemporalPort)), "Temporal frontend", "--temporal-port"},
+		{net.JoinHostPort("127.0.0.1", strconv.Itoa(o.UIPort)), "Temporal Web UI", "--ui-port (-1: no UI)"},
+		{o.PlatformAddr, "local platform", "--platform-addr"},
+		{o.MetricsAddr, "worker metrics", "--metrics-addr (empty: none)"},
+	}
+	var errs []error
+	for _, c := range checks {
+		_, port, err := net.SplitHostPort(c.addr)
+		if c.addr == "" || err != nil || port == "0" || strings.HasPrefix(port, "-") {
+			continue // none, picked freely, or malformed (the component says so)
+		}
+		l, err := net.Listen("tcp", c.addr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: cannot listen on %s (%w); stop what uses it or choose another with %s", c.what, c.addr, err, c.flag))
+			continue
+		}
+		l.Close()
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("dev stack: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// bundleSamples adds the built-in samples that bundles lacks, bundled into dir.
+func bundleSamples(ctx context.Context, bundles map[string]plambda.Bundle, dir string) error {
+	for _, name := range samples.Names() {
+		if _, ok := bundles[name]; ok {
+			continue
+		}
+		b, err := bundleSample(ctx, name, dir)
+		if err != nil {
+			return err
+		}
+		bundles[name] = b
+	}
+	return nil
 }
 
 // samplePackage is the bundle main of a built-in sample.

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"image/png"
 	"math"
-	"strconv"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
