@@ -86,7 +86,7 @@ func runLoad(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(c.App.Writer, platformNote(ctx, c.String("platform")))
+	fmt.Fprintln(c.App.Writer, platformNote(c.Context, c.String("platform"))) // after Ctrl-C too
 	printLoadResult(c.App.Writer, res)
 	if res.OK == 0 && res.Errors > 0 {
 		return fmt.Errorf("every request to %s failed", function)
