@@ -169,7 +169,7 @@ func checkFiles(t *testing.T, out string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"REDUCED run", "## iot, latency profile none", "| model |", "| fusionizepp |", "Predicted against observed", "≥ 40 % lower"} {
+	for _, want := range []string{"REDUCED run", "## iot, latency profile none", "| model |", "| fusionizepp |", "The model's predictions against what was observed", "≥ 40 % lower"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("tables lack %q", want)
 		}

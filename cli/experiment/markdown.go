@@ -19,9 +19,13 @@ func Markdown(r Results) string {
 	}
 	fmt.Fprintf(&b, "# Fusionize against Fusionize++, live on the local platform\n\n")
 	fmt.Fprintf(&b, "%s.\n\n", label)
-	fmt.Fprintf(&b, "- command: `%s`\n- date: %s to %s\n- machine: %s, %d CPUs, Go %s; load average %.1f at start, %.1f at end (the machine is shared)\n- platform: %s\n- work scale: %g\n\n",
-		m.Command, m.Started.Format(time.RFC3339), m.Finished.Format(time.RFC3339), m.Machine, m.CPUs, m.GoVersion,
-		m.LoadAverageStart, m.LoadAverageEnd, m.Platform, m.WorkScale)
+	end, loadEnd := "(not finished)", "(not finished)"
+	if !m.Finished.IsZero() {
+		end, loadEnd = m.Finished.Format(time.RFC3339), fmt.Sprintf("%.1f", m.LoadAverageEnd)
+	}
+	fmt.Fprintf(&b, "- command: `%s`\n- date: %s to %s\n- machine: %s, %d CPUs, Go %s; 1-minute load average %.1f at start, %s at end (the machine is shared with other work)\n- platform: %s\n- work scale: %g\n\n",
+		m.Command, m.Started.Format(time.RFC3339), end, m.Machine, m.CPUs, m.GoVersion,
+		m.LoadAverageStart, loadEnd, m.Platform, m.WorkScale)
 	b.WriteString("Latency is the entry invocation's duration (plus init on a cold start) from the traces; cost per request is every invocation's billed cost plus request fees (us-east-1 x86 prices); cold share is the share of requests with a cold start on their response path.\n\n")
 	for _, ap := range appProfiles(r) {
 		writeSection(&b, r, ap[0], ap[1])
@@ -42,7 +46,7 @@ func appProfiles(r Results) [][2]string {
 
 func writeSection(b *strings.Builder, r Results, app, profile string) {
 	fmt.Fprintf(b, "## %s, latency profile %s\n\n", app, profile)
-	b.WriteString("| arm | final setup | median ms | p95 ms | $ per 1M requests | cold | setups deployed | requests per setup | experiment requests | wall time |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| arm | final setup | median ms | p95 ms | $ per 1M requests | cold | setups deployed | requests per setup (planner default) | experiment requests | wall time |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, arm := range Arms {
 		rec, ok := r.Record(app, arm, profile)
 		if !ok {
@@ -123,21 +127,26 @@ func bestMeasured(r Results, app, profile string) (lat, cost SetupResult, ok boo
 }
 
 func writeSetups(b *strings.Builder, rec Record) {
-	fmt.Fprintf(b, "### %s: every setup, in order (%d requests each at %g requests/s)\n\n", rec.Arm, rec.RequestsPerSetup, rec.Rate)
-	b.WriteString("| # | setup | kind | median ms | p95 ms | $ per 1M | cold | client p50 ms | errors |\n|---:|---|---|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(b, "### %s: every setup, in order (at %g requests/s)\n\n", rec.Arm, rec.Rate)
+	b.WriteString("| # | setup | kind | requests | median ms | p95 ms | $ per 1M | cold | client p50 ms | errors |\n|---:|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i, s := range rec.Setups {
 		kind := s.Kind
 		if s.Verdict != "" {
 			kind = fmt.Sprintf("%s (%s, promoted %t)", kind, s.Verdict, s.Promoted)
 		}
-		fmt.Fprintf(b, "| %d | `%s` | %s | %.1f | %.1f | %.2f | %.1f %% | %.1f | %d |\n", i+1, s.Setup, kind, s.MedianMS, s.P95MS,
+		fmt.Fprintf(b, "| %d | `%s` | %s | %d | %.1f | %.1f | %.2f | %.1f %% | %.1f | %d |\n", i+1, s.Setup, kind, s.Sent, s.MedianMS, s.P95MS,
 			1e6*s.CostPerRequest, 100*s.ColdShare, s.Client.P50MS, s.Client.Errors+s.Client.Skipped)
 	}
 	b.WriteString("\n")
 	if len(rec.Predictions) == 0 {
 		return
 	}
-	b.WriteString("Predicted against observed:\n\n| setup | kind | median ms (pred / obs) | p95 ms (pred / obs) | $ per 1M (pred / obs) |\n|---|---|---:|---:|---:|\n")
+	if rec.Arm == Model {
+		b.WriteString("The model's predictions against what was observed (a measurement's prediction is plan.Simulate on the profile the plan was made from; a canary's is the plan's):\n\n")
+	} else {
+		b.WriteString("The heuristic predicts nothing; for comparison, plan.Simulate on the profile at each step against what was observed:\n\n")
+	}
+	b.WriteString("| setup | kind | median ms (pred / obs) | p95 ms (pred / obs) | $ per 1M (pred / obs) |\n|---|---|---:|---:|---:|\n")
 	for _, p := range rec.Predictions {
 		fmt.Fprintf(b, "| `%s` | %s | %.1f / %.1f | %.1f / %.1f | %.2f / %.2f |\n", p.Setup, p.Kind, p.Predicted.MedianMS, p.Observed.MedianMS,
 			p.Predicted.P95MS, p.Observed.P95MS, 1e6*p.Predicted.CostPerRequest, 1e6*p.Observed.CostPerRequest)

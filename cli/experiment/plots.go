@@ -39,6 +39,8 @@ func WritePlots(r Results, dir string) error {
 func runPlots(r Results, app, profile string) []*plot.Plot {
 	lat, cost := newPlot(app+" ("+profile+"): median latency of each setup over the run", "minutes into the arm", "median latency (ms)"),
 		newPlot(app+" ("+profile+"): cost of each setup over the run", "minutes into the arm", "$ per 1M requests")
+	// Medians span orders of magnitude (all local can be far slower than any other setup).
+	lat.Y.Scale, lat.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
 	for i, arm := range Arms {
 		rec, ok := r.Record(app, arm, profile)
 		if !ok || len(rec.Setups) == 0 {

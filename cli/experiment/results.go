@@ -53,9 +53,10 @@ type SetupResult struct {
 	Kind     string `json:"kind"`
 	Promoted bool   `json:"promoted,omitempty"`
 	Verdict  string `json:"verdict,omitempty"`
-	// Requests traced (server side); Metrics from the traces: latency is the entry
+	// Sent is the requests sent; Requests those traced (server side); Metrics from the traces: latency is the entry
 	// invocation's duration plus its init on a cold start, cost is every invocation's
 	// billed cost plus the request fees.
+	Sent     int `json:"sent"`
 	Requests int `json:"requests"`
 	Metrics
 	// ColdShare is the share of requests with a cold start on their response path.
@@ -167,7 +168,7 @@ func finalOf(rs []SetupResult, final fusion.Setup) SetupResult {
 // setupResult reads one measurement's figures from its traces.
 func setupResult(g fusion.Graph, m Measurement, start time.Time) SetupResult {
 	p := fusion.BuildProfile(g, m.Records, m.Reports)
-	sr := SetupResult{Setup: m.Setup, ID: m.SetupID, Kind: string(plan.Measurement), Client: m.Client,
+	sr := SetupResult{Setup: m.Setup, ID: m.SetupID, Kind: string(plan.Measurement), Client: m.Client, Sent: m.Requests,
 		OffsetS: m.Start.Sub(start).Seconds()}
 	st, ok := p.Setup(m.SetupID)
 	if !ok || st.Requests == 0 {
