@@ -253,7 +253,7 @@ func (e *runner) arm(ctx context.Context, site Site, g fusion.Graph, app, arm, p
 	env := &live{ctx: ctx, app: app, entry: site.Entry, dep: site.Deployer, target: site.Target, rate: o.rate(app),
 		dir: filepath.Join(o.State, fmt.Sprintf("%s-%s-%s", app, profile, arm)), settle: 30 * time.Second}
 	env.onMeas = func(m Measurement, replayed bool) { e.progress.measured(app, profile, arm, m, replayed) }
-	rec := Record{App: app, Arm: arm, Profile: profile, Rate: env.rate, WorkScale: o.WorkScale, Reduced: o.Reduced,
+	rec := Record{App: app, Arm: arm, Profile: profile, Platform: site.Platform, Rate: env.rate, WorkScale: o.WorkScale, Reduced: o.Reduced,
 		DefaultMemoryMB: o.DefaultMemoryMB, Started: time.Now().UTC()}
 	var (
 		run   plan.RunResult

@@ -77,6 +77,9 @@ func (l LocalLab) Open(ctx context.Context, app, profile, dataDir string) (Site,
 	if !st.Cgroups.Enforced {
 		desc = "platform/local, memory sizes NOT enforced: " + st.Cgroups.Reason
 	}
+	if lo.LatencyProfile.On() {
+		desc += "; " + lo.LatencyProfile.Describe()
+	}
 	return Site{
 		Deployer: dep, Entry: sample.Graph.Entry, Platform: desc, Close: closePlatform,
 		Target: loadgen.TargetFunc(func(ctx context.Context) error {
@@ -86,13 +89,12 @@ func (l LocalLab) Open(ctx context.Context, app, profile, dataDir string) (Site,
 	}, nil
 }
 
-// withLatencyProfile sets the platform's latency profile.
+// withLatencyProfile sets the platform's latency profile (platform/local's, by name).
 func withLatencyProfile(o *local.Options, profile string) error {
-	switch profile {
-	case ProfileNone:
-		return nil
-	case ProfileAWS:
-		return fmt.Errorf("latency profile %q: this build's local platform has no AWS latency profile yet", profile)
+	lp, err := local.ParseLatencyProfile(profile)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("latency profile %q: want %s or %s", profile, ProfileNone, ProfileAWS)
+	o.LatencyProfile = lp
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/fusionize/fusionize/activities"
 	"github.com/fusionize/fusionize/cli/loadgen"
 	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/platform/local"
 )
 
 // TestReplayRefusesOtherConfiguration: a state directory holding a measurement of another
@@ -110,5 +111,20 @@ func TestOutIsAbsolute(t *testing.T) {
 	o, err := Options{Apps: []string{"iot"}, Profiles: []string{ProfileNone}, Lab: LocalLab{}, Out: "docs/results"}.withDefaults()
 	if err != nil || !filepath.IsAbs(o.Out) || !filepath.IsAbs(o.State) {
 		t.Errorf("out %q, state %q, err %v", o.Out, o.State, err)
+	}
+}
+
+// TestLatencyProfiles: "aws" turns the platform's AWS latency profile on, "none" leaves it
+// off, anything else is an error. It fails when the profile is not passed to the platform.
+func TestLatencyProfiles(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		on, ok bool
+	}{{ProfileAWS, true, true}, {ProfileNone, false, true}, {"fast", false, false}} {
+		var o local.Options
+		err := withLatencyProfile(&o, tt.name)
+		if (err == nil) != tt.ok || o.LatencyProfile.On() != tt.on {
+			t.Errorf("%s: on %t, error %v", tt.name, o.LatencyProfile.On(), err)
+		}
 	}
 }

@@ -81,6 +81,7 @@ type Record struct {
 	App              string    `json:"app"`
 	Arm              string    `json:"arm"`
 	Profile          string    `json:"profile"`
+	Platform         string    `json:"platform"`
 	Rate             float64   `json:"rate"`
 	RequestsPerSetup int       `json:"requestsPerSetup"`
 	DefaultMemoryMB  int       `json:"defaultMemoryMB"`
