@@ -391,10 +391,15 @@ func TestRecordsAreBounded(t *testing.T) {
 func TestTraceRecordsCPUTime(t *testing.T) {
 	app := NewApp("t")
 	app.Register("B", func(ctx context.Context, in []byte) ([]byte, error) {
-		deadline := time.Now().Add(20 * time.Millisecond)
+		// Busy until the process has used 20 ms of CPU (not 20 ms of wall
+		// time, which a loaded machine turns into far less CPU), bounded in
+		// wall time so an unsupported clock cannot hang the test.
+		start, deadline := processCPU(), time.Now().Add(10*time.Second)
 		x := 0
-		for time.Now().Before(deadline) { // busy: CPU time ≈ wall time
-			x++
+		for processCPU()-start < 20_000 && time.Now().Before(deadline) {
+			for i := 0; i < 10_000; i++ {
+				x++
+			}
 		}
 		return []byte{byte(x)}, nil
 	})
@@ -403,7 +408,9 @@ func TestTraceRecordsCPUTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := parseTraces(t, buf)[0]
-	if processCPU() > 0 && rec.CPU < 10_000 {
-		t.Fatalf("a 20 ms busy loop recorded %d µs of CPU", rec.CPU)
+	// Catches a trace that records no CPU, or only part of it: the loop
+	// used at least 20 ms of CPU inside the invocation.
+	if processCPU() > 0 && rec.CPU < 20_000 {
+		t.Fatalf("a busy loop of 20 ms CPU recorded %d µs of CPU", rec.CPU)
 	}
 }
