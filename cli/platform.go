@@ -129,33 +129,72 @@ func runPlatform(c *cli.Context) error {
 func platformBenchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bench",
-		Usage: "measure cold starts, warm invocation latency and throughput of an embedded platform",
-		Description: "Starts a platform in a temporary directory, builds a no-op aws-lambda-go function with the go\n" +
-			"command, and invokes it through the aws-sdk-go-v2 Lambda client: a few cold starts, then warm\n" +
-			"invocations from one client and from --clients concurrent clients, each bounded by --invocations\n" +
-			"and --duration.",
+		Usage: "measure the local platform: cold starts and warm invocations, then the paper's load on the samples",
+		Description: "First (--micro) a no-op aws-lambda-go function through the aws-sdk-go-v2 Lambda client: a few cold\n" +
+			"starts, then warm invocations from one client and from --clients concurrent clients. Then the load runs\n" +
+			"(--runs app@rate,...): each deploys its app all remote on one embedded platform and sends open-loop load\n" +
+			"for --load-duration, reporting requests, errors, 429s, p50/p99, peak instances and memory, memory per\n" +
+			"idle instance, the run's CPU demand against the machine's cores, and whether the machine's CPU was\n" +
+			"saturated. Apps: noop, io (waits only: 1 s, then a sync call that waits 0.5 s) and the samples; a\n" +
+			"sample's work scale is --work-scale, else chosen per run so its CPU demand is 60 % of the cores.\n" +
+			"The default runs take about 17 minutes; e.g. --runs tree@50 --load-duration 30s for one.",
 		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "micro", Value: true, Usage: "run the no-op cold start and warm invocation phases"},
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:0", Usage: "address of the embedded platforms (port 0: a free one)"},
 			&cli.IntFlag{Name: "cold-starts", Value: 5, Usage: "cold starts to measure"},
 			&cli.IntFlag{Name: "invocations", Value: 5000, Usage: "most warm invocations per phase"},
 			&cli.DurationFlag{Name: "duration", Value: 3 * time.Second, Usage: "longest time per warm phase"},
 			&cli.IntFlag{Name: "clients", Value: 8, Usage: "concurrent clients in the concurrent phase"},
 			&cli.IntFlag{Name: "memory", Value: 1769, Usage: "memory size of the function in MB"},
 			&cli.StringFlag{Name: "cgroups", Value: local.CgroupsAuto, Usage: "auto or off"},
+			&cli.StringFlag{Name: "runs", Value: defaultBenchRuns, Usage: "load runs, app@requests-per-second, comma-separated (empty: none)"},
+			&cli.DurationFlag{Name: "load-duration", Value: 2 * time.Minute, Usage: "how long each load run sends requests"},
+			&cli.Float64Flag{Name: "work-scale", Usage: "work scale of the samples (0: chosen per run to fit the machine)"},
+			concurrencyFlag,
+			latencyProfileFlag,
 		},
-		Action: func(c *cli.Context) error {
-			res, err := local.Bench(c.Context, local.BenchOptions{
-				ColdStarts:  c.Int("cold-starts"),
-				Invocations: c.Int("invocations"),
-				Duration:    c.Duration("duration"),
-				Clients:     c.Int("clients"),
-				MemorySize:  c.Int("memory"),
-				Cgroups:     c.String("cgroups"),
-				Progress:    c.App.ErrWriter,
-			})
-			if err != nil {
-				return err
-			}
-			return res.WriteTable(c.App.Writer)
-		},
+		Action: runPlatformBench,
 	}
+}
+
+func runPlatformBench(c *cli.Context) error {
+	runs, err := parseBenchRuns(c.String("runs"))
+	if err != nil {
+		return err
+	}
+	profile, err := local.ParseLatencyProfile(c.String("latency-profile"))
+	if err != nil {
+		return err
+	}
+	if c.Bool("micro") {
+		res, err := local.Bench(c.Context, local.BenchOptions{
+			ColdStarts:  c.Int("cold-starts"),
+			Invocations: c.Int("invocations"),
+			Duration:    c.Duration("duration"),
+			Clients:     c.Int("clients"),
+			MemorySize:  c.Int("memory"),
+			Cgroups:     c.String("cgroups"),
+			Addr:        c.String("addr"),
+			Progress:    c.App.ErrWriter,
+		})
+		if err != nil {
+			return err
+		}
+		if err := res.WriteTable(c.App.Writer); err != nil {
+			return err
+		}
+	}
+	if len(runs) == 0 {
+		return nil
+	}
+	results, err := runLoadBench(c.Context, runs, local.Options{
+		Addr: c.String("addr"), Cgroups: c.String("cgroups"), ConcurrencyLimit: c.Int("concurrency"), LatencyProfile: profile,
+	}, c.Duration("load-duration"), c.Float64("work-scale"), c.App.ErrWriter)
+	if len(results) > 0 {
+		fmt.Fprintln(c.App.Writer)
+		if werr := writeBenchTable(c.App.Writer, profile.String(), results); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
 }

@@ -35,6 +35,7 @@ type BenchOptions struct {
 	Clients     int           // concurrent clients in the concurrent phase [8]
 	MemorySize  int           // of the benchmark function [1769, one full vCPU]
 	Cgroups     string        // Options.Cgroups of the embedded platform [auto]
+	Addr        string        // Options.Addr of the embedded platform [127.0.0.1:0]
 	// Zip is the function to benchmark; nil builds a no-op aws-lambda-go function with the go
 	// command (which needs github.com/aws/aws-lambda-go in the module cache or from the proxy).
 	Zip []byte
@@ -106,7 +107,7 @@ func Bench(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 			return nil, err
 		}
 	}
-	p, err := New(Options{DataDir: filepath.Join(dir, "data"), Cgroups: opts.Cgroups})
+	p, err := New(Options{DataDir: filepath.Join(dir, "data"), Cgroups: opts.Cgroups, Addr: opts.Addr})
 	if err != nil {
 		return nil, err
 	}
