@@ -41,7 +41,7 @@ func ExampleBuildProfile() {
 	st, _ := p.Setup(setup.ID())
 	fmt.Printf("%d requests, median latency %.0f ms, cost %.2e $/request\n", st.Requests, st.Latency.Median, st.Cost.Mean)
 	// Output:
-	// B's own time at 128 MB: median 505 ms
-	// remote sync overhead: median 25 ms
-	// 200 requests, median latency 1660 ms, cost 2.46e-05 $/request
+	// B's own time at 128 MB: median 654 ms
+	// remote sync overhead: median 33 ms
+	// 200 requests, median latency 2125 ms, cost 2.87e-05 $/request
 }

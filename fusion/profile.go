@@ -2,6 +2,7 @@ package fusion
 
 import (
 	"cmp"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -212,23 +213,43 @@ type recordKey struct {
 
 const usPerMS = 1000.0
 
-// Profile computes the profile of everything added so far.
+// Profile computes the profile of everything added so far, in named passes: dedupe the
+// records and join the REPORT lines, complete the graph with what the traces show, gather
+// the task runs (own time, calls, concurrency), then the traces (remote overhead, cold
+// starts, latency and cost per setup).
 func (b *ProfileBuilder) Profile() Profile {
 	p := Profile{Graph: Graph{Entry: b.graph.Entry, Tasks: slices.Clone(b.graph.Tasks), Edges: slices.Clone(b.graph.Edges)}}
-	keep := b.opts.MaxSamples
-	prices := b.opts.Prices
+	recs, dropped := dedupe(b.records)
+	p.Dropped = dropped
+	reports := joinReports(b.reports)
+	p.Graph = completeGraph(p.Graph, recs)
+	runs := gatherRuns(recs, reports)
+	p.Tasks, p.Edges = runs.stats(p.Graph, b.opts.MaxSamples)
+	p.LocalAsync = Summarize(runs.localAsync, b.opts.MaxSamples)
+	p.RemoteAsync = Summarize(runs.remoteAsync, b.opts.MaxSamples)
+	tr := gatherTraces(recs, reports, b.opts.Prices)
+	p.Invocations, p.ColdStarts, p.Incomplete = tr.invocations, tr.coldStarts, tr.incomplete
+	p.RemoteSync = Summarize(tr.overhead, b.opts.MaxSamples)
+	p.Init = Summarize(tr.inits, b.opts.MaxSamples)
+	if p.Invocations > 0 {
+		p.ColdStartRate = float64(p.ColdStarts) / float64(p.Invocations)
+	}
+	p.Setups = tr.stats(b.opts.MaxSamples)
+	return p
+}
 
-	// Order, then drop duplicates: the same request ID twice, or, without one, the same
-	// trace, root and start.
-	recs := slices.Clone(b.records)
+// dedupe orders the records and drops duplicates: the same request ID twice, or, without
+// one, the same trace, root and start. It returns the records kept and how many it dropped.
+func dedupe(records []TraceRecord) ([]TraceRecord, int) {
+	recs := slices.Clone(records)
 	slices.SortStableFunc(recs, compareRecords)
 	seenReq := map[string]bool{}
 	seenKey := map[recordKey]bool{}
-	uniq := recs[:0]
+	uniq, dropped := recs[:0], 0
 	for _, r := range recs {
 		k := recordKey{r.Trace, r.Root, r.Start}
 		if (r.RequestID != "" && seenReq[r.RequestID]) || seenKey[k] {
-			p.Dropped++
+			dropped++
 			continue
 		}
 		if r.RequestID != "" {
@@ -237,29 +258,42 @@ func (b *ProfileBuilder) Profile() Profile {
 		seenKey[k] = true
 		uniq = append(uniq, r)
 	}
-	recs = uniq
+	return uniq, dropped
+}
+
+// joinReports indexes REPORT lines by request ID; of differing duplicates it keeps the
+// least by its fields, so that the join does not depend on the input order.
+func joinReports(reps []Report) map[string]Report {
 	reports := map[string]Report{}
-	reps := slices.Clone(b.reports)
-	slices.SortStableFunc(reps, func(a, b Report) int { return strings.Compare(a.RequestID, b.RequestID) })
-	for _, r := range reps {
+	sorted := slices.Clone(reps)
+	slices.SortStableFunc(sorted, func(a, b Report) int {
+		return cmp.Or(strings.Compare(a.RequestID, b.RequestID), cmp.Compare(a.BilledMS, b.BilledMS),
+			cmp.Compare(a.DurationMS, b.DurationMS), cmp.Compare(a.InitDurationMS, b.InitDurationMS),
+			cmp.Compare(a.MemoryMB, b.MemoryMB), cmp.Compare(a.MaxMemoryMB, b.MaxMemoryMB))
+	})
+	for _, r := range sorted {
 		if _, dup := reports[r.RequestID]; !dup {
 			reports[r.RequestID] = r
 		}
 	}
+	return reports
+}
 
-	// Graph: add observed edges and tasks that were not declared.
+// completeGraph returns g with the tasks and edges the records show but g does not declare
+// appended, and the entry taken from the first entry invocation when g has none.
+func completeGraph(g Graph, recs []TraceRecord) Graph {
 	tasks := map[string]bool{}
-	for _, t := range p.Graph.Tasks {
+	for _, t := range g.Tasks {
 		tasks[t] = true
 	}
 	addTask := func(t string) {
 		if !tasks[t] {
 			tasks[t] = true
-			p.Graph.Tasks = append(p.Graph.Tasks, t)
+			g.Tasks = append(g.Tasks, t)
 		}
 	}
 	edges := map[Edge]bool{}
-	for _, e := range p.Graph.Edges {
+	for _, e := range g.Edges {
 		edges[e] = true
 	}
 	for _, r := range recs {
@@ -272,239 +306,274 @@ func (b *ProfileBuilder) Profile() Profile {
 			e := Edge{Caller: c.Caller, Callee: c.Callee, Mode: c.Mode}
 			if !edges[e] {
 				edges[e] = true
-				p.Graph.Edges = append(p.Graph.Edges, e)
+				g.Edges = append(g.Edges, e)
 			}
 		}
-		if p.Graph.Entry == "" && r.Caller == "" && !r.Async {
-			p.Graph.Entry = r.Root
+		if g.Entry == "" && r.Caller == "" && !r.Async {
+			g.Entry = r.Root
 		}
 	}
+	return g
+}
 
-	// Task runs: own time per memory, call counts, parallel sync calls.
-	self := map[string]map[int][]float64{}
-	alone := map[string]map[int][]float64{}
-	runs := map[string]int{}
-	calls := map[Edge]int{}
-	multiSync, overlapSync := map[string]int{}, map[string]int{}
-	var localAsync, remoteAsync []float64
+// runAcc gathers what the task runs show: own time per task and memory (all runs, and runs
+// alone in their instance), runs and calls, parallel sync calls, async dispatch times.
+type runAcc struct {
+	self, alone             map[string]map[int][]float64
+	runs                    map[string]int
+	calls                   map[Edge]int
+	multiSync, overlapSync  map[string]int
+	localAsync, remoteAsync []float64
+}
+
+func gatherRuns(recs []TraceRecord, reports map[string]Report) *runAcc {
+	a := &runAcc{self: map[string]map[int][]float64{}, alone: map[string]map[int][]float64{}, runs: map[string]int{},
+		calls: map[Edge]int{}, multiSync: map[string]int{}, overlapSync: map[string]int{}}
 	for _, r := range recs {
 		mem := r.MemoryMB
 		if rep, ok := reports[r.RequestID]; ok && rep.MemoryMB > 0 {
 			mem = rep.MemoryMB
 		}
-		concurrent := false
-		asyncIn := make([]float64, len(r.Tasks))
-		var syncIn [][]CallRecord = make([][]CallRecord, len(r.Tasks))
-		for _, c := range r.Calls {
-			calls[Edge{Caller: c.Caller, Callee: c.Callee, Mode: c.Mode}]++
-			i := runOf(r.Tasks, c)
-			if c.Mode == Async {
-				d := float64(c.Duration) / usPerMS
-				if c.Remote {
-					remoteAsync = append(remoteAsync, d)
-				} else {
-					localAsync = append(localAsync, d)
-					concurrent = true
-				}
-				if i >= 0 {
-					asyncIn[i] += d
-				}
-			} else if i >= 0 {
-				syncIn[i] = append(syncIn[i], c)
-			}
-		}
-		for _, sc := range syncIn {
-			var local []CallRecord
-			for _, c := range sc {
-				if !c.Remote {
-					local = append(local, c)
-				}
-			}
-			if len(local) >= 2 && overlapping(local) {
+		a.add(r, mem)
+	}
+	return a
+}
+
+// add gathers one invocation's task runs at memory mem.
+func (a *runAcc) add(r TraceRecord, mem int) {
+	concurrent := false
+	asyncIn := make([]float64, len(r.Tasks))
+	syncIn := make([][]CallRecord, len(r.Tasks))
+	for _, c := range r.Calls {
+		a.calls[Edge{Caller: c.Caller, Callee: c.Callee, Mode: c.Mode}]++
+		i := runOf(r.Tasks, c)
+		switch {
+		case c.Mode == Async:
+			d := float64(c.Duration) / usPerMS
+			if c.Remote {
+				a.remoteAsync = append(a.remoteAsync, d)
+			} else {
+				a.localAsync = append(a.localAsync, d)
 				concurrent = true
 			}
+			if i >= 0 {
+				asyncIn[i] += d
+			}
+		case i >= 0:
+			syncIn[i] = append(syncIn[i], c)
 		}
-		for i, t := range r.Tasks {
-			runs[t.Task]++
-			own := max(float64(t.Self)/usPerMS-asyncIn[i], 0)
-			if self[t.Task] == nil {
-				self[t.Task] = map[int][]float64{}
-			}
-			self[t.Task][mem] = append(self[t.Task][mem], own)
-			if !concurrent {
-				if alone[t.Task] == nil {
-					alone[t.Task] = map[int][]float64{}
-				}
-				alone[t.Task][mem] = append(alone[t.Task][mem], own)
-			}
-			if sc := syncIn[i]; len(sc) >= 2 {
-				multiSync[t.Task]++
-				if overlapping(sc) {
-					overlapSync[t.Task]++
-				}
+	}
+	for _, sc := range syncIn {
+		if local := localCalls(sc); len(local) >= 2 && overlapping(local) {
+			concurrent = true
+		}
+	}
+	for i, t := range r.Tasks {
+		a.runs[t.Task]++
+		own := max(float64(t.Self)/usPerMS-asyncIn[i], 0)
+		appendAt(a.self, t.Task, mem, own)
+		if !concurrent {
+			appendAt(a.alone, t.Task, mem, own)
+		}
+		if sc := syncIn[i]; len(sc) >= 2 {
+			a.multiSync[t.Task]++
+			if overlapping(sc) {
+				a.overlapSync[t.Task]++
 			}
 		}
 	}
-	for _, t := range p.Graph.Tasks {
-		ts := TaskStat{Task: t, Runs: runs[t], ParallelSync: multiSync[t] > 0 && 2*overlapSync[t] > multiSync[t]}
-		mems := make([]int, 0, len(self[t]))
-		for m := range self[t] {
-			mems = append(mems, m)
+}
+
+func localCalls(cs []CallRecord) []CallRecord {
+	var local []CallRecord
+	for _, c := range cs {
+		if !c.Remote {
+			local = append(local, c)
 		}
-		slices.Sort(mems)
+	}
+	return local
+}
+
+func appendAt(m map[string]map[int][]float64, task string, mem int, x float64) {
+	if m[task] == nil {
+		m[task] = map[int][]float64{}
+	}
+	m[task][mem] = append(m[task][mem], x)
+}
+
+// stats summarizes the runs per task of g (own time per memory size, ascending) and per
+// edge (calls per caller run; 1 for an edge whose caller never ran).
+func (a *runAcc) stats(g Graph, keep int) ([]TaskStat, []EdgeStat) {
+	var tasks []TaskStat
+	for _, t := range g.Tasks {
+		ts := TaskStat{Task: t, Runs: a.runs[t], ParallelSync: a.multiSync[t] > 0 && 2*a.overlapSync[t] > a.multiSync[t]}
+		mems := slices.Sorted(maps.Keys(a.self[t]))
 		for _, m := range mems {
-			ts.Sizes = append(ts.Sizes, SizeStat{MemoryMB: m, Self: Summarize(self[t][m], keep), Alone: Summarize(alone[t][m], keep)})
+			ts.Sizes = append(ts.Sizes, SizeStat{MemoryMB: m, Self: Summarize(a.self[t][m], keep), Alone: Summarize(a.alone[t][m], keep)})
 		}
-		p.Tasks = append(p.Tasks, ts)
+		tasks = append(tasks, ts)
 	}
-	for _, e := range p.Graph.Edges {
-		es := EdgeStat{Caller: e.Caller, Callee: e.Callee, Mode: e.Mode, Calls: calls[e], CallerRuns: runs[e.Caller]}
+	var edges []EdgeStat
+	for _, e := range g.Edges {
+		es := EdgeStat{Caller: e.Caller, Callee: e.Callee, Mode: e.Mode, Calls: a.calls[e], CallerRuns: a.runs[e.Caller]}
 		if es.CallerRuns > 0 {
 			es.PerRun = float64(es.Calls) / float64(es.CallerRuns)
 		} else {
 			es.PerRun = 1 // never observed: assume the declared call is made once
 		}
-		p.Edges = append(p.Edges, es)
+		edges = append(edges, es)
 	}
-	p.LocalAsync = Summarize(localAsync, keep)
-	p.RemoteAsync = Summarize(remoteAsync, keep)
+	return tasks, edges
+}
 
-	// Per trace: remote sync overhead, cold starts, latency and cost per setup.
-	var overhead, inits []float64
-	type setupAcc struct {
-		lat, warm, cost []float64
-		cold            int
-		samples         []RequestSample
-		groups          map[string]*groupAcc
-	}
-	setups := map[string]*setupAcc{}
-	var setupIDs []string
+// traceAcc gathers what whole traces show: invocations and cold starts, remote sync
+// overheads, init durations, and per setup the requests' latency and cost.
+type traceAcc struct {
+	prices                              Prices
+	reports                             map[string]Report
+	invocations, coldStarts, incomplete int
+	overhead, inits                     []float64
+	setups                              map[string]*setupAcc
+	setupIDs                            []string
+}
+
+type setupAcc struct {
+	lat, warm, cost []float64
+	cold            int
+	samples         []RequestSample
+	groups          map[string]*groupAcc
+}
+
+func gatherTraces(recs []TraceRecord, reports map[string]Report, prices Prices) *traceAcc {
+	a := &traceAcc{prices: prices, reports: reports, setups: map[string]*setupAcc{}}
 	for lo := 0; lo < len(recs); {
 		hi := lo + 1
 		for hi < len(recs) && recs[hi].Trace == recs[lo].Trace {
 			hi++
 		}
-		tr := recs[lo:hi]
+		a.trace(recs[lo:hi])
 		lo = hi
-		var root *TraceRecord
-		// The trace is complete when every remote call has its callee's invocation.
-		need := map[[2]string]int{}
-		cold := false
-		cost := 0.0
-		for i := range tr {
-			r := &tr[i]
-			p.Invocations++
-			rep, hasRep := reports[r.RequestID]
-			if r.Cold {
-				p.ColdStarts++
-				if hasRep && rep.InitDurationMS > 0 {
-					inits = append(inits, rep.InitDurationMS)
-				}
-			}
-			if r.Caller == "" && !r.Async && root == nil {
-				root = r
-			} else {
-				need[[2]string{r.Caller, r.Root}]--
-			}
-			if r.Cold && !r.Async {
-				cold = true
-			}
-			mem, billed := r.MemoryMB, prices.BilledMS(float64(r.Duration)/usPerMS)
-			if hasRep {
-				if rep.MemoryMB > 0 {
-					mem = rep.MemoryMB
-				}
-				if rep.BilledMS > 0 {
-					billed = rep.BilledMS
-				}
-			}
-			c := prices.Invocation(billed, mem)
-			cost += c
-			sa := setups[r.Setup]
-			if sa == nil {
-				sa = &setupAcc{groups: map[string]*groupAcc{}}
-				setups[r.Setup] = sa
-				setupIDs = append(setupIDs, r.Setup)
-			}
-			ga := sa.groups[r.Root]
-			if ga == nil {
-				ga = &groupAcc{mem: mem}
-				sa.groups[r.Root] = ga
-			}
-			ga.n++
-			if r.Cold {
-				ga.cold++
-			}
-			ga.billed = append(ga.billed, float64(billed))
-			ga.cost += c
-			for _, call := range r.Calls {
-				if !call.Remote {
-					continue
-				}
-				need[[2]string{call.Caller, call.Callee}]++
-				if call.Mode != Sync {
-					continue
-				}
-				if callee := findCallee(tr, call); callee != nil && !callee.Cold {
-					overhead = append(overhead, float64(call.Duration-callee.Duration)/usPerMS)
-				}
-			}
+	}
+	return a
+}
+
+// trace gathers one trace (its records, in order).
+func (a *traceAcc) trace(tr []TraceRecord) {
+	var root *TraceRecord
+	// The trace is complete when every remote call has its callee's invocation.
+	need := map[[2]string]int{}
+	cold, cost := false, 0.0
+	for i := range tr {
+		r := &tr[i]
+		if r.Caller == "" && !r.Async && root == nil {
+			root = r
+		} else {
+			need[[2]string{r.Caller, r.Root}]--
 		}
-		if root == nil {
+		cold = cold || (r.Cold && !r.Async)
+		cost += a.invocation(tr, r, need)
+	}
+	if root == nil {
+		return
+	}
+	sa := a.setups[root.Setup]
+	// The request waits for the root's init too when it was a cold start.
+	lat := float64(root.Duration) / usPerMS
+	if rep, ok := a.reports[root.RequestID]; ok && root.Cold {
+		lat += rep.InitDurationMS
+	}
+	s := RequestSample{Trace: root.Trace, LatencyMS: lat, Cold: cold}
+	sa.lat = append(sa.lat, lat)
+	if cold {
+		sa.cold++
+	} else {
+		sa.warm = append(sa.warm, lat)
+	}
+	complete := true
+	for _, n := range need {
+		complete = complete && n == 0
+	}
+	if complete {
+		s.CostUSD = cost
+		sa.cost = append(sa.cost, cost)
+	} else {
+		a.incomplete++
+	}
+	sa.samples = append(sa.samples, s)
+}
+
+// invocation gathers one invocation r of trace tr and returns its cost; it counts the
+// remote calls r made in need, and the overhead of its remote sync calls to warm callees.
+func (a *traceAcc) invocation(tr []TraceRecord, r *TraceRecord, need map[[2]string]int) float64 {
+	a.invocations++
+	rep, hasRep := a.reports[r.RequestID]
+	if r.Cold {
+		a.coldStarts++
+		if hasRep && rep.InitDurationMS > 0 {
+			a.inits = append(a.inits, rep.InitDurationMS)
+		}
+	}
+	mem, billed := r.MemoryMB, a.prices.BilledMS(float64(r.Duration)/usPerMS)
+	if hasRep {
+		if rep.MemoryMB > 0 {
+			mem = rep.MemoryMB
+		}
+		if rep.BilledMS > 0 {
+			billed = rep.BilledMS
+		}
+	}
+	c := a.prices.Invocation(billed, mem)
+	sa := a.setups[r.Setup]
+	if sa == nil {
+		sa = &setupAcc{groups: map[string]*groupAcc{}}
+		a.setups[r.Setup] = sa
+		a.setupIDs = append(a.setupIDs, r.Setup)
+	}
+	ga := sa.groups[r.Root]
+	if ga == nil {
+		ga = &groupAcc{mem: mem}
+		sa.groups[r.Root] = ga
+	}
+	ga.n++
+	if r.Cold {
+		ga.cold++
+	}
+	ga.billed = append(ga.billed, float64(billed))
+	ga.cost += c
+	for _, call := range r.Calls {
+		if !call.Remote {
 			continue
 		}
-		sa := setups[root.Setup]
-		// The request waits for the root's init too when it was a cold start.
-		lat := float64(root.Duration) / usPerMS
-		if rep, ok := reports[root.RequestID]; ok && root.Cold {
-			lat += rep.InitDurationMS
+		need[[2]string{call.Caller, call.Callee}]++
+		if call.Mode != Sync {
+			continue
 		}
-		s := RequestSample{Trace: root.Trace, LatencyMS: lat, Cold: cold}
-		sa.lat = append(sa.lat, lat)
-		if cold {
-			sa.cold++
-		} else {
-			sa.warm = append(sa.warm, lat)
+		if callee := findCallee(tr, call); callee != nil && !callee.Cold {
+			a.overhead = append(a.overhead, float64(call.Duration-callee.Duration)/usPerMS)
 		}
-		complete := true
-		for _, n := range need {
-			complete = complete && n == 0
-		}
-		if complete {
-			s.CostUSD = cost
-			sa.cost = append(sa.cost, cost)
-		} else {
-			p.Incomplete++
-		}
-		sa.samples = append(sa.samples, s)
 	}
-	p.RemoteSync = Summarize(overhead, keep)
-	p.Init = Summarize(inits, keep)
-	if p.Invocations > 0 {
-		p.ColdStartRate = float64(p.ColdStarts) / float64(p.Invocations)
-	}
-	slices.Sort(setupIDs)
-	for _, id := range setupIDs {
-		sa := setups[id]
+	return c
+}
+
+// stats summarizes each setup seen, in setup ID order.
+func (a *traceAcc) stats(keep int) []SetupStat {
+	var out []SetupStat
+	for _, id := range slices.Sorted(slices.Values(a.setupIDs)) {
+		sa := a.setups[id]
 		st := SetupStat{ID: id, Requests: len(sa.lat), ColdRequests: sa.cold,
 			Latency: Summarize(sa.lat, keep), Warm: Summarize(sa.warm, keep), Cost: Summarize(sa.cost, keep)}
 		st.Samples = sa.samples
 		if len(st.Samples) > keep {
 			st.Samples = st.Samples[:keep]
 		}
-		roots := make([]string, 0, len(sa.groups))
-		for r := range sa.groups {
-			roots = append(roots, r)
-		}
-		slices.Sort(roots)
-		for _, r := range roots {
+		for _, r := range slices.Sorted(maps.Keys(sa.groups)) {
 			ga := sa.groups[r]
 			st.Groups = append(st.Groups, GroupStat{Root: r, MemoryMB: ga.mem, Invocations: ga.n, ColdStarts: ga.cold,
 				BilledMS: Summarize(ga.billed, keep), MeanCost: ga.cost / float64(ga.n)})
 		}
-		p.Setups = append(p.Setups, st)
+		out = append(out, st)
 	}
-	return p
+	return out
 }
 
 type groupAcc struct {

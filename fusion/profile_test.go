@@ -39,6 +39,7 @@ func TestPricesBilling(t *testing.T) {
 
 func TestBuildProfile(t *testing.T) {
 	app := apps.IoT()
+	app.IOMemoryFactor, app.TailChance = -1, -1 // overheads as configured, lognormal noise
 	s := fusion.MustParseSetup("I+CW+SE@256,CT@1024,CS+CSL+CSA@128,CA@512,DJ@1024,AS@1024")
 	recs, reps := app.Measure(s, 400, 7)
 	p := fusion.BuildProfile(app.Graph, recs, reps)
@@ -51,12 +52,12 @@ func TestBuildProfile(t *testing.T) {
 			t.Errorf("edge %s→%s: %v calls per run, want 1", e.Caller, e.Callee, e.PerRun)
 		}
 	}
-	// Own times scale with memory as the ground truth says: SE at 256 MB is 15 ms I/O plus
-	// 1 ms of CPU at 256/1769 of a vCPU.
+	// Own times are what the ground truth says: SE at 256 MB is 15 ms I/O plus 1 ms of CPU,
+	// a burst that fits in the CPU quota's period and runs at full speed.
 	se, _ := p.Task("SE")
 	st, ok := se.Size(256)
-	if want := app.Work["SE"].TimeMS(256); !ok || math.Abs(st.Self.Median-want)/want > 0.05 {
-		t.Errorf("SE at 256 MB: median %v, want ≈ %v", st.Self.Median, want)
+	if w := app.Work["SE"]; !ok || math.Abs(st.Self.Median-(w.IOMS+w.CPUMS))/(w.IOMS+w.CPUMS) > 0.1 { // the quota is shared with I and CW
+		t.Errorf("SE at 256 MB: median %v, want ≈ %v", st.Self.Median, w.IOMS+w.CPUMS)
 	}
 	if got := p.RemoteSync.Median; math.Abs(got-25) > 2 {
 		t.Errorf("remote sync overhead median %v, want ≈ 25", got)
@@ -64,8 +65,10 @@ func TestBuildProfile(t *testing.T) {
 	if got := p.RemoteAsync.Median; math.Abs(got-15) > 1.5 {
 		t.Errorf("remote async dispatch median %v, want ≈ 15", got)
 	}
-	if p.ColdStartRate < 0.005 || p.ColdStartRate > 0.05 || math.Abs(p.Init.Median-150) > 15 {
-		t.Errorf("cold start rate %v, init median %v; want ≈ 0.02 and 150", p.ColdStartRate, p.Init.Median)
+	// Init grows with the group's tasks and shrinks with its memory: 150 ms for one task at
+	// 128 MB, about 190 ms for three.
+	if p.ColdStartRate < 0.005 || p.ColdStartRate > 0.05 || p.Init.Median < 100 || p.Init.Median > 250 {
+		t.Errorf("cold start rate %v, init median %v; want about 0.02 and 100–250 ms", p.ColdStartRate, p.Init.Median)
 	}
 	ss, ok := p.Setup(s.ID())
 	if !ok || ss.Requests != 400 || ss.Cost.Count != 400 || len(ss.Groups) != 6 {
