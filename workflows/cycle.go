@@ -423,7 +423,7 @@ func (c *cycle) run() (CycleResult, error) {
 	if cur.SetupID != dep.SetupID {
 		c.retire(pctx, cur)
 	}
-	c.trials = append(c.trials, plan.Trial{Setup: cand.Setup, Kind: plan.Canary, Observed: v.Canary, Promoted: true, Verdict: string(v.Outcome)})
+	c.trials = append(c.trials, plan.Trial{Setup: cand.Setup, Kind: plan.Canary, Observed: v.Canary, Predicted: c.rec.Predicted, Promoted: true, Verdict: string(v.Outcome)})
 	res.Current = dep
 	return done(Promoted, v.Reason)
 }
@@ -458,7 +458,7 @@ func (c *cycle) rollbackWith(ctx workflow.Context) {
 		workflow.GetLogger(c.root).Error("roll back failed", "setup", cur.SetupID, "error", err)
 	}
 	if c.candidate.SetupID != "" && c.candidate.SetupID != cur.SetupID {
-		c.trials = append(c.trials, plan.Trial{Setup: mustParse(c.candidate.Setup), Kind: plan.Canary, Observed: c.rec.CandidateObserved, Verdict: string(c.rec.Verdict)})
+		c.trials = append(c.trials, plan.Trial{Setup: mustParse(c.candidate.Setup), Kind: plan.Canary, Observed: c.rec.CandidateObserved, Predicted: c.rec.Predicted, Verdict: string(c.rec.Verdict)})
 		c.retire(ctx, c.candidate)
 	} else if c.st.CandidateID != "" && c.st.CandidateID != cur.SetupID {
 		c.retire(ctx, c.planned(mustParse(c.st.Candidate)))

@@ -29,6 +29,11 @@ type ModelOptions struct {
 	ExhaustiveBudget int `json:"exhaustiveBudget,omitempty"`
 	// MeasurementRequests asked for per measurement (300).
 	MeasurementRequests int `json:"measurementRequests,omitempty"`
+	// MissTolerance is the relative error of a canary's predicted median or cost past which
+	// the prediction missed (0.25), and MaxMisses the number of canaries in a row, none
+	// promoted, that missed before the planner stops canarying (3).
+	MissTolerance float64 `json:"missTolerance,omitempty"`
+	MaxMisses     int     `json:"maxMisses,omitempty"`
 }
 
 func (o ModelOptions) withDefaults() ModelOptions {
@@ -44,6 +49,10 @@ func (o ModelOptions) withDefaults() ModelOptions {
 	def(&o.BeamWidth, 4)
 	def(&o.ExhaustiveBudget, 20000)
 	def(&o.MeasurementRequests, 300)
+	def(&o.MaxMisses, 3)
+	if o.MissTolerance <= 0 {
+		o.MissTolerance = 0.25
+	}
 	if o.MinGain <= 0 {
 		o.MinGain = 0.02
 	}
@@ -118,6 +127,10 @@ func (p *Model) Plan(in Input) (Plan, error) {
 	}
 	opts := p.Options.withDefaults()
 	out := Plan{Planner: "model"}
+	if reason := keepsMissing(in.History, opts); reason != "" {
+		out.Converged, out.Reason = true, reason
+		return out, nil
+	}
 	m := newModel(in.Profile, in.Graph, in.Prices)
 	if reqs := p.measurements(in, m, opts); len(reqs) > 0 {
 		out.Measurements = reqs
@@ -139,62 +152,15 @@ func (p *Model) Plan(in Input) (Plan, error) {
 		return Plan{}, s.err
 	}
 
-	// The best few, predicted again more precisely.
-	var ranked []*evaluated
-	for _, e := range s.seen {
-		if e.feasible && !s.rejected[e.id] {
-			ranked = append(ranked, e)
-		}
-	}
-	slices.SortFunc(ranked, func(a, b *evaluated) int {
-		if better(a, b) {
-			return -1
-		}
-		return 1
-	})
-	if len(ranked) > opts.MaxCandidates {
-		ranked = ranked[:opts.MaxCandidates]
-	}
-	if !slices.ContainsFunc(ranked, func(e *evaluated) bool { return e.id == curEval.id }) {
-		ranked = append(ranked, curEval)
-	}
 	curPred := m.predict(in.Current, opts.FinalRequests, opts.Replicates, in.Seed)
 	out.Current = &curPred
 	s.base.Predicted = curPred.Metrics
-	var cands []Candidate
-	var curCand *Candidate
-	for _, e := range ranked {
-		pr := m.predict(e.setup, opts.FinalRequests, opts.Replicates, in.Seed)
-		v := s.vars(e.setup, pr.Metrics)
-		obj, err := in.Policy.Objective(v)
-		if err != nil {
-			return Plan{}, fmt.Errorf("model planner: objective of %s: %w", e.setup, err)
-		}
-		violated, err := in.Policy.Check(v)
-		if err != nil {
-			return Plan{}, fmt.Errorf("model planner: constraints of %s: %w", e.setup, err)
-		}
-		c := Candidate{Setup: e.setup, Text: e.setup.String(), ID: e.id, Predicted: pr, Objective: obj,
-			LatencyGain: gain(curPred.MedianMS, pr.MedianMS), CostGain: gain(curPred.CostPerRequest, pr.CostPerRequest)}
-		c.Reason = fmt.Sprintf("%s: predicted median %.0f ms (%+.0f %%), p95 %.0f ms, %.3g $/request (%+.0f %%)",
-			describe(in.Graph, in.Current, e.setup), pr.MedianMS, -100*c.LatencyGain, pr.P95MS, pr.CostPerRequest, -100*c.CostGain)
-		if e.id == curEval.id {
-			cc := c
-			cc.Reason = "the current setup"
-			curCand = &cc
-			if len(violated) > 0 {
-				continue
-			}
-		}
-		if len(violated) > 0 {
-			continue
-		}
-		cands = append(cands, c)
+	cands, curCand, err := s.candidates(s.ranked(curEval), curEval, curPred)
+	if err != nil {
+		return Plan{}, err
 	}
-	slices.SortStableFunc(cands, func(a, b Candidate) int {
-		return cmp.Or(cmp.Compare(a.Objective, b.Objective), strings.Compare(a.ID, b.ID))
-	})
 	out.Evaluated = s.evals
+	out.Candidates = cands
 	switch {
 	case len(cands) == 0:
 		out.Converged = true
@@ -209,8 +175,67 @@ func (p *Model) Plan(in Input) (Plan, error) {
 	default:
 		out.Reason = "canary " + cands[0].Text + ": " + cands[0].Reason
 	}
-	out.Candidates = cands
 	return out, nil
+}
+
+// ranked returns the best few feasible setups the search saw that were not rolled back,
+// best first, and the current setup.
+func (s *searcher) ranked(curEval *evaluated) []*evaluated {
+	var ranked []*evaluated
+	for _, e := range s.seen {
+		if e.feasible && !s.rejected[e.id] {
+			ranked = append(ranked, e)
+		}
+	}
+	slices.SortFunc(ranked, func(a, b *evaluated) int {
+		if better(a, b) {
+			return -1
+		}
+		return 1
+	})
+	if len(ranked) > s.opts.MaxCandidates {
+		ranked = ranked[:s.opts.MaxCandidates]
+	}
+	if !slices.ContainsFunc(ranked, func(e *evaluated) bool { return e.id == curEval.id }) {
+		ranked = append(ranked, curEval)
+	}
+	return ranked
+}
+
+// candidates predicts the ranked setups again more precisely and returns those that satisfy
+// the constraints by objective, and the current setup's candidate (nil when not ranked).
+func (s *searcher) candidates(ranked []*evaluated, curEval *evaluated, curPred Prediction) ([]Candidate, *Candidate, error) {
+	in, opts := s.in, s.opts
+	var cands []Candidate
+	var curCand *Candidate
+	for _, e := range ranked {
+		pr := s.m.predict(e.setup, opts.FinalRequests, opts.Replicates, in.Seed)
+		v := s.vars(e.setup, pr.Metrics)
+		obj, err := in.Policy.Objective(v)
+		if err != nil {
+			return nil, nil, fmt.Errorf("model planner: objective of %s: %w", e.setup, err)
+		}
+		violated, err := in.Policy.Check(v)
+		if err != nil {
+			return nil, nil, fmt.Errorf("model planner: constraints of %s: %w", e.setup, err)
+		}
+		c := Candidate{Setup: e.setup, Text: e.setup.String(), ID: e.id, Predicted: pr, Objective: obj,
+			LatencyGain: gain(curPred.MedianMS, pr.MedianMS), CostGain: gain(curPred.CostPerRequest, pr.CostPerRequest)}
+		c.Reason = fmt.Sprintf("%s: predicted median %.0f ms (%+.0f %%), p95 %.0f ms, %.3g $/request (%+.0f %%)",
+			describe(in.Graph, in.Current, e.setup), pr.MedianMS, -100*c.LatencyGain, pr.P95MS, pr.CostPerRequest, -100*c.CostGain)
+		if e.id == curEval.id {
+			cc := c
+			cc.Reason = "the current setup"
+			curCand = &cc
+		}
+		if len(violated) == 0 {
+			cands = append(cands, c)
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b Candidate) int {
+		return cmp.Or(cmp.Compare(a.Objective, b.Objective), strings.Compare(a.ID, b.ID))
+	})
+	return cands, curCand, nil
 }
 
 func gain(cur, new float64) float64 {
@@ -436,4 +461,38 @@ func (p *Model) measurements(in Input, m *model, opts ModelOptions) []Measuremen
 			Reason: fmt.Sprintf("%s: measure the current setup at %d MB", reason, size)}}
 	}
 	return nil
+}
+
+// keepsMissing says why the planner should stop canarying when its last MaxMisses canaries
+// (none promoted) were each predicted off by more than MissTolerance in median or cost,
+// and "" otherwise: a model that keeps missing would burn live traffic on candidates
+// chosen by a wrong prediction.
+func keepsMissing(history []Trial, opts ModelOptions) string {
+	var misses []string
+	for _, t := range slices.Backward(history) {
+		if t.Kind != Canary {
+			continue
+		}
+		if t.Promoted || len(misses) == opts.MaxMisses {
+			break
+		}
+		p, o := t.Predicted, t.Observed
+		if p.MedianMS <= 0 || o.MedianMS <= 0 {
+			break // no prediction, or nothing observed: no evidence either way
+		}
+		dm, dc := o.MedianMS/p.MedianMS-1, 0.0
+		if p.CostPerRequest > 0 && o.CostPerRequest > 0 {
+			dc = o.CostPerRequest/p.CostPerRequest - 1
+		}
+		if math.Abs(dm) <= opts.MissTolerance && math.Abs(dc) <= opts.MissTolerance {
+			break
+		}
+		misses = append(misses, fmt.Sprintf("%s median %+.0f %%, cost %+.0f %%", t.Setup, 100*dm, 100*dc))
+	}
+	if len(misses) < opts.MaxMisses {
+		return ""
+	}
+	return fmt.Sprintf("the model keeps missing: its last %d canaries were observed off their predictions by more than %.0f %% (%s); "+
+		"stopped canarying rather than burning traffic: check the platform's load and measure again",
+		len(misses), 100*opts.MissTolerance, strings.Join(misses, "; "))
 }

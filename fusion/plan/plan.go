@@ -76,6 +76,9 @@ type Trial struct {
 	Setup    fusion.Setup       `json:"setup"`
 	Kind     TrialKind          `json:"kind"`
 	Observed constraint.Metrics `json:"observed"`
+	// Predicted is what the planner predicted of a canary's candidate (zero when it made no
+	// prediction), so that later plans can tell how well the model held.
+	Predicted constraint.Metrics `json:"predicted,omitzero"`
 	// Promoted is true for a canary that became the current setup.
 	Promoted bool `json:"promoted,omitempty"`
 	// Verdict is the judge's outcome of a canary ("pass", "fail", "inconclusive").

@@ -109,27 +109,37 @@ func Run(p Planner, env Environment, opts RunOptions) (RunResult, error) {
 		}
 		cand := plan.Candidates[0]
 		candProf, obs := live(cand.Setup, opts.Requests, Canary)
-		bs, _ := curProf.Setup(current.ID())
-		cs, _ := candProf.Setup(cand.Setup.ID())
-		obj := judge.PolicyObjective(opts.Policy, constraint.SetupOf(cand.Setup), constraint.SetupOf(current), opts.Graph.Tasks)
-		v, err := judge.Decide(judge.Samples(bs.Samples), judge.Samples(cs.Samples), obj, opts.Judge)
+		trial, err := judgeCanary(opts, current, curProf, cand, candProf, obs)
 		if err != nil {
-			return res, fmt.Errorf("judge %s: %w", cand.Setup, err)
+			return res, err
 		}
-		curObs, _ := Observe(curProf, current)
-		accept, err := opts.Policy.Accept(&constraint.Vars{
-			Candidate: constraint.Subject{Setup: constraint.SetupOf(cand.Setup), Predicted: cand.Predicted.Metrics, Observed: obs},
-			Baseline:  constraint.Subject{Setup: constraint.SetupOf(current), Observed: curObs},
-			Tasks:     opts.Graph.Tasks, Verdict: v.Vars(),
-		})
-		if err != nil {
-			return res, fmt.Errorf("acceptance of %s: %w", cand.Setup, err)
-		}
-		res.Trials = append(res.Trials, Trial{Setup: cand.Setup, Kind: Canary, Observed: obs, Promoted: accept, Verdict: string(v.Outcome)})
-		if accept {
+		res.Trials = append(res.Trials, trial)
+		if trial.Promoted {
 			current, curProf = cand.Setup, candProf
 		}
 	}
 	res.Final = current
 	return res, nil
+}
+
+// judgeCanary judges candidate cand (its own profile candProf, observed obs) against the
+// current setup (curProf) as the workflow does, and returns the canary's trial.
+func judgeCanary(opts RunOptions, current fusion.Setup, curProf fusion.Profile, cand Candidate, candProf fusion.Profile, obs constraint.Metrics) (Trial, error) {
+	bs, _ := curProf.Setup(current.ID())
+	cs, _ := candProf.Setup(cand.Setup.ID())
+	obj := judge.PolicyObjective(opts.Policy, constraint.SetupOf(cand.Setup), constraint.SetupOf(current), opts.Graph.Tasks)
+	v, err := judge.Decide(judge.Samples(bs.Samples), judge.Samples(cs.Samples), obj, opts.Judge)
+	if err != nil {
+		return Trial{}, fmt.Errorf("judge %s: %w", cand.Setup, err)
+	}
+	curObs, _ := Observe(curProf, current)
+	accept, err := opts.Policy.Accept(&constraint.Vars{
+		Candidate: constraint.Subject{Setup: constraint.SetupOf(cand.Setup), Predicted: cand.Predicted.Metrics, Observed: obs},
+		Baseline:  constraint.Subject{Setup: constraint.SetupOf(current), Observed: curObs},
+		Tasks:     opts.Graph.Tasks, Verdict: v.Vars(),
+	})
+	if err != nil {
+		return Trial{}, fmt.Errorf("acceptance of %s: %w", cand.Setup, err)
+	}
+	return Trial{Setup: cand.Setup, Kind: Canary, Observed: obs, Predicted: cand.Predicted.Metrics, Promoted: accept, Verdict: string(v.Outcome)}, nil
 }
