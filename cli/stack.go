@@ -116,6 +116,12 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	if st := s.Platform.Status(); !st.Cgroups.Enforced {
 		progress("note: memory sizes are not enforced on this machine: %s", st.Cgroups.Reason)
 	}
+	return s, s.startWorker(ctx, o)
+}
+
+// startWorker runs the stack's worker against its Temporal server and platform until Stop,
+// and waits until it serves.
+func (s *Stack) startWorker(ctx context.Context, o StackOptions) error {
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopWorker, s.workerDone = cancel, make(chan error, 1)
 	ready := make(chan string, 1)
@@ -129,13 +135,13 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	}()
 	select {
 	case s.Metrics = <-ready:
+		return nil
 	case err := <-s.workerDone:
 		s.workerDone <- err
-		return nil, fmt.Errorf("start the worker: %w", err)
+		return fmt.Errorf("start the worker: %w", err)
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	return s, nil
 }
 
 // CheckStackPorts tries every fixed address the stack will listen on and reports each one in

@@ -71,6 +71,19 @@
 // unthrottled, logs a warning once, and says why in Status. Cgroups are removed when instances
 // exit and on Close.
 //
+// Options.LatencyProfile (off by default; LatencyProfileAWS is AWS Lambda's, from cited
+// measurements) adds the time Lambda's own machinery takes and a loopback platform does not: a
+// delay on every Invoke API call, on every event's way through its queue and on every cold
+// start's sandbox creation. Calls from functions to functions go through the same Invoke API and
+// get the same delays. Status, GET /fusionize/info (Info, FetchInfo) and the metric
+// fusionize_platform_latency_profile_info say which profile is on, so results can record it.
+//
+// Usage reports the instances' memory and CPU time. The platform watches the machine's CPU and,
+// while it is saturated (busy at least 90 % over ten seconds), logs a warning and sets the
+// metric fusionize_platform_cpu_saturated: offered CPU demand beyond the machine makes
+// latencies the machine's, not Lambda-like. Throttling, in contrast, happens only at a
+// concurrency limit.
+//
 // Bench and the command "fusionize platform bench" measure cold starts and warm invocations
-// through the real SDK client.
+// through the real SDK client; the command also runs the paper's load on the samples.
 package local
