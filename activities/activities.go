@@ -67,6 +67,9 @@ type DeployRequest struct {
 	App   string       `json:"app"`
 	Setup fusion.Setup `json:"setup"`
 	Entry string       `json:"entry"`
+	// Arch is the architecture the app is configured for; a Deployer whose bundle is built
+	// for another refuses. "" takes the bundle's.
+	Arch fusion.Arch `json:"arch,omitempty"`
 }
 
 // Deployer deploys an app's setups and routes the app's live traffic between them.
@@ -212,6 +215,8 @@ type DeployInput struct {
 	App   string       `json:"app"`
 	Graph fusion.Graph `json:"graph"`
 	Setup string       `json:"setup"` // text form
+	// Arch is the architecture the app is configured for; "" takes the bundle's.
+	Arch fusion.Arch `json:"arch,omitempty"`
 }
 
 // Deploy deploys a setup idempotently. It heartbeats while the platform works.
@@ -226,7 +231,7 @@ func (a *Activities) Deploy(ctx context.Context, in DeployInput) (Deployment, er
 	var d Deployment
 	err = heartbeating(ctx, func(ctx context.Context) error {
 		var err error
-		d, err = a.deployer.Deploy(ctx, DeployRequest{App: in.App, Setup: s, Entry: in.Graph.Entry})
+		d, err = a.deployer.Deploy(ctx, DeployRequest{App: in.App, Setup: s, Entry: in.Graph.Entry, Arch: in.Arch})
 		return err
 	})
 	if err != nil {
@@ -293,6 +298,8 @@ type ObserveInput struct {
 	MinWarm int `json:"minWarm"`
 	// MaxWait bounds the wait; Observe returns what it saw when it runs out.
 	MaxWait time.Duration `json:"maxWait"`
+	// Prices of the app (its architecture and price overrides); nil takes Options.Prices.
+	Prices *fusion.Prices `json:"prices,omitempty"`
 }
 
 // SetupObservation is what was seen of one deployment.
@@ -335,7 +342,7 @@ func (a *Activities) Observe(ctx context.Context, in ObserveInput) (Observation,
 		if err != nil {
 			return Observation{}, platformError(ErrTraces, fmt.Errorf("observe %s: %w", in.App, err))
 		}
-		p := a.profile(fusion.Graph{}, tr, 1)
+		p := a.profile(fusion.Graph{}, tr, 1, in.Prices)
 		obs := Observation{Window: Window{Start: in.Start, End: now, Deployments: in.Deployments}, Enough: true}
 		for _, d := range in.Deployments {
 			so := SetupObservation{SetupID: d.SetupID}
@@ -389,8 +396,16 @@ func mustSetup(d Deployment) fusion.Setup {
 	return s
 }
 
-func (a *Activities) profile(g fusion.Graph, tr Traces, keep int) fusion.Profile {
-	b := fusion.NewProfileBuilder(g, fusion.ProfileOptions{Prices: a.prices, MaxSamples: keep})
+// pricesOf returns the app's prices when given, else the activities' own.
+func (a *Activities) pricesOf(app *fusion.Prices) fusion.Prices {
+	if app != nil {
+		return app.WithDefaults()
+	}
+	return a.prices
+}
+
+func (a *Activities) profile(g fusion.Graph, tr Traces, keep int, prices *fusion.Prices) fusion.Profile {
+	b := fusion.NewProfileBuilder(g, fusion.ProfileOptions{Prices: a.pricesOf(prices), MaxSamples: keep})
 	b.AddRecords(tr.Records...)
 	b.AddReports(tr.Reports...)
 	return b.Profile()
@@ -459,10 +474,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (plan.Plan, error) 
 	if err != nil {
 		return plan.Plan{}, err
 	}
-	prices := a.prices
-	if in.Prices != nil {
-		prices = in.Prices.WithDefaults()
-	}
+	prices := a.pricesOf(in.Prices)
 	b := fusion.NewProfileBuilder(in.Graph, fusion.ProfileOptions{Prices: prices, MaxSamples: 500})
 	b.AddRecords(tr.Records...)
 	b.AddReports(tr.Reports...)
@@ -498,6 +510,8 @@ type JudgeInput struct {
 	// Predicted metrics of the canary and the stable setup, for the acceptance rule.
 	CanaryPredicted constraint.Metrics `json:"canaryPredicted"`
 	StablePredicted constraint.Metrics `json:"stablePredicted"`
+	// Prices of the app; nil takes Options.Prices.
+	Prices *fusion.Prices `json:"prices,omitempty"`
 }
 
 // Verdict is the judged canary: the judge's numbers, the policy's acceptance and what was
@@ -545,7 +559,7 @@ func (a *Activities) Judge(ctx context.Context, in JudgeInput) (Verdict, error) 
 	if err != nil {
 		return Verdict{}, err
 	}
-	p := a.profile(in.Graph, tr, 5000)
+	p := a.profile(in.Graph, tr, 5000, in.Prices)
 	ss, _ := p.Setup(stable.ID())
 	cs, _ := p.Setup(canary.ID())
 	obj := judge.PolicyObjective(pol, constraint.SetupOf(canary), constraint.SetupOf(stable), in.Graph.Tasks)

@@ -263,14 +263,7 @@ func TestObserveWaitsForSamples(t *testing.T) {
 	ae.RegisterActivity(acts)
 	in := activities.ObserveInput{App: "tree", Deployments: []activities.Deployment{deployment(treeAllRemote), deployment(treeFused)},
 		Start: time.Unix(1_764_000_000, 0), MinWarm: 35, MaxWait: time.Minute}
-	v, err := ae.ExecuteActivity(acts.Observe, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var obs activities.Observation
-	if err := v.Get(&obs); err != nil {
-		t.Fatal(err)
-	}
+	obs := observe(t, ae, acts, in)
 	if !obs.Enough || tr.calls < 4 || obs.Setups[0].Warm < 35 || obs.Setups[1].Metrics.MedianMS <= 0 {
 		t.Fatalf("observation %+v after %d reads", obs, tr.calls)
 	}
@@ -279,12 +272,8 @@ func TestObserveWaitsForSamples(t *testing.T) {
 	tr.calls = 0
 	in.MinWarm = 1000
 	in.MaxWait = 3 * time.Second
-	v, err = ae.ExecuteActivity(acts.Observe, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.Get(&obs); err != nil || obs.Enough || tr.calls != 4 {
-		t.Fatalf("observation %+v after %d reads, %v", obs, tr.calls, err)
+	if obs = observe(t, ae, acts, in); obs.Enough || tr.calls != 4 {
+		t.Fatalf("observation %+v after %d reads", obs, tr.calls)
 	}
 }
 
@@ -350,4 +339,38 @@ func TestRouteAndPromoteValidate(t *testing.T) {
 	if d.primary != deployment(treeFused).Version || d.weights != nil {
 		t.Fatalf("alias %s %v", d.primary, d.weights)
 	}
+}
+
+// TestObserveUsesTheAppsPrices observes the same traces with the default prices and with an
+// app's arm64 prices. Catches Observe pricing with the worker's defaults whatever the app's
+// configured architecture and prices (config values checked and then ignored).
+func TestObserveUsesTheAppsPrices(t *testing.T) {
+	var env testsuite.WorkflowTestSuite
+	cost := func(prices *fusion.Prices) float64 {
+		acts := newActs(t, newFakeDeployer(), &simTraces{app: apps.Tree(), per: 50})
+		ae := env.NewTestActivityEnvironment()
+		ae.RegisterActivity(acts)
+		in := activities.ObserveInput{App: "tree", Deployments: []activities.Deployment{deployment(treeAllRemote)},
+			Start: time.Unix(1_764_000_000, 0), MinWarm: 20, MaxWait: time.Minute, Prices: prices}
+		return observe(t, ae, acts, in).Setups[0].Metrics.CostPerRequest
+	}
+	x86 := cost(nil)
+	arm := cost(&fusion.Prices{Arch: fusion.ARM64})
+	dear := cost(&fusion.Prices{Arch: fusion.ARM64, ARM64GBSecond: 1e-3})
+	if x86 <= 0 || arm >= x86 || dear <= 10*x86 {
+		t.Errorf("cost per request: default %.4g $, arm64 %.4g $, arm64 at 1e-3 $/GB-s %.4g $: want arm64 cheaper, its own price used", x86, arm, dear)
+	}
+}
+
+func observe(t *testing.T, ae *testsuite.TestActivityEnvironment, acts *activities.Activities, in activities.ObserveInput) activities.Observation {
+	t.Helper()
+	v, err := ae.ExecuteActivity(acts.Observe, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obs activities.Observation
+	if err := v.Get(&obs); err != nil {
+		t.Fatal(err)
+	}
+	return obs
 }

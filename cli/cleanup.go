@@ -38,6 +38,9 @@ func cleanupCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkTarget(cfg, c.String("platform")); err != nil {
+				return err
+			}
 			awsCfg, err := loadAWSConfig(c.Context, c.String("platform"))
 			if err != nil {
 				return err

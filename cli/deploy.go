@@ -39,6 +39,9 @@ func deployCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkTarget(cfg, c.String("platform")); err != nil {
+				return err
+			}
 			g, err := configGraph(cfg)
 			if err != nil {
 				return err
@@ -73,7 +76,7 @@ func deployCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(c.App.ErrWriter, "deploying %s setup %s (%d functions) ...\n", cfg.Name, setup, len(setup.Groups))
-			d, err := lam.Deploy(c.Context, activities.DeployRequest{App: cfg.Name, Setup: setup, Entry: cfg.Entry})
+			d, err := lam.Deploy(c.Context, activities.DeployRequest{App: cfg.Name, Setup: setup, Entry: cfg.Entry, Arch: fusion.Arch(cfg.Architecture)})
 			if err != nil {
 				return fmt.Errorf("deploy %s setup %s: %w", cfg.Name, setup.ID(), err)
 			}
@@ -116,4 +119,16 @@ func configBundle(c *cli.Context, cfg appconfig.Config) (plambda.Bundle, error) 
 	forLocal := c.String("platform") != ""
 	fmt.Fprintf(c.App.ErrWriter, "bundling %s ...\n", pkg)
 	return buildBundle(c.Context, pkg, cfg.Name, filepath.Join(defaultHome(), "bundles"), arch, forLocal)
+}
+
+// checkTarget checks that the platform a command talks to is the config's target: the local
+// platform (--platform) for target local, AWS (no --platform) for target aws.
+func checkTarget(cfg appconfig.Config, platform string) error {
+	switch {
+	case cfg.Target == "local" && platform == "":
+		return fmt.Errorf("app %s targets the local platform: give its URL with --platform (e.g. http://127.0.0.1:9001), or set `target: aws` in the config", cfg.Name)
+	case cfg.Target == "aws" && platform != "":
+		return fmt.Errorf("app %s targets AWS, but --platform %s points elsewhere: drop --platform, or set `target: local` in the config", cfg.Name, platform)
+	}
+	return nil
 }

@@ -147,6 +147,8 @@ func OptimizerInput(cfg appconfig.Config, graphFile string) (workflows.Optimizer
 				RequireApproval: cfg.Canary.Approval},
 		},
 	}
+	prices := cfg.FusionPrices()
+	in.Settings.Prices, in.Settings.Arch = &prices, fusion.Arch(cfg.Architecture)
 	if cfg.InitialMemory > 0 {
 		in.Initial = fusion.AllRemote(g, cfg.InitialMemory).String()
 	}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +16,10 @@ import (
 
 	"github.com/fusionize/fusionize/activities"
 	"github.com/fusionize/fusionize/cli/appconfig"
+	"github.com/fusionize/fusionize/fusion"
 	plambda "github.com/fusionize/fusionize/platform/lambda"
 	"github.com/fusionize/fusionize/platform/local"
+	"github.com/fusionize/fusionize/samples"
 	"github.com/fusionize/fusionize/workflows"
 )
 
@@ -95,4 +99,95 @@ func TestOptimizerLifecycleCommands(t *testing.T) {
 	if err := StartOptimizer(ctx, c, &out, in, opts, false); err != nil {
 		t.Errorf("start after the failure: %v", err)
 	}
+}
+
+// TestConfigsReachTheOptimizer turns every sample config, and one that sets every value away
+// from its default, into the optimizer's input and checks it field by field. Catches a config
+// value that is validated and then dropped (prices, architecture, canary fields, policy).
+func TestConfigsReachTheOptimizer(t *testing.T) {
+	paths, err := filepath.Glob("../samples/configs/*.yaml")
+	if err != nil || len(paths) < 3 {
+		t.Fatalf("sample configs %v %v", paths, err)
+	}
+	custom := []byte(`name: shop
+sample: tree
+entry: A
+architecture: arm64
+memory_sizes: [128, 512]
+initial_memory: 512
+prices: {x86_gb_second: 0.00002, arm64_gb_second: 0.00001, per_request: 0.0000003}
+constraints: [{name: small, expr: "setup.groups.all(g, g.memory <= 512)"}]
+objective: candidate.predicted.median_ms
+planner: fusionizepp
+canary: {weights: [0.25, 0.75], window: 45s, min_samples: 33, max_extensions: 3, on_inconclusive: pause, acceptance: 'verdict.outcome == "pass"', approval: true}
+target: aws
+`)
+	type source struct {
+		name string
+		cfg  appconfig.Config
+	}
+	var sources []source
+	for _, p := range paths {
+		cfg, err := appconfig.LoadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, source{p, cfg})
+	}
+	cfg, err := appconfig.Parse("custom.yaml", custom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sources = append(sources, source{"custom.yaml", cfg})
+	for _, src := range sources {
+		cfg := src.cfg
+		in, err := OptimizerInput(cfg, "")
+		if err != nil {
+			t.Fatalf("%s: %v", src.name, err)
+		}
+		s := in.Settings
+		wantArch := fusion.X86_64
+		if cfg.Architecture == "arm64" {
+			wantArch = fusion.ARM64
+		}
+		wantPrices := fusion.Prices{Arch: wantArch, X86GBSecond: cfg.Prices.X86GBSecond, ARM64GBSecond: cfg.Prices.ARM64GBSecond,
+			PerRequest: cfg.Prices.PerRequest, GranularityMS: 1}
+		sample, _ := samples.ByName(cfg.Sample)
+		checks := []struct {
+			field     string
+			got, want any
+		}{
+			{"app", s.App, cfg.Name},
+			{"graph entry", s.Graph.Entry, sample.Graph.Entry},
+			{"planner", s.Planner, cfg.Planner},
+			{"memory sizes", s.MemorySizes, cfg.MemorySizes},
+			{"prices", deref(s.Prices), wantPrices},
+			{"architecture", s.Arch, fusion.Arch(cfg.Architecture)},
+			{"initial", in.Initial, fusion.AllRemote(sample.Graph, cfg.InitialMemory).String()},
+			{"constraints", s.Policy.Constraints, cfg.Constraints},
+			{"objective", s.Policy.Objective.Expr, cfg.Objective},
+			{"acceptance", s.Policy.Acceptance.Expr, cfg.Canary.Acceptance},
+			{"canary weights", s.Canary.Weights, cfg.Canary.Weights},
+			{"canary window", s.Canary.Window, cfg.Canary.Window},
+			{"canary min samples", s.Canary.MinSamples, cfg.Canary.MinSamples},
+			{"on inconclusive", string(s.Canary.OnInconclusive), cfg.Canary.OnInconclusive},
+			{"max extensions", s.Canary.MaxExtensions, cfg.Canary.MaxExtensions},
+			{"approval", s.Canary.RequireApproval, cfg.Canary.Approval},
+		}
+		for _, c := range checks {
+			if !reflect.DeepEqual(c.got, c.want) {
+				t.Errorf("%s: %s is %v, want %v", src.name, c.field, c.got, c.want)
+			}
+		}
+	}
+	if cfg.Prices.ARM64GBSecond != 0.00001 || cfg.Canary.MinSamples != 33 {
+		t.Fatalf("custom config not read as written: %+v", cfg)
+	}
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }

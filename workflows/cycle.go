@@ -275,7 +275,7 @@ func (c *cycle) run() (CycleResult, error) {
 		c.setPhase(PhasePlanning, "planning with "+c.in.Planner)
 		in := activities.PlanInput{App: c.in.App, Graph: c.in.Graph, Current: cur.Setup,
 			Windows: append(last(c.input.Windows, MaxWindows), c.windows...), Policy: c.in.Policy, Planner: c.in.Planner,
-			History: append(last(c.input.History, MaxTrials), c.trials...), MemorySizes: c.in.MemorySizes, Seed: c.input.Seed + uint64(round)}
+			History: append(last(c.input.History, MaxTrials), c.trials...), MemorySizes: c.in.MemorySizes, Seed: c.input.Seed + uint64(round), Prices: c.in.Prices}
 		p = plan.Plan{} // decoding into a used value would keep its old slices
 		if err := c.exec(planOptions, activityPlan, in, &p); err != nil {
 			return aborted(err)
@@ -316,7 +316,7 @@ func (c *cycle) run() (CycleResult, error) {
 	}
 	c.setPhase(PhaseDeploying, "deploying "+c.rec.Candidate)
 	var dep activities.Deployment
-	if err := c.exec(deployOptions, activityDeploy, activities.DeployInput{App: c.in.App, Graph: c.in.Graph, Setup: cand.Setup.String()}, &dep); err != nil {
+	if err := c.exec(deployOptions, activityDeploy, activities.DeployInput{App: c.in.App, Graph: c.in.Graph, Arch: c.in.Arch, Setup: cand.Setup.String()}, &dep); err != nil {
 		if c.aborted {
 			return aborted(errAborted)
 		}
@@ -479,7 +479,7 @@ func (c *cycle) observe(deps []activities.Deployment, min int, window time.Durat
 	var obs activities.Observation
 	for i := 0; i < observeChunks; i++ {
 		obs = activities.Observation{}
-		in := activities.ObserveInput{App: c.in.App, Deployments: deps, Start: start, MinWarm: min, MaxWait: chunk}
+		in := activities.ObserveInput{App: c.in.App, Deployments: deps, Start: start, MinWarm: min, MaxWait: chunk, Prices: c.in.Prices}
 		if err := c.exec(observeOptions(chunk), activityObserve, in, &obs); err != nil {
 			return obs, err
 		}
@@ -503,7 +503,7 @@ func (c *cycle) observeStep(cur, dep activities.Deployment, start time.Time) (ac
 	var v activities.Verdict
 	in := activities.JudgeInput{App: c.in.App, Graph: c.in.Graph, Stable: cur, Canary: dep,
 		Window: activities.Window{Start: start, End: obs.Window.End, Deployments: []activities.Deployment{cur, dep}},
-		Judge:  c.in.Canary.Judge, Policy: c.in.Policy, CanaryPredicted: c.rec.Predicted, StablePredicted: c.rec.BaselinePredicted}
+		Judge:  c.in.Canary.Judge, Policy: c.in.Policy, Prices: c.in.Prices, CanaryPredicted: c.rec.Predicted, StablePredicted: c.rec.BaselinePredicted}
 	if err := c.exec(planOptions, activityJudge, in, &v); err != nil {
 		return v, err
 	}
@@ -537,7 +537,7 @@ func (c *cycle) measure(cur activities.Deployment, m plan.MeasurementRequest) er
 	}
 	c.setPhase(PhaseMeasuring, fmt.Sprintf("measuring %s: %s", m.Setup, m.Reason))
 	var dep activities.Deployment
-	if err := c.exec(deployOptions, activityDeploy, activities.DeployInput{App: c.in.App, Graph: c.in.Graph, Setup: m.Setup.String()}, &dep); err != nil {
+	if err := c.exec(deployOptions, activityDeploy, activities.DeployInput{App: c.in.App, Graph: c.in.Graph, Arch: c.in.Arch, Setup: m.Setup.String()}, &dep); err != nil {
 		if c.aborted {
 			return errAborted
 		}

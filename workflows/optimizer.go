@@ -225,7 +225,7 @@ func (o *optimizer) deployInitial(ctx workflow.Context) error {
 	o.setPhase(ctx, PhaseDeploying, "deploying the initial setup "+text)
 	var dep activities.Deployment
 	actx := workflow.WithActivityOptions(ctx, deployOptions)
-	if err := workflow.ExecuteActivity(actx, activityDeploy, activities.DeployInput{App: o.s.App, Graph: o.s.Graph, Setup: text}).Get(ctx, &dep); err != nil {
+	if err := workflow.ExecuteActivity(actx, activityDeploy, activities.DeployInput{App: o.s.App, Graph: o.s.Graph, Setup: text, Arch: o.s.Arch}).Get(ctx, &dep); err != nil {
 		return fmt.Errorf("deploy the initial setup: %w", err)
 	}
 	actx = workflow.WithActivityOptions(ctx, shortOptions)

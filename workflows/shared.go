@@ -239,6 +239,12 @@ type Settings struct {
 	// MaxMeasurementRounds bounds how often a cycle runs the planner's measurements and
 	// plans again; default 2.
 	MaxMeasurementRounds int `json:"maxMeasurementRounds,omitempty"`
+	// Prices are the app's cost model (architecture and prices) for the planner and the
+	// observed cost; nil takes the worker's (fusion.DefaultPrices).
+	Prices *fusion.Prices `json:"prices,omitempty"`
+	// Arch is the architecture the app is configured for: a worker whose bundle of the app
+	// is built for another refuses to deploy. "" takes the bundle's.
+	Arch fusion.Arch `json:"arch,omitempty"`
 }
 
 // WithDefaults fills zero fields.
@@ -265,6 +271,14 @@ func (s Settings) Validate() error {
 	}
 	if err := s.Canary.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if s.Prices != nil {
+		if err := s.Prices.WithDefaults().Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.Arch != "" && s.Arch != fusion.X86_64 && s.Arch != fusion.ARM64 {
+		errs = append(errs, fmt.Errorf("architecture %q is not %q or %q", s.Arch, fusion.X86_64, fusion.ARM64))
 	}
 	if s.Collect.MinRequests < 1 || s.Collect.Window < time.Second {
 		errs = append(errs, fmt.Errorf("collect policy %+v: want at least 1 request and a window of a second", s.Collect))

@@ -61,6 +61,7 @@ type script struct {
 	deployErr  error
 	observeFor time.Duration // each Observe takes this long (workflow time)
 	live       string        // the setup the platform serves when the optimizer starts ("": none)
+	inputs     []any         // every Plan, Observe, Judge and Deploy input, in order
 	calls      []string
 }
 
@@ -112,6 +113,9 @@ func newEnv(t *testing.T, s *script) *testEnv {
 	e := &testEnv{env, s}
 	planN, verdictN := 0, 0
 	env.OnActivity(activityObserve, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ObserveInput) (activities.Observation, error) {
+		s.mu.Lock()
+		s.inputs = append(s.inputs, in)
+		s.mu.Unlock()
 		obs := activities.Observation{Window: activities.Window{Start: in.Start, End: in.Start.Add(in.MaxWait), Deployments: in.Deployments}, Enough: true}
 		for _, d := range in.Deployments {
 			obs.Setups = append(obs.Setups, activities.SetupObservation{SetupID: d.SetupID, Requests: in.MinWarm, Warm: in.MinWarm,
@@ -125,6 +129,7 @@ func newEnv(t *testing.T, s *script) *testEnv {
 		p := s.plans[min(planN, len(s.plans)-1)]
 		planN++
 		s.calls = append(s.calls, fmt.Sprintf("plan %s", in.Current))
+		s.inputs = append(s.inputs, in)
 		return p, nil
 	})
 	env.OnActivity(activityJudge, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.JudgeInput) (activities.Verdict, error) {
@@ -133,10 +138,14 @@ func newEnv(t *testing.T, s *script) *testEnv {
 		v := s.verdicts[min(verdictN, len(s.verdicts)-1)]
 		verdictN++
 		s.calls = append(s.calls, fmt.Sprintf("judge %s: %s", in.Canary.Setup, v.Outcome))
+		s.inputs = append(s.inputs, in)
 		return v, nil
 	})
 	env.OnActivity(activityDeploy, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeployInput) (activities.Deployment, error) {
 		s.record("deploy %s", in.Setup)
+		s.mu.Lock()
+		s.inputs = append(s.inputs, in)
+		s.mu.Unlock()
 		if s.deployErr != nil {
 			return activities.Deployment{}, s.deployErr
 		}
@@ -202,6 +211,45 @@ var (
 	allRemoteText = fusion.MustParseSetup(allRemote).String()
 	fusedText     = fusion.MustParseSetup(fused).String()
 )
+
+// TestCycleCarriesPricesAndArch runs a promoting cycle of an app configured for arm64 with its
+// own prices. Catches a cycle that plans, observes or judges with the worker's default prices,
+// or deploys without the configured architecture.
+func TestCycleCarriesPricesAndArch(t *testing.T) {
+	s := &script{plans: []plan.Plan{candidatePlan(fused)}, verdicts: []activities.Verdict{verdict(judge.Pass, true)}}
+	e := newEnv(t, s)
+	set := settings()
+	prices := fusion.Prices{Arch: fusion.ARM64, ARM64GBSecond: 1e-5}
+	set.Prices, set.Arch = &prices, fusion.ARM64
+	if res, err := runCycle(t, e, cycleInput(set)); err != nil || res.Outcome != Promoted {
+		t.Fatalf("cycle %+v %v", res.Outcome, err)
+	}
+	kinds := map[string]int{}
+	for _, in := range s.inputs {
+		var got *fusion.Prices
+		switch in := in.(type) {
+		case activities.PlanInput:
+			got = in.Prices
+		case activities.ObserveInput:
+			got = in.Prices
+		case activities.JudgeInput:
+			got = in.Prices
+		case activities.DeployInput:
+			if in.Arch != fusion.ARM64 {
+				t.Errorf("deploy of %s for architecture %q, want arm64", in.Setup, in.Arch)
+			}
+			kinds["deploy"]++
+			continue
+		}
+		kinds[fmt.Sprintf("%T", in)]++
+		if got == nil || *got != prices {
+			t.Errorf("%T carries prices %v, want %+v", in, got, prices)
+		}
+	}
+	if len(kinds) != 4 {
+		t.Errorf("inputs seen %v, want plan, observe, judge and deploy", kinds)
+	}
+}
 
 func TestCycleConverged(t *testing.T) {
 	s := &script{plans: []plan.Plan{convergedPlan}}

@@ -12,7 +12,7 @@
 //	# package: ./samples/cmd/iot   # the app's main package, bundled by fusionize
 //	# bundle: dist/iot-amd64.zip   # or a bundle built before
 //	entry: I                       # the task outside requests reach (samples know theirs)
-//	architecture: x86_64           # x86_64 or arm64
+//	architecture: x86_64           # x86_64 or arm64; default: the bundle's (built-in samples: this machine's)
 //	memory_sizes: [128, 256, 512, 1024, 2048, 3008]   # what the planner may choose from
 //	initial_memory: 256            # memory of the all-remote starting setup
 //	prices:                        # dollars; defaults are us-east-1's
@@ -117,7 +117,6 @@ var (
 func Defaults() Config {
 	p := fusion.DefaultPrices()
 	return Config{
-		Architecture:  "x86_64",
 		MemorySizes:   []int{128, 256, 512, 1024, 2048, 3008},
 		InitialMemory: 256,
 		Prices:        Prices{X86GBSecond: p.X86GBSecond, ARM64GBSecond: p.ARM64GBSecond, PerRequest: p.PerRequest},
@@ -280,7 +279,7 @@ func (v *validator) check(c *Config) {
 	} else if err := fusion.ValidTaskName(c.Entry); err != nil {
 		v.errorf([]any{"entry"}, "entry: %v", err)
 	}
-	if !oneOf(c.Architecture, Architectures) {
+	if c.Architecture != "" && !oneOf(c.Architecture, Architectures) {
 		v.errorf([]any{"architecture"}, "architecture %q: want %s", c.Architecture, strings.Join(Architectures, " or "))
 	}
 	if len(c.MemorySizes) == 0 {
@@ -418,7 +417,8 @@ func (v *validator) compilePolicy(c *Config) {
 	c.Policy = policy
 }
 
-// FusionPrices returns the cost model of the configured prices and architecture.
+// FusionPrices returns the cost model of the configured prices and architecture (x86_64
+// prices when the architecture is left to the bundle's).
 func (c Config) FusionPrices() fusion.Prices {
 	p := fusion.DefaultPrices()
 	p.X86GBSecond, p.ARM64GBSecond, p.PerRequest = c.Prices.X86GBSecond, c.Prices.ARM64GBSecond, c.Prices.PerRequest

@@ -3,10 +3,12 @@ package lambda_test
 import (
 	"archive/zip"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,6 +26,12 @@ import (
 // idleZip writes a bundle that is never invoked: the inventory needs deployed functions only.
 func idleZip(t *testing.T) string {
 	t.Helper()
+	return zipBootstrap(t, []byte("#!/bin/sh\nexit 1\n"))
+}
+
+// zipBootstrap writes a zip holding bootstrap with the given content.
+func zipBootstrap(t *testing.T, content []byte) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "idle.zip")
 	f, err := os.Create(path)
 	if err != nil {
@@ -36,7 +44,7 @@ func idleZip(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fw.Write([]byte("#!/bin/sh\nexit 1\n"))
+	fw.Write(content)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -55,12 +63,7 @@ func idleZip(t *testing.T) string {
 // keeps an orphan (one known only by its functions, too) or deletes what serves.
 func TestAdoptAndRetireOrphans(t *testing.T) {
 	ctx := context.Background()
-	plat, err := local.New(local.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer plat.Close(ctx)
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", "")}
+	plat, cfg := idlePlatform(t)
 	p, err := plambda.New(ctx, plambda.Options{AWSConfig: &cfg, Endpoint: plat.Endpoint(),
 		Bundles: map[string]plambda.Bundle{"tree": {Zip: idleZip(t)}}, Role: "arn:aws:iam::000000000000:role/test",
 		WaitMinDelay: 50 * time.Millisecond})
@@ -141,4 +144,44 @@ func wantOnly(t *testing.T, plat *local.Platform, d activities.Deployment) {
 	if !slices.Equal(names, want) {
 		t.Errorf("functions %v, want %v", names, want)
 	}
+}
+
+// TestArchitectureMismatch catches a bundle deployed for an architecture it was not built
+// for: a config saying arm64 against an x86_64 bundle, and a bundle declared arm64 whose
+// bootstrap is an x86-64 executable.
+func TestArchitectureMismatch(t *testing.T) {
+	ctx := context.Background()
+	plat, cfg := idlePlatform(t)
+	opts := plambda.Options{AWSConfig: &cfg, Endpoint: plat.Endpoint(), Role: "arn:aws:iam::000000000000:role/test",
+		Bundles: map[string]plambda.Bundle{"tree": {Zip: idleZip(t), Arch: "x86_64"}}}
+	p, err := plambda.New(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Deploy(ctx, activities.DeployRequest{App: "tree", Setup: fusion.MustParseSetup("A+B+C+D+E+F+G@128"), Entry: "A", Arch: fusion.ARM64})
+	var perm *activities.PermanentError
+	if !errors.As(err, &perm) || !strings.Contains(err.Error(), "configured for arm64") {
+		t.Errorf("deploy for arm64 with an x86_64 bundle: %v, want a permanent error saying so", err)
+	}
+	if len(plat.Status().Functions) != 0 {
+		t.Errorf("a refused deploy left functions: %+v", plat.Status().Functions)
+	}
+	elf := make([]byte, 64)
+	copy(elf, "\x7fELF")
+	elf[18] = 0x3e // EM_X86_64
+	opts.Bundles = map[string]plambda.Bundle{"tree": {Zip: zipBootstrap(t, elf), Arch: "arm64"}}
+	if _, err := plambda.New(ctx, opts); err == nil || !strings.Contains(err.Error(), "built for x86_64, not arm64") {
+		t.Errorf("an x86-64 bootstrap declared arm64: %v, want refused", err)
+	}
+}
+
+// idlePlatform starts a local platform for tests that deploy but never invoke.
+func idlePlatform(t *testing.T) (*local.Platform, aws.Config) {
+	t.Helper()
+	plat, err := local.New(local.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { plat.Close(context.Background()) })
+	return plat, aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", "")}
 }

@@ -30,11 +30,15 @@
 package lambda
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"os"
@@ -151,6 +155,10 @@ func New(ctx context.Context, opts Options) (*Platform, error) {
 		}
 		if arch := lambdaArch(b.Arch); arch != types.ArchitectureX8664 && arch != types.ArchitectureArm64 {
 			problems = append(problems, fmt.Sprintf("bundle of %s: architecture %q is not amd64/x86_64 or arm64", app, b.Arch))
+		} else if built, err := bootstrapArch(data); err != nil {
+			problems = append(problems, fmt.Sprintf("bundle of %s: %v", app, err))
+		} else if built != "" && built != arch {
+			problems = append(problems, fmt.Sprintf("bundle of %s: %s holds a bootstrap built for %s, not %s (give --arch %s)", app, b.Zip, built, arch, built))
 		}
 	}
 	if len(problems) > 0 {
@@ -252,8 +260,13 @@ func (p *Platform) config(app string, s fusion.Setup, g fusion.Group, name strin
 // Deploy deploys every group function of the setup and publishes (or finds) the entry
 // function's version of it. It is idempotent.
 func (p *Platform) Deploy(ctx context.Context, req activities.DeployRequest) (activities.Deployment, error) {
-	if _, ok := p.opts.Bundles[req.App]; !ok {
+	b, ok := p.opts.Bundles[req.App]
+	if !ok {
 		return activities.Deployment{}, &activities.PermanentError{Err: fmt.Errorf("no bundle for app %q", req.App)}
+	}
+	if req.Arch != "" && lambdaArch(string(req.Arch)) != lambdaArch(b.Arch) {
+		return activities.Deployment{}, &activities.PermanentError{Err: fmt.Errorf("app %s is configured for %s, but its bundle %s is built for %s: "+
+			"give the worker the %s bundle (--bundle %s=… --arch %s) or change the config's architecture", req.App, req.Arch, b.Zip, lambdaArch(b.Arch), req.Arch, req.App, req.Arch)}
 	}
 	s := req.Setup.Canonical()
 	entry, ok := s.Group(req.Entry)
@@ -539,4 +552,29 @@ func classify(err error) error {
 		}
 	}
 	return err
+}
+
+// bootstrapArch returns the architecture of the ELF executable "bootstrap" in a bundle zip,
+// or "" when the zip holds no bootstrap or it is not ELF (a script).
+func bootstrapArch(zipData []byte) (types.Architecture, error) {
+	zr, err := zip.NewReader(bytes.NewReader(zipData), int64(len(zipData)))
+	if err != nil {
+		return "", fmt.Errorf("read zip: %w", err)
+	}
+	f, err := zr.Open("bootstrap")
+	if err != nil {
+		return "", nil
+	}
+	defer f.Close()
+	var h [20]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil || string(h[:4]) != "\x7fELF" {
+		return "", nil
+	}
+	switch binary.LittleEndian.Uint16(h[18:]) {
+	case 0x3e:
+		return types.ArchitectureX8664, nil
+	case 0xb7:
+		return types.ArchitectureArm64, nil
+	}
+	return "", fmt.Errorf("bootstrap is an ELF executable for machine %#x, neither x86_64 nor arm64", binary.LittleEndian.Uint16(h[18:]))
 }
