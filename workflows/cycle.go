@@ -36,16 +36,19 @@ const observeChunks = 4
 var errAborted = errors.New("aborted")
 
 type cycle struct {
-	in       Settings
-	input    CycleInput
-	root     workflow.Context // the workflow's own context
-	ctx      workflow.Context // cancelled on abort
-	cancel   workflow.CancelFunc
-	st       Status
-	rec      CycleRecord
-	paused   bool
-	aborted  bool
-	approved bool
+	in      Settings
+	input   CycleInput
+	root    workflow.Context // the workflow's own context
+	ctx     workflow.Context // cancelled on abort
+	cancel  workflow.CancelFunc
+	st      Status
+	rec     CycleRecord
+	paused  bool
+	aborted bool
+	// gate is the approval gate that is open ("" when none) and approval the gate an
+	// approval arrived for: an approval applies to one gate of one cycle, never later ones.
+	gate     string
+	approval string
 	parent   *workflow.Execution
 	trials   []plan.Trial
 	windows  []activities.Window
@@ -103,8 +106,10 @@ func (c *cycle) apply(ctl Control) {
 	case UpdateResume:
 		c.paused = false
 	case UpdateApprove:
-		c.approved = true
-		c.paused = false
+		if c.gate != "" {
+			c.approval = c.gate
+			c.paused = false
+		}
 	case UpdateAbort:
 		if !c.aborted {
 			c.aborted = true
@@ -113,6 +118,20 @@ func (c *cycle) apply(ctl Control) {
 		}
 	}
 	c.report()
+}
+
+// openGate opens an approval gate: from now until closeGate, an approval applies to it.
+func (c *cycle) openGate(gate string) {
+	c.gate, c.approval = gate, ""
+	c.st.Gate = gate
+}
+
+// closeGate closes the gate and reports whether it was approved.
+func (c *cycle) closeGate(gate string) bool {
+	approved := c.approval == gate
+	c.gate, c.approval = "", ""
+	c.st.Gate = ""
+	return approved
 }
 
 // setPhase records the phase, upserts the search attribute and tells the parent.
@@ -329,6 +348,7 @@ func (c *cycle) run() (CycleResult, error) {
 
 	// Canary, step by step.
 	var v activities.Verdict
+	promoteNow := false
 	for step, w := range c.in.Canary.Weights {
 		c.st.Step, c.st.Weight = step+1, w
 		c.st.StableSamples, c.st.CanarySamples = 0, 0
@@ -364,17 +384,22 @@ func (c *cycle) run() (CycleResult, error) {
 				c.setPhase(PhaseCanary, fmt.Sprintf("step %d inconclusive, extending (%d of %d)", step+1, ext+1, c.in.Canary.MaxExtensions))
 				continue
 			case Pause:
-				c.paused, c.approved = true, false
+				gate := fmt.Sprintf("step %d inconclusive (%d)", step+1, ext+1)
+				c.paused = true
+				c.openGate(gate)
 				c.setPhase(PhasePaused, fmt.Sprintf("step %d inconclusive: resume to observe again, approve to promote, abort to roll back", step+1))
-				if err := workflow.Await(c.root, func() bool { return !c.paused || c.aborted }); err != nil {
+				err := workflow.Await(c.root, func() bool { return !c.paused || c.aborted })
+				approved := c.closeGate(gate)
+				if err != nil {
 					return aborted(err)
 				}
 				if c.aborted {
 					return aborted(errAborted)
 				}
-				if c.approved {
+				if approved {
 					v.Outcome, v.Accepted = judge.Pass, true
 					v.Reason = "approved by a human after an inconclusive verdict: " + v.Reason
+					promoteNow = true
 					break
 				}
 				c.setPhase(PhaseCanary, fmt.Sprintf("step %d resumed", step+1))
@@ -385,8 +410,8 @@ func (c *cycle) run() (CycleResult, error) {
 		if !v.Accepted {
 			return c.rollback(res, v.Reason)
 		}
-		if c.approved {
-			break // a human approved: skip the remaining steps
+		if promoteNow {
+			break // a human approved promotion at this step's gate: skip the remaining steps
 		}
 	}
 	if !v.Accepted {
@@ -394,22 +419,26 @@ func (c *cycle) run() (CycleResult, error) {
 	}
 
 	// Approval.
-	if c.in.Canary.RequireApproval && !c.approved {
+	if c.in.Canary.RequireApproval && !promoteNow {
+		const gate = "promotion"
+		c.openGate(gate)
 		c.setPhase(PhaseAwaitingApproval, "canary passed: approve to promote, abort to roll back")
-		cond := func() bool { return c.approved || c.aborted }
+		cond := func() bool { return c.approval == gate || c.aborted }
+		ok, err := true, error(nil)
 		if c.in.Canary.ApprovalTimeout > 0 {
-			ok, err := workflow.AwaitWithTimeout(c.root, c.in.Canary.ApprovalTimeout, cond)
-			if err != nil {
-				return aborted(err)
-			}
-			if !ok {
-				return c.rollback(res, fmt.Sprintf("no approval within %v", c.in.Canary.ApprovalTimeout))
-			}
-		} else if err := workflow.Await(c.root, cond); err != nil {
+			ok, err = workflow.AwaitWithTimeout(c.root, c.in.Canary.ApprovalTimeout, cond)
+		} else {
+			err = workflow.Await(c.root, cond)
+		}
+		c.closeGate(gate)
+		if err != nil {
 			return aborted(err)
 		}
 		if c.aborted {
 			return aborted(errAborted)
+		}
+		if !ok {
+			return c.rollback(res, fmt.Sprintf("no approval within %v", c.in.Canary.ApprovalTimeout))
 		}
 	}
 

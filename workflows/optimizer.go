@@ -158,8 +158,8 @@ func (o *optimizer) validate(action string) error {
 		return errors.New("the optimizer is aborting")
 	}
 	if action == UpdateApprove {
-		if !o.running || (o.status.Phase != PhaseAwaitingApproval && o.status.Phase != PhasePaused) {
-			return fmt.Errorf("nothing to approve: the optimizer is %s", o.status.Phase)
+		if !o.running || o.status.Gate == "" {
+			return fmt.Errorf("nothing to approve: the optimizer is %s, with no approval gate open", o.status.Phase)
 		}
 	}
 	return nil
@@ -169,8 +169,13 @@ func (o *optimizer) control(ctx workflow.Context, c Control) (Status, error) {
 	switch c.Action {
 	case UpdatePause:
 		o.st.Paused = true
-	case UpdateResume, UpdateApprove:
+	case UpdateResume:
 		o.st.Paused = false
+	case UpdateApprove:
+		// An approval opens the gate it is for (a paused inconclusive canary), nothing else.
+		if o.status.Phase == PhasePaused {
+			o.st.Paused = false
+		}
 	case UpdateAbort:
 		o.aborted = true
 	}
@@ -294,6 +299,7 @@ func (o *optimizer) runCycle(ctx workflow.Context) error {
 	}
 	o.status.Candidate, o.status.CandidateID, o.status.Step, o.status.Weight = "", "", 0, 0
 	o.status.StableSamples, o.status.CanarySamples = 0, 0
+	o.status.Gate = ""
 	o.setPhase(ctx, PhaseDone, fmt.Sprintf("cycle %d %s", n, res.Outcome))
 	return nil
 }

@@ -311,8 +311,10 @@ type Status struct {
 	// LastVerdict is the latest judged canary step.
 	LastVerdict *activities.Verdict `json:"lastVerdict,omitempty"`
 	Converged   bool                `json:"converged,omitempty"`
-	Message     string              `json:"message,omitempty"`
-	Updated     time.Time           `json:"updated"`
+	// Gate is the approval gate that is open, if any: `approve` applies to it alone.
+	Gate    string    `json:"gate,omitempty"`
+	Message string    `json:"message,omitempty"`
+	Updated time.Time `json:"updated"`
 	// Seq orders a cycle's progress reports, which may reach the optimizer out of order.
 	Seq int `json:"seq,omitempty"`
 

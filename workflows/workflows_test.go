@@ -486,6 +486,53 @@ func TestCycleApproval(t *testing.T) {
 	}
 }
 
+// TestApprovalBelongsToOneGate approves while the cycle is merely paused (no gate open), then
+// resumes. Catches a sticky approval flag: the old cycle kept it and skipped the second canary
+// step and the approval gate, promoting a candidate nobody approved. Here no approval comes at
+// the gate, so the cycle must run both steps and roll back when the approval times out.
+func TestApprovalBelongsToOneGate(t *testing.T) {
+	s := &script{plans: []plan.Plan{candidatePlan(fused)}, verdicts: []activities.Verdict{verdict(judge.Pass, true)}, observeFor: time.Minute}
+	e := newEnv(t, s)
+	in := cycleInput(settings())
+	in.Settings.Canary.RequireApproval = true
+	in.Settings.Canary.ApprovalTimeout = 24 * time.Hour
+	e.RegisterDelayedCallback(func() { e.SignalWorkflow(SignalControl, Control{Action: UpdatePause}) }, 30*time.Second)
+	e.RegisterDelayedCallback(func() { e.SignalWorkflow(SignalControl, Control{Action: UpdateApprove}) }, 40*time.Second)
+	e.RegisterDelayedCallback(func() { e.SignalWorkflow(SignalControl, Control{Action: UpdateResume}) }, 50*time.Second)
+	res, err := runCycle(t, e, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != RolledBack || !strings.Contains(res.Record.Reason, "no approval") {
+		t.Errorf("outcome %s (%s), want rolled back for want of an approval at the gate", res.Outcome, res.Record.Reason)
+	}
+	if !strings.Contains(s.called(), "route "+fusedText+" 0.5") {
+		t.Errorf("the second canary step was skipped:\n%s", s.called())
+	}
+}
+
+// TestOptimizerRejectsApprovalWithoutGate: approve during a plain pause is refused by the
+// update's validator, so it leaves no history and cannot apply to a later gate.
+func TestOptimizerRejectsApprovalWithoutGate(t *testing.T) {
+	s := &script{plans: []plan.Plan{convergedPlan}, observeFor: time.Minute}
+	e := newEnv(t, s)
+	rejected := false
+	e.RegisterDelayedCallback(func() {
+		e.UpdateWorkflow(UpdatePause, "", &testsuite.TestUpdateCallback{OnReject: func(err error) { t.Error(err) },
+			OnAccept: func() {}, OnComplete: func(any, error) {}}, "look")
+	}, 30*time.Second)
+	e.RegisterDelayedCallback(func() {
+		e.UpdateWorkflow(UpdateApprove, "", &testsuite.TestUpdateCallback{OnReject: func(error) { rejected = true },
+			OnAccept: func() {}, OnComplete: func(any, error) {}}, "sure")
+		e.UpdateWorkflow(UpdateAbort, "", &testsuite.TestUpdateCallback{OnReject: func(err error) { t.Error(err) },
+			OnAccept: func() {}, OnComplete: func(any, error) {}}, "done")
+	}, 2*time.Minute)
+	e.ExecuteWorkflow(OptimizerWorkflow, optimizerInput())
+	if !rejected {
+		t.Error("approve during a plain pause was accepted")
+	}
+}
+
 func TestCycleDeployFailed(t *testing.T) {
 	s := &script{plans: []plan.Plan{candidatePlan(fused)}, deployErr: temporal.NewNonRetryableApplicationError("quota", activities.ErrDeploy, nil)}
 	e := newEnv(t, s)
