@@ -334,6 +334,7 @@ func (a *Activities) Observe(ctx context.Context, in ObserveInput) (Observation,
 	if len(in.Deployments) == 0 || in.Start.IsZero() {
 		return Observation{}, permanent(ErrInvalidInput, "observe: no deployments or no start time")
 	}
+	defer keepAlive(ctx)() // a slow read of the traces must not look like a dead worker
 	deadline := a.clock.Now().Add(in.MaxWait)
 	var settle time.Time
 	for {
@@ -446,6 +447,7 @@ type PlanInput struct {
 
 // Plan builds the profile from the windows' traces and asks the named planner what to do.
 func (a *Activities) Plan(ctx context.Context, in PlanInput) (plan.Plan, error) {
+	defer keepAlive(ctx)()
 	if err := in.Graph.Validate(); err != nil {
 		return plan.Plan{}, permanent(ErrInvalidInput, "plan %s: graph: %v", in.App, err)
 	}
@@ -543,6 +545,7 @@ type Verdict struct {
 // policy's objective (judge.Decide: latency, cost, tail) and evaluates the policy's
 // acceptance rule, which decides.
 func (a *Activities) Judge(ctx context.Context, in JudgeInput) (Verdict, error) {
+	defer keepAlive(ctx)()
 	pol, err := constraint.Compile(in.Policy)
 	if err != nil {
 		return Verdict{}, permanent(ErrInvalidPolicy, "policy of %s: %v", in.App, err)
@@ -586,15 +589,25 @@ func (a *Activities) Judge(ctx context.Context, in JudgeInput) (Verdict, error) 
 	return v, nil
 }
 
-// heartbeating runs f, heartbeating every few seconds until it returns.
+// HeartbeatInterval is how often long activities heartbeat; the workflows' heartbeat
+// timeouts are a few times longer.
+const HeartbeatInterval = 3 * time.Second
+
+// heartbeating runs f, heartbeating every HeartbeatInterval until it returns.
 func heartbeating(ctx context.Context, f func(context.Context) error) error {
+	defer keepAlive(ctx)()
+	return f(ctx)
+}
+
+// keepAlive heartbeats every HeartbeatInterval until the returned stop is called, so that a
+// long computation (planning, judging) is not taken for a dead worker.
+func keepAlive(ctx context.Context) (stop func()) {
 	if !activity.IsActivity(ctx) {
-		return f(ctx)
+		return func() {}
 	}
 	done := make(chan struct{})
-	defer close(done)
 	go func() {
-		t := time.NewTicker(5 * time.Second)
+		t := time.NewTicker(HeartbeatInterval)
 		defer t.Stop()
 		for {
 			select {
@@ -605,7 +618,7 @@ func heartbeating(ctx context.Context, f func(context.Context) error) error {
 			}
 		}
 	}()
-	return f(ctx)
+	return func() { close(done) }
 }
 
 // PermanentError marks an error of a Deployer or TraceSource as one that retrying cannot

@@ -188,24 +188,31 @@ func (c *cycle) cleanupCtx() workflow.Context {
 	return workflow.WithActivityOptions(ctx, shortOptions)
 }
 
+// heartbeatTimeout is how long an activity may go without a heartbeat before Temporal
+// retries it, on another worker if need be: a worker killed mid-activity costs this long,
+// not minutes. Activities heartbeat every activities.HeartbeatInterval.
+const heartbeatTimeout = 15 * time.Second
+
 var (
+	// shortOptions are for calls that take milliseconds (route, promote): a killed worker
+	// costs their start-to-close timeout.
 	shortOptions = workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
+		StartToCloseTimeout: 20 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second, MaximumAttempts: 10},
 	}
 	deployOptions = workflow.ActivityOptions{
 		StartToCloseTimeout: 15 * time.Minute,
-		HeartbeatTimeout:    time.Minute,
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumInterval: time.Minute, MaximumAttempts: 3},
 	}
 	retireOptions = workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Minute,
-		HeartbeatTimeout:    time.Minute,
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumInterval: time.Minute, MaximumAttempts: 5},
 	}
 	planOptions = workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Minute,
-		HeartbeatTimeout:    time.Minute,
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumInterval: time.Minute, MaximumAttempts: 5},
 	}
 )
@@ -213,7 +220,7 @@ var (
 func observeOptions(maxWait time.Duration) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		StartToCloseTimeout: maxWait + 5*time.Minute,
-		HeartbeatTimeout:    time.Minute,
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumInterval: 30 * time.Second, MaximumAttempts: 5},
 	}
 }
