@@ -75,6 +75,10 @@ type SizeStat struct {
 	// concurrent work takes longer than the task alone would, so Alone is the own time to
 	// scale and combine when predicting other setups.
 	Alone Summary `json:"alone"`
+	// CPU is the CPU time (ms) of the task's runs in invocations that ran it alone (one task
+	// run, trace member cpu): its CPU demand, which wall-clock own time hides when a short
+	// burst fits in a CPU quota period. Empty where the runtime did not measure it.
+	CPU Summary `json:"cpu,omitzero"`
 }
 
 // Size returns the task's statistics at memoryMB.
@@ -319,7 +323,7 @@ func completeGraph(g Graph, recs []TraceRecord) Graph {
 // runAcc gathers what the task runs show: own time per task and memory (all runs, and runs
 // alone in their instance), runs and calls, parallel sync calls, async dispatch times.
 type runAcc struct {
-	self, alone             map[string]map[int][]float64
+	self, alone, cpu        map[string]map[int][]float64
 	runs                    map[string]int
 	calls                   map[Edge]int
 	multiSync, overlapSync  map[string]int
@@ -327,7 +331,7 @@ type runAcc struct {
 }
 
 func gatherRuns(recs []TraceRecord, reports map[string]Report) *runAcc {
-	a := &runAcc{self: map[string]map[int][]float64{}, alone: map[string]map[int][]float64{}, runs: map[string]int{},
+	a := &runAcc{self: map[string]map[int][]float64{}, alone: map[string]map[int][]float64{}, cpu: map[string]map[int][]float64{}, runs: map[string]int{},
 		calls: map[Edge]int{}, multiSync: map[string]int{}, overlapSync: map[string]int{}}
 	for _, r := range recs {
 		mem := r.MemoryMB
@@ -367,6 +371,9 @@ func (a *runAcc) add(r TraceRecord, mem int) {
 		if local := localCalls(sc); len(local) >= 2 && overlapping(local) {
 			concurrent = true
 		}
+	}
+	if len(r.Tasks) == 1 && r.CPU > 0 {
+		appendAt(a.cpu, r.Tasks[0].Task, mem, float64(r.CPU)/usPerMS)
 	}
 	for i, t := range r.Tasks {
 		a.runs[t.Task]++
@@ -409,7 +416,8 @@ func (a *runAcc) stats(g Graph, keep int) ([]TaskStat, []EdgeStat) {
 		ts := TaskStat{Task: t, Runs: a.runs[t], ParallelSync: a.multiSync[t] > 0 && 2*a.overlapSync[t] > a.multiSync[t]}
 		mems := slices.Sorted(maps.Keys(a.self[t]))
 		for _, m := range mems {
-			ts.Sizes = append(ts.Sizes, SizeStat{MemoryMB: m, Self: Summarize(a.self[t][m], keep), Alone: Summarize(a.alone[t][m], keep)})
+			ts.Sizes = append(ts.Sizes, SizeStat{MemoryMB: m, Self: Summarize(a.self[t][m], keep), Alone: Summarize(a.alone[t][m], keep),
+				CPU: Summarize(a.cpu[t][m], keep)})
 		}
 		tasks = append(tasks, ts)
 	}

@@ -39,8 +39,13 @@ type SimOptions struct {
 //     costs one more invocation; calls per run follow each edge's multiplicity;
 //   - an inline async call runs concurrently and must finish before the handler returns, so
 //     it extends the invocation (and the response, when in the entry's group);
-//   - an invocation lasts at least its tasks' CPU work divided by its vCPU share (inlined
-//     tasks share the CPU); it is billed for its duration plus its init duration, rounded up,
+//   - where the traces carry CPU times (trace member cpu), a task that calls nothing has a
+//     CPU demand (its CPU time per run) and the CPU is a CFS quota whose period is learned
+//     from the profile (learnPeriod): its own time at m MB is its I/O time plus the wall
+//     time its demand takes under m's quota (cfsTime: full speed until the period's quota
+//     is used up), so short bursts are not scaled like long work;
+//   - an invocation lasts at least its tasks' CPU work under its quota (or, without CPU
+//     times, divided by its vCPU share; inlined tasks share the CPU); it is billed for its duration plus its init duration, rounded up,
 //     plus the request fee, so a caller waiting on a remote sync call is billed for the wait
 //     while the callee is billed too;
 //   - a task inlined in several groups is simulated in each group that runs it, at that
@@ -72,6 +77,9 @@ type model struct {
 	// samples of overheads (ms), with fallbacks when never observed
 	remoteSync, remoteAsync, localAsync, init []float64
 	coldRate                                  float64
+	// period is the CPU quota period (ms) learned from the profile (learnPeriod), 0 when
+	// the traces carry no CPU times: the CPU is then a fluid share.
+	period float64
 }
 
 type edgeModel struct {
@@ -89,7 +97,13 @@ type taskModel struct {
 	capMB    float64
 	fitted   bool // from at least two sizes
 	observed bool
-	pools    map[int]*pool
+	// demand is the task's CPU time per run (ms) from the traces' cpu member, 0 where
+	// unknown; with a learned quota period the own time at m MB is then ioq plus the time
+	// to get demand ms of CPU under m's quota (cfsTime), instead of the fitted io + cpu·x(m).
+	demand, ioq, period float64
+	demandMems          []int     // sizes the demand was measured at
+	demandMeds          []float64 // median own time at those sizes
+	pools               map[int]*pool
 }
 
 // pool is a task's own-time sample at one memory size, with the CPU work share of each.
@@ -128,6 +142,11 @@ func newModel(p fusion.Profile, g fusion.Graph, prices fusion.Prices) *model {
 				tm.sizes = append(tm.sizes, sz.MemoryMB)
 				tm.samples = append(tm.samples, self.Samples)
 				tm.medians = append(tm.medians, self.Median)
+				if sz.CPU.Count > 0 {
+					tm.demandMems = append(tm.demandMems, sz.MemoryMB)
+					tm.demandMeds = append(tm.demandMeds, self.Median)
+					tm.demand = math.Max(tm.demand, sz.CPU.Median) // a quota delays CPU time, it does not cut it
+				}
 			}
 			if ts.ParallelSync {
 				m.parallel = append(m.parallel, true)
@@ -148,6 +167,13 @@ func newModel(p fusion.Profile, g fusion.Graph, prices fusion.Prices) *model {
 			per = es.PerRun
 		}
 		m.edges[m.index[e.Caller]] = append(m.edges[m.index[e.Caller]], edgeModel{callee: m.index[e.Callee], mode: e.Mode, perRun: per})
+	}
+	leaf := func(t *taskModel) bool { return len(m.edges[m.index[t.name]]) == 0 }
+	m.period = learnPeriod(m.tasks, leaf)
+	for _, tm := range m.tasks {
+		if leaf(tm) {
+			tm.useQuota(m.period)
+		}
 	}
 	m.remoteSync = fallback(p.RemoteSync, 25)
 	m.remoteAsync = fallback(p.RemoteAsync, 15)
@@ -209,7 +235,90 @@ func (t *taskModel) fit() {
 }
 
 // timeAt is the fitted own time at memory mem.
-func (t *taskModel) timeAt(mem int) float64 { return t.io + t.cpu*x(float64(mem), t.capMB) }
+func (t *taskModel) timeAt(mem int) float64 {
+	if t.period > 0 {
+		return t.ioq + cfsTime(t.demand, mem, t.period, t.threads())
+	}
+	return t.io + t.cpu*x(float64(mem), t.capMB)
+}
+
+// threads is how many vCPUs the task's CPU work can use at once, from its fit.
+func (t *taskModel) threads() float64 { return t.capMB / vcpuMB }
+
+// periods a CPU quota is tried at by learnPeriod (ms), Linux's default of 100 first, then
+// by distance from it: a tie keeps the one tried first.
+var periods = []float64{100, 50, 200, 20, 10}
+
+// learnPeriod returns the quota period that best explains what the profile shows of the
+// tasks that call nothing (whose CPU work is not split by waits on calls): for each period
+// tried, each such task's I/O time is fitted (useQuota) and the squared relative errors of
+// its predicted own time at the sizes it was seen at are summed; the period with the least
+// error wins (the nearest Linux's default on a tie). 0 when no such task has a CPU demand: the CPU is then
+// a fluid share.
+func learnPeriod(tasks []*taskModel, leaf func(*taskModel) bool) float64 {
+	best, bestErr := 0.0, math.Inf(1)
+	for _, period := range periods {
+		sse, n := 0.0, 0
+		for _, t := range tasks {
+			if !leaf(t) || t.demand <= 0 {
+				continue
+			}
+			io := t.quotaIO(period)
+			for i, m := range t.demandMems {
+				if med := t.demandMeds[i]; med > 0 {
+					r := (io+cfsTime(t.demand, m, period, t.threads()))/med - 1
+					sse += r * r
+					n++
+				}
+			}
+		}
+		if n > 0 && sse < bestErr-1e-12 {
+			best, bestErr = period, sse
+		}
+	}
+	return best
+}
+
+// quotaIO is the task's I/O time under a quota of the period: its own time at each size it
+// was seen at minus the CPU's wall time there (the mean, at least 0).
+func (t *taskModel) quotaIO(period float64) float64 {
+	sum := 0.0
+	for i, m := range t.demandMems {
+		sum += math.Max(t.demandMeds[i]-cfsTime(t.demand, m, period, t.threads()), 0)
+	}
+	return sum / float64(len(t.demandMems))
+}
+
+// useQuota makes the task's own time at any size its I/O time plus its CPU demand's wall
+// time under the quota (for a task that calls nothing and has a CPU demand).
+func (t *taskModel) useQuota(period float64) {
+	if period <= 0 || t.demand <= 0 || len(t.demandMems) == 0 {
+		return
+	}
+	t.period = period
+	t.ioq = t.quotaIO(period)
+}
+
+// cfsTime is the wall time to get cpu ms of CPU time on up to threads vCPUs under a CFS
+// bandwidth quota of memMB/1769 of a vCPU per period (ms): full speed until the period's
+// quota is used, then nothing until the next period.
+func cfsTime(cpu float64, memMB int, period, threads float64) float64 {
+	share := float64(memMB) / vcpuMB
+	threads = math.Max(1, threads)
+	q := share * period
+	if cpu <= 0 {
+		return 0
+	}
+	if share >= threads || cpu <= q {
+		return cpu / threads
+	}
+	k := math.Floor(cpu / q)
+	r := cpu - k*q
+	if r < 1e-9 {
+		return (k-1)*period + q/threads
+	}
+	return k*period + r/threads
+}
 
 // poolAt returns the own-time sample of the task at memory mem.
 func (t *taskModel) poolAt(mem int) *pool {
@@ -247,6 +356,9 @@ func (t *taskModel) poolAt(mem int) *pool {
 	}
 	if ta := t.timeAt(mem); ta > 0 {
 		p.workFrac = t.cpu / ta
+		if t.period > 0 {
+			p.workFrac = t.demand / ta
+		}
 	}
 	t.pools[mem] = p
 	return p
@@ -339,7 +451,11 @@ func (u *run) invoke(gi int, sync bool) (dur, init float64) {
 	}
 	inv := invState{g: g}
 	end := u.task(&inv, g.root, 0)
-	dur = max(end, inv.pending, inv.cpu*vcpuMB/float64(g.mem))
+	floor := inv.cpu * vcpuMB / float64(g.mem)
+	if u.m.period > 0 {
+		floor = cfsTime(inv.cpu, g.mem, u.m.period, 2)
+	}
+	dur = max(end, inv.pending, floor)
 	u.cost += u.m.prices.Invocation(u.m.prices.BilledMS(dur+init), g.mem)
 	return dur, init
 }
