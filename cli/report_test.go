@@ -9,6 +9,7 @@ import (
 
 	"github.com/fusionize/fusionize/cli/plot"
 	"github.com/fusionize/fusionize/fusion/constraint"
+	"github.com/fusionize/fusionize/fusion/plan"
 	"github.com/fusionize/fusionize/workflows"
 )
 
@@ -71,6 +72,7 @@ func TestReportChartsShowWhatHappened(t *testing.T) {
 			Predicted: m(60, 100, 2.5e-6)},
 		{Cycle: 3, Outcome: workflows.Converged, Baseline: "A+B@128", BaselineObserved: m(81, 150, 2e-6)},
 	}
+	rs[1].Front = []plan.FrontPoint{{Text: "A+B@512", MedianMS: 50, CostPerRequest: 4e-6}, {Text: "A+B@256", MedianMS: 60, CostPerRequest: 2.5e-6}}
 	cmp, _ := Compare(rs)
 	rows := reportCharts("t", rs, cmp)
 	if len(rows) != 2 || len(rows[1]) != 2 {
@@ -83,6 +85,12 @@ func TestReportChartsShowWhatHappened(t *testing.T) {
 	tried := byName["canaried, not kept (cycle #)"]
 	if len(tried) != 1 || tried[0].Label != "#2 rolled-back" || tried[0].X != 90 || math.Abs(tried[0].Y-3) > 1e-9 {
 		t.Errorf("tried %+v: want the rolled-back cycle 2 alone at (90 ms, $3 per million)", tried)
+	}
+	if f := byName["predicted Pareto front, cycle 2"]; len(f) != 2 || f[1].X != 60 || math.Abs(f[1].Y-2.5) > 1e-9 {
+		t.Errorf("front %+v: want cycle 2's two predicted points", f)
+	}
+	if c := byName["predicted: the setup cycle 2 chose"]; len(c) != 1 || c[0].X != 60 {
+		t.Errorf("chosen %+v: want cycle 2's candidate as predicted, at 60 ms", c)
 	}
 	if a := byName["after"]; len(a) != 1 || a[0].Label != "A+B@128" || math.Abs(a[0].Y-2) > 1e-9 {
 		t.Errorf("after %+v", a)

@@ -56,11 +56,44 @@ func tradeoffChart(app string, rs []workflows.CycleRecord, cmp Comparison) plot.
 	if cmp.AfterSetup != cmp.BeforeSetup {
 		series = append(series, plot.Series{Name: "after", Points: point(cmp.AfterSetup, cmp.After), Color: plot.Palette[2], Size: 7, Shape: plot.Square, Labels: true})
 	}
+	title := app + ": setups observed on live traffic"
+	if front := frontSeries(rs); front != nil {
+		series = append(front, series...)
+		title += ", and the model's predicted front"
+	}
 	return plot.Chart{
-		Title:  app + ": setups observed on live traffic",
+		Title:  title,
 		XLabel: "median latency (ms)", YLabel: "cost ($ per million requests)",
 		Series: series,
 	}
+}
+
+// frontSeries draws the last planning's predicted Pareto front of latency against cost and,
+// marked on it, the setup that cycle chose (the candidate it canaried, or the current setup
+// when it converged); nil when no cycle predicted a front (the paper's heuristic).
+func frontSeries(rs []workflows.CycleRecord) []plot.Series {
+	for i := len(rs) - 1; i >= 0; i-- {
+		r := rs[i]
+		if len(r.Front) == 0 {
+			continue
+		}
+		pts := make([]plot.Point, 0, len(r.Front))
+		for _, f := range r.Front {
+			pts = append(pts, plot.Point{X: f.MedianMS, Y: f.CostPerRequest * perMillion})
+		}
+		chosen, verb := r.Predicted, "chose"
+		if r.Candidate == "" {
+			chosen, verb = r.BaselinePredicted, "kept"
+		}
+		out := []plot.Series{{Name: fmt.Sprintf("predicted Pareto front, cycle %d", r.Cycle), Points: pts,
+			Color: plot.Palette[3], Line: true, Dashed: true, Size: 2.5}}
+		if chosen.MedianMS > 0 {
+			out = append(out, plot.Series{Name: fmt.Sprintf("predicted: the setup cycle %d %s", r.Cycle, verb),
+				Points: []plot.Point{{X: chosen.MedianMS, Y: chosen.CostPerRequest * perMillion}}, Color: plot.Palette[5], Shape: plot.Cross, Size: 7})
+		}
+		return out
+	}
+	return nil
 }
 
 // predictedObservedCharts plot, per cycle, the model's prediction of the candidate and of the

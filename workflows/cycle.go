@@ -319,6 +319,7 @@ func (c *cycle) run() (CycleResult, error) {
 	if p.Current != nil {
 		c.rec.BaselinePredicted = p.Current.Metrics
 	}
+	c.rec.Front = p.Front
 	if p.Converged || len(p.Candidates) == 0 {
 		reason := p.Reason
 		if reason == "" {

@@ -336,6 +336,8 @@ type CycleRecord struct {
 	// Predicted metrics of the candidate and the baseline (model planner).
 	Predicted         constraint.Metrics `json:"predicted"`
 	BaselinePredicted constraint.Metrics `json:"baselinePredicted"`
+	// Front is the planner's predicted Pareto front of latency against cost (model planner).
+	Front []plan.FrontPoint `json:"front,omitempty"`
 	// Observed metrics of the baseline (collection or canary) and the candidate (canary).
 	BaselineObserved  constraint.Metrics `json:"baselineObserved"`
 	CandidateObserved constraint.Metrics `json:"candidateObserved"`

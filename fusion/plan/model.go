@@ -161,6 +161,7 @@ func (p *Model) Plan(in Input) (Plan, error) {
 	}
 	out.Evaluated = s.evals
 	out.Candidates = cands
+	out.Front = s.front()
 	switch {
 	case len(cands) == 0:
 		out.Converged = true
@@ -236,6 +237,19 @@ func (s *searcher) candidates(ranked []*evaluated, curEval *evaluated, curPred P
 		return cmp.Or(cmp.Compare(a.Objective, b.Objective), strings.Compare(a.ID, b.ID))
 	})
 	return cands, curCand, nil
+}
+
+// front is the Pareto front of the feasible setups the search predicted.
+func (s *searcher) front() []FrontPoint {
+	var pts []FrontPoint
+	for _, e := range s.seen {
+		if e.feasible {
+			pts = append(pts, FrontPoint{Text: e.setup.String(), MedianMS: e.metrics.MedianMS, CostPerRequest: e.metrics.CostPerRequest})
+		}
+	}
+	// s.seen is a map: order the points first, so equal points resolve the same way each run.
+	slices.SortFunc(pts, func(a, b FrontPoint) int { return strings.Compare(a.Text, b.Text) })
+	return ParetoFront(pts, MaxFront)
 }
 
 func gain(cur, new float64) float64 {

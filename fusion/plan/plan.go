@@ -21,8 +21,10 @@
 package plan
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -141,6 +143,52 @@ type Plan struct {
 	Reason  string      `json:"reason"`
 	// Evaluated counts the setups whose metrics were predicted.
 	Evaluated int `json:"evaluated,omitempty"`
+	// Front is the Pareto front of the feasible setups the model planner predicted while
+	// searching (median latency against cost per request: on it, none is both faster and
+	// cheaper than another), fastest first, at most MaxFront points. The points are the
+	// search's quick predictions; Candidates carry the precise ones.
+	Front []FrontPoint `json:"front,omitempty"`
+}
+
+// FrontPoint is one predicted setup on a Pareto front.
+type FrontPoint struct {
+	Text           string  `json:"text"`
+	MedianMS       float64 `json:"medianMS"`
+	CostPerRequest float64 `json:"costPerRequest"`
+}
+
+// MaxFront bounds Plan.Front, which travels in workflow histories.
+const MaxFront = 24
+
+// ParetoFront returns the points no other point beats on both median latency and cost
+// (lower is better; of equal points the first stays), fastest first. With more than limit
+// points it keeps limit spread evenly along the front, the fastest and the cheapest included.
+func ParetoFront(pts []FrontPoint, limit int) []FrontPoint {
+	sorted := slices.Clone(pts)
+	slices.SortStableFunc(sorted, func(a, b FrontPoint) int {
+		return cmp.Or(cmp.Compare(a.MedianMS, b.MedianMS), cmp.Compare(a.CostPerRequest, b.CostPerRequest))
+	})
+	var front []FrontPoint
+	for _, p := range sorted {
+		if math.IsNaN(p.MedianMS) || math.IsNaN(p.CostPerRequest) {
+			continue
+		}
+		// Sorted by latency: p is on the front when it is cheaper than every faster point.
+		if len(front) == 0 || p.CostPerRequest < front[len(front)-1].CostPerRequest {
+			front = append(front, p)
+		}
+	}
+	if limit <= 0 || len(front) <= limit {
+		return front
+	}
+	if limit == 1 {
+		return front[:1]
+	}
+	thin := make([]FrontPoint, 0, limit)
+	for i := range limit {
+		thin = append(thin, front[i*(len(front)-1)/(limit-1)])
+	}
+	return thin
 }
 
 // normalized checks the input and fills defaults.

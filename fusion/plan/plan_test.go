@@ -344,3 +344,45 @@ func TestModelStopsWhenMissing(t *testing.T) {
 		t.Errorf("stopped although the last canary was predicted within 4 %%: %s", p.Reason)
 	}
 }
+
+// Catches a front that keeps dominated setups, prefers the slower or dearer side, or thins
+// away its ends.
+func TestParetoFront(t *testing.T) {
+	pts := []plan.FrontPoint{
+		{Text: "slow-cheap", MedianMS: 30, CostPerRequest: 1},
+		{Text: "dominated", MedianMS: 25, CostPerRequest: 3},
+		{Text: "fast-dear", MedianMS: 10, CostPerRequest: 5},
+		{Text: "middle", MedianMS: 20, CostPerRequest: 2},
+		{Text: "slower-same-cost", MedianMS: 35, CostPerRequest: 1},
+		{Text: "middle-twin", MedianMS: 20, CostPerRequest: 2},
+	}
+	var got []string
+	for _, p := range plan.ParetoFront(pts, 0) {
+		got = append(got, p.Text)
+	}
+	if want := []string{"fast-dear", "middle", "slow-cheap"}; !slices.Equal(got, want) {
+		t.Errorf("front %v, want %v", got, want)
+	}
+	var many []plan.FrontPoint
+	for i := range 100 {
+		many = append(many, plan.FrontPoint{MedianMS: float64(i), CostPerRequest: float64(100 - i)})
+	}
+	thin := plan.ParetoFront(many, 5)
+	if len(thin) != 5 || thin[0].MedianMS != 0 || thin[4].MedianMS != 99 {
+		t.Errorf("thinned front %v: want 5 points from the fastest to the cheapest", thin)
+	}
+}
+
+// Catches a plan without its predicted front, or a front whose points beat one another.
+func TestModelPlanHasFront(t *testing.T) {
+	p := planned(t, apps.IoT(), nil)
+	if len(p.Front) < 2 || len(p.Front) > plan.MaxFront {
+		t.Fatalf("front of %d points", len(p.Front))
+	}
+	for i := 1; i < len(p.Front); i++ {
+		a, b := p.Front[i-1], p.Front[i]
+		if !(a.MedianMS <= b.MedianMS && a.CostPerRequest > b.CostPerRequest) {
+			t.Errorf("front points %d and %d: %+v then %+v, want faster and dearer first", i-1, i, a, b)
+		}
+	}
+}
