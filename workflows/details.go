@@ -20,7 +20,11 @@ func setDetails(ctx workflow.Context, s Settings, st *Status) {
 		m.WithTags(map[string]string{"phase": string(st.Phase)}).Gauge(MetricPhase).Update(1)
 	}
 	if s.SearchAttributes && (st.upserted[0] != string(st.Phase) || st.upserted[1] != st.CurrentID) {
-		err := workflow.UpsertTypedSearchAttributes(ctx, PhaseKey.ValueSet(string(st.Phase)), SetupKey.ValueSet(st.CurrentID))
+		setup := st.CurrentID
+		if workflow.GetVersion(ctx, changeReadableSetup, workflow.DefaultVersion, 1) >= 1 {
+			setup = setupAttribute(st.Current, st.CurrentID)
+		}
+		err := workflow.UpsertTypedSearchAttributes(ctx, PhaseKey.ValueSet(string(st.Phase)), SetupKey.ValueSet(setup))
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("upsert search attributes", "error", err)
 		}
@@ -28,29 +32,78 @@ func setDetails(ctx workflow.Context, s Settings, st *Status) {
 	st.upserted = [2]string{string(st.Phase), st.CurrentID}
 }
 
-// details renders the status as Markdown for the Web UI.
+// changeReadableSetup versions FusionizeSetup holding the setup's text instead of its ID.
+const changeReadableSetup = "readable-setup-attribute"
+
+// maxSetupAttribute bounds FusionizeSetup well inside Temporal's limit on a search attribute
+// value (frontend.searchAttributesSizeOfValueLimit, 2 KB by default in server v1.32).
+const maxSetupAttribute = 1000
+
+// setupAttribute is the setup as FusionizeSetup shows it: its text, which a person reads and
+// a list filter can match; a setup too long for that is cut after whole groups and ends with
+// how many groups are left out and its ID.
+func setupAttribute(text, id string) string {
+	if len(text) <= maxSetupAttribute {
+		return text
+	}
+	groups := strings.Split(text, ",")
+	var b strings.Builder
+	for i, g := range groups {
+		rest := fmt.Sprintf(" … +%d groups (setup %s)", len(groups)-i, id)
+		if b.Len()+len(g)+1+len(rest) > maxSetupAttribute {
+			b.WriteString(rest)
+			break
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(g)
+	}
+	return b.String()
+}
+
+// details renders the status as Markdown for the Web UI's current details: a few short
+// lines, so that the box shows all of them — the phase and cycle, the current setup, the
+// candidate with its canary's samples, and the last verdict's outcome (the reason is in the
+// history and in `fusionize optimize status`).
 func (st Status) details() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "**%s** — %s", st.App, st.Phase)
+	fmt.Fprintf(&b, "**%s** · %s", st.App, st.Phase)
 	if st.Paused {
 		b.WriteString(" (paused)")
 	}
 	if st.Cycle > 0 {
-		fmt.Fprintf(&b, ", cycle %d", st.Cycle)
+		fmt.Fprintf(&b, " · cycle %d", st.Cycle)
 	}
 	if st.Message != "" {
-		fmt.Fprintf(&b, "\n\n%s", st.Message)
+		fmt.Fprintf(&b, " — %s", clip(st.Message, 120))
 	}
-	fmt.Fprintf(&b, "\n\nCurrent setup `%s` (%s)", st.Current, st.CurrentID)
+	fmt.Fprintf(&b, "  \ncurrent `%s`", st.Current)
 	if st.Candidate != "" {
-		fmt.Fprintf(&b, "\n\nCandidate `%s` (%s)", st.Candidate, st.CandidateID)
+		fmt.Fprintf(&b, "  \ncandidate `%s`", st.Candidate)
 		if st.Step > 0 {
-			fmt.Fprintf(&b, ": canary step %d at %.0f %%, warm samples %d current / %d candidate",
+			fmt.Fprintf(&b, " — canary step %d, %.0f %% of traffic, warm samples: current %d, candidate %d",
 				st.Step, 100*st.Weight, st.StableSamples, st.CanarySamples)
 		}
 	}
 	if v := st.LastVerdict; v != nil {
-		fmt.Fprintf(&b, "\n\nLast verdict: %s", v.Reason)
+		decision := "not promoted"
+		if v.Accepted {
+			decision = "promoted"
+		}
+		fmt.Fprintf(&b, "  \nlast verdict: %s, %s", v.Outcome, decision)
 	}
 	return b.String()
+}
+
+// clip shortens s to at most n bytes, at a word, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := strings.LastIndexByte(s[:n-1], ' ')
+	if cut < n/2 {
+		cut = n - 1
+	}
+	return s[:cut] + "…"
 }
