@@ -132,17 +132,29 @@ func runDemo(c *cli.Context) error {
 		}
 		return err
 	}
-	fmt.Fprintf(out, "\nclient side: %d requests, %d errors, p50 %s, p99 %s over the whole run\n%s\n\n", lr.Started, lr.Errors, fmtMS(lr.Percentile(50)), fmtMS(lr.Percentile(99)), platformNote(ctx, platform))
-	plotPath := reportPath(o.DataDir, cfg.Name, time.Now())
-	if err := WriteReport(out, cfg.Name, result.Records, plotPath); err != nil {
+	if err := writeDemoEnd(ctx, out, cfg.Name, lr, result.Records, ends, o.DataDir); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Web UI: %s/namespaces/default/workflows?query=FusionizeApp%%3D%%22%s%%22\n", uiURL, cfg.Name)
 	if c.Bool("keep") && stack != nil {
 		fmt.Fprintln(out, "\ndev stack kept up; stop with Ctrl-C")
 		stack.PrintAddresses(out)
 		<-ctx.Done()
 	}
+	return nil
+}
+
+// writeDemoEnd prints what the client saw, the history, before against after with the
+// picture, and where to look in the Web UI.
+func writeDemoEnd(ctx context.Context, out io.Writer, app string, lr loadgen.Result, rs []workflows.CycleRecord, ends endpoints, dataDir string) error {
+	fmt.Fprintf(out, "\nclient side: %d requests, %d errors, p50 %s, p99 %s over the whole run\n", lr.Started, lr.Errors, fmtMS(lr.Percentile(50)), fmtMS(lr.Percentile(99)))
+	for _, k := range lr.ErrorKinds() {
+		fmt.Fprintf(out, "  %d× %s\n", lr.ErrorCounts[k], k)
+	}
+	fmt.Fprintf(out, "%s\n\n", platformNote(ctx, ends.platform))
+	if err := WriteReport(out, app, rs, reportPath(dataDir, app, time.Now())); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Web UI: %s/namespaces/default/workflows?query=FusionizeApp%%3D%%22%s%%22\n", ends.ui, app)
 	return nil
 }
 
@@ -236,7 +248,7 @@ func driveLoad(ctx context.Context, lam *awslambda.Client, cfg appconfig.Config,
 	}
 	target := entry + ":" + plambda.DefaultAlias
 	logf("load: %.0f requests/s to %s", rate, target)
-	res, err := loadgen.Run(ctx, LambdaTarget(lam, target, payload), loadgen.Options{Rate: rate, Duration: max, MaxInFlight: 64})
+	res, err := loadgen.Run(ctx, LambdaTarget(lam, target, payload), loadgen.Options{Rate: rate, Duration: max, MaxInFlight: 64, Drain: 5 * time.Second, Classify: LambdaErrorKind})
 	if err != nil {
 		logf("load: %v", err)
 	}

@@ -20,6 +20,7 @@ import (
 func followProgress(ctx context.Context, tc client.Client, app string, minSamples int, done <-chan error, logf func(string, ...any)) error {
 	var last workflows.Status
 	var lastSamples time.Time
+	lastVerdict := ""
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
@@ -47,8 +48,9 @@ func followProgress(ctx context.Context, tc client.Client, app string, minSample
 			logf("  %s", canaryLine(st, minSamples))
 			lastSamples = time.Now()
 		}
-		if v := st.LastVerdict; v != nil && (last.LastVerdict == nil || *v != *last.LastVerdict) {
-			logf("  %s", VerdictWords(*v))
+		if v := st.LastVerdict; v != nil && VerdictWords(*v) != lastVerdict { // once, not again in the next cycle's status
+			lastVerdict = VerdictWords(*v)
+			logf("  %s", lastVerdict)
 		}
 		last = st
 	}
