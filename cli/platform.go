@@ -31,6 +31,11 @@ func platformCommand() *cli.Command {
 			&cli.StringFlag{Name: "cgroups", Value: local.CgroupsAuto, Usage: "enforce memory sizes with cgroups: auto (where possible) or off"},
 			concurrencyFlag,
 			latencyProfileFlag,
+			&cli.BoolFlag{Name: "allow-remote", Usage: "serve on a non-loopback --addr (e.g. 0.0.0.0:9001): anyone who reaches it can deploy and run code as this user"},
+			&cli.StringSliceFlag{Name: "allowed-host", Usage: "a further host name clients may call the platform by (besides loopback names and its address); repeatable"},
+			&cli.StringFlag{Name: "isolation", Value: local.IsolationAuto, Usage: "auto: as root, run each function as an unprivileged user of its own; off: as this user"},
+			&cli.IntFlag{Name: "async-queue-mb", Value: local.DefaultAsyncQueueBytes >> 20, Usage: "MiB of asynchronous event payloads held across all functions; more events are throttled"},
+			&cli.IntFlag{Name: "log-mb", Value: local.DefaultLogBytes >> 20, Usage: "MiB of function logs kept in memory across all log groups; the oldest go first"},
 			&cli.BoolFlag{Name: "verbose", Usage: "log at debug level"},
 		},
 		Action:      runPlatform,
@@ -73,6 +78,14 @@ func platformNote(ctx context.Context, endpoint string) string {
 	return note
 }
 
+// isolationNote says in one line whether functions are isolated from each other.
+func isolationNote(st local.IsolationStatus) string {
+	if st.Enabled {
+		return "functions run as unprivileged users of their own: none can read another's environment, memory or files"
+	}
+	return "functions are NOT isolated from each other: " + st.Reason
+}
+
 func defaultPlatformDataDir() string {
 	home, err := os.UserHomeDir()
 	if err != nil {
@@ -98,6 +111,11 @@ func runPlatform(c *cli.Context) error {
 		IdleTimeout:      c.Duration("idle-timeout"),
 		Cgroups:          c.String("cgroups"),
 		ConcurrencyLimit: c.Int("concurrency"),
+		AllowRemote:      c.Bool("allow-remote"),
+		AllowedHosts:     c.StringSlice("allowed-host"),
+		Isolation:        c.String("isolation"),
+		AsyncQueueBytes:  int64(c.Int("async-queue-mb")) << 20,
+		LogBytes:         int64(c.Int("log-mb")) << 20,
 		Logger:           logger,
 	})
 	if err != nil {
@@ -106,11 +124,15 @@ func runPlatform(c *cli.Context) error {
 	st := p.Status()
 	w := c.App.Writer
 	fmt.Fprintf(w, "local platform serving at %s (data in %s, %d functions)\n", p.Endpoint(), c.String("data-dir"), len(st.Functions))
+	if c.Bool("allow-remote") {
+		fmt.Fprintln(w, "WARNING: --allow-remote: whoever reaches this address can deploy and run code as this user; the platform checks no signature")
+	}
 	if st.Cgroups.Enforced {
 		fmt.Fprintf(w, "memory sizes are enforced with cgroup %s limits\n", st.Cgroups.Version)
 	} else {
 		fmt.Fprintf(w, "memory sizes are NOT enforced: %s\n", st.Cgroups.Reason)
 	}
+	fmt.Fprintln(w, isolationNote(st.Isolation))
 	fmt.Fprintf(w, "concurrency limit %d, shared by all functions (--concurrency)\n", st.ConcurrencyLimit)
 	fmt.Fprintln(w, profile.Describe())
 	fmt.Fprintf(w, "export AWS_ENDPOINT_URL_LAMBDA=%s AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=%s\n", p.Endpoint(), p.Endpoint())

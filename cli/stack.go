@@ -116,6 +116,9 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	if st := s.Platform.Status(); !st.Cgroups.Enforced {
 		progress("note: memory sizes are not enforced on this machine: %s", st.Cgroups.Reason)
 	}
+	if st := s.Platform.Status(); !st.Isolation.Enabled {
+		progress("note: %s", isolationNote(st.Isolation))
+	}
 	return s, s.startWorker(ctx, o)
 }
 

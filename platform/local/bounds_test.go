@@ -111,8 +111,9 @@ func TestThrottledBeforeBodyIsRead(t *testing.T) {
 	body, w := io.Pipe()
 	defer w.Close()
 	go func() { _, _ = w.Write([]byte(`{"pad":"` + strings.Repeat("x", 1024))) }() // and nothing more
-	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	context.AfterFunc(rctx, func() { w.CloseWithError(rctx.Err()) }) // else the client waits for the body forever
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, e.p.Endpoint()+"/2015-03-31/functions/full/invocations", body)
 	if err != nil {
 		t.Fatal(err)

@@ -22,8 +22,8 @@
 // New validates the Options, loads the state kept in Options.DataDir and starts serving at once;
 // Close stops every instance and the listener. Functions, versions, aliases and unpacked code
 // live under DataDir (state.json and code/<sha256>/), so a restart with the same directory loses
-// no deployment; one platform at a time may use a directory. Logs (bounded per group) and the
-// asynchronous queues are kept in memory.
+// no deployment; one platform at a time may use a directory. Logs (bounded per group and in
+// total) and the asynchronous queues (bounded in bytes) are kept in memory.
 //
 // Code comes inline (Code.ZipFile, up to 50 MB as on Lambda) or, for big bundles, by path:
 // Code.S3Bucket = CodeBucket ("local") and Code.S3Key = the absolute path of a zip on the
@@ -83,6 +83,24 @@
 // metric fusionize_platform_cpu_saturated: offered CPU demand beyond the machine makes
 // latencies the machine's, not Lambda-like. Throttling, in contrast, happens only at a
 // concurrency limit.
+//
+// The platform runs whatever its callers deploy, so it keeps strangers out and bounds what it
+// holds. New refuses an Addr that is not loopback unless Options.AllowRemote. Every request must
+// name the platform in its Host (a loopback name, its address, or Options.AllowedHosts) and carry
+// no browser Origin (Options.AllowedOrigins) nor cross-site Sec-Fetch-Site; Lambda and CloudWatch
+// Logs calls need the SigV4 Authorization header (its signature is not checked) and control-plane
+// bodies a JSON content type (guard.go). Zip entries and links may not land or point outside the
+// code directory, nor be written through a link; permissions stay as the zip has them. Where the
+// platform runs as root (Options.Isolation auto) each function's instances run as a user of its
+// own with a private TMPDIR, and the Runtime API serves an instance only on connections that
+// user owns; elsewhere every instance runs as the platform's user, which Status.Isolation and
+// the log say (sandbox.go). Asynchronous events hold at most Options.AsyncQueueBytes across all
+// functions and logs at most Options.LogBytes; a throttled Invoke is refused before its payload
+// is read (bounds.go).
+//
+// Where it matches Lambda beyond the wire: Event payloads up to 1 MB, RequestResponse 6 MB; a
+// bootstrap without its exec bit fails with Runtime.InvalidEntrypoint naming
+// /var/task/bootstrap; an instance its memory limit kills answers Runtime.OutOfMemory.
 //
 // Bench and the command "fusionize platform bench" measure cold starts and warm invocations
 // through the real SDK client; the command also runs the paper's load on the samples.

@@ -180,22 +180,31 @@ func peerUID(ctx context.Context) int {
 	return ci.uid
 }
 
-// socketOwner finds the uid of the local TCP socket bound to local and connected to remote.
+// socketOwner finds the uid of the local TCP socket bound to local and connected to remote. An
+// IPv4 connection to a dual-stack listener is listed in tcp6 with IPv4-mapped addresses.
 func socketOwner(local, remote net.Addr) int {
 	l, err1 := netip.ParseAddrPort(local.String())
 	r, err2 := netip.ParseAddrPort(remote.String())
 	if err1 != nil || err2 != nil {
 		return -1
 	}
-	file := "/proc/net/tcp"
-	if l.Addr().Is6() && !l.Addr().Is4In6() {
-		file = "/proc/net/tcp6"
+	if l.Addr().Unmap().Is4() {
+		if uid := findSocketOwner("/proc/net/tcp", procNetAddr(l)+" "+procNetAddr(r)); uid >= 0 {
+			return uid
+		}
+		l = netip.AddrPortFrom(netip.AddrFrom16(l.Addr().As16()), l.Port())
+		r = netip.AddrPortFrom(netip.AddrFrom16(r.Addr().As16()), r.Port())
 	}
+	return findSocketOwner("/proc/net/tcp6", procNetAddr(l)+" "+procNetAddr(r))
+}
+
+// findSocketOwner returns the uid column of the line of file whose local and remote addresses
+// are want, or -1.
+func findSocketOwner(file, want string) int {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return -1
 	}
-	want := procNetAddr(l) + " " + procNetAddr(r)
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) > 7 && f[1]+" "+f[2] == want {
@@ -210,9 +219,8 @@ func socketOwner(local, remote net.Addr) int {
 // procNetAddr writes an address as /proc/net/tcp does: the IP's 32-bit words in host (little
 // endian) order, in hex, a colon and the port in hex.
 func procNetAddr(a netip.AddrPort) string {
-	ip := a.Addr().Unmap()
 	var b strings.Builder
-	raw := ip.AsSlice()
+	raw := a.Addr().AsSlice()
 	for i := 0; i < len(raw); i += 4 {
 		fmt.Fprintf(&b, "%02X%02X%02X%02X", raw[i+3], raw[i+2], raw[i+1], raw[i])
 	}

@@ -2,12 +2,14 @@ package local
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
@@ -135,6 +137,7 @@ func TestProcNetAddr(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"127.0.0.1:9001", "0100007F:2329"},
 		{"[::1]:80", "00000000000000000000000001000000:0050"},
+		{"[::ffff:127.0.0.1]:80", "0000000000000000FFFF00000100007F:0050"},
 	} {
 		if got := procNetAddr(mustAddrPort(t, c.in)); got != c.want {
 			t.Errorf("procNetAddr(%s) = %s, want %s", c.in, got, c.want)
@@ -149,4 +152,27 @@ func mustAddrPort(t *testing.T, s string) netip.AddrPort {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestIsolatedInstancesOnEveryListener: the Runtime API finds the owner of an instance's
+// connection on IPv6 and on a dual-stack listener too (else isolated instances could not poll).
+func TestIsolatedInstancesOnEveryListener(t *testing.T) {
+	for _, o := range []Options{{Addr: "[::1]:0"}, {Addr: "0.0.0.0:0", AllowRemote: true}} {
+		e := newTestEnv(t, o)
+		e.create(t, "fn")
+		if out, resp := e.invoke(t, "fn", map[string]any{}); out.FunctionError != nil || resp.Variant != "v1" {
+			t.Errorf("on %s (isolated: %v): %s", e.p.Endpoint(), e.p.Status().Isolation.Enabled, out.Payload)
+		}
+		// A client reaching the dual-stack listener by IPv4 is found in tcp6 as ::ffff:127.0.0.1.
+		if o.AllowRemote {
+			conn, err := net.Dial("tcp4", "127.0.0.1:"+strconv.Itoa(e.p.ln.Addr().(*net.TCPAddr).Port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			eventually(t, 5*time.Second, "the accepted IPv4 connection in tcp6", func() bool {
+				return socketOwner(conn.RemoteAddr(), conn.LocalAddr()) == os.Geteuid()
+			})
+		}
+	}
 }
