@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 
@@ -63,6 +64,9 @@ func (o ModelOptions) withDefaults() ModelOptions {
 // (see Simulate) and proposes only the best for a canary.
 //
 // Each Plan call:
+//  0. stops canarying when its last canaries kept missing their predictions (keepsMissing),
+//     and learns from every setup that ran: a group observed off its prediction is scaled
+//     wherever it appears again (calibrate);
 //  1. grounds the model: a task whose own time was observed at a single memory size cannot
 //     be scaled to others, so it asks for a short measurement of the current setup with
 //     every group at another size (the allowed size nearest 1,024 MB, then the largest
@@ -132,6 +136,7 @@ func (p *Model) Plan(in Input) (Plan, error) {
 		return out, nil
 	}
 	m := newModel(in.Profile, in.Graph, in.Prices)
+	learned := m.calibrate(in, opts.SearchRequests)
 	if reqs := p.measurements(in, m, opts); len(reqs) > 0 {
 		out.Measurements = reqs
 		out.Reason = reqs[0].Reason
@@ -175,6 +180,9 @@ func (p *Model) Plan(in Input) (Plan, error) {
 			100*relGain(curCand.Objective, cands[0].Objective), 100*opts.MinGain)
 	default:
 		out.Reason = "canary " + cands[0].Text + ": " + cands[0].Reason
+	}
+	if len(learned) > 0 {
+		out.Reason += "; learned from earlier runs: " + strings.Join(learned, "; ")
 	}
 	return out, nil
 }
@@ -509,4 +517,60 @@ func keepsMissing(history []Trial, opts ModelOptions) string {
 	return fmt.Sprintf("the model keeps missing: its last %d canaries were observed off their predictions by more than %.0f %% (%s); "+
 		"stopped canarying rather than burning traffic: check the platform's load and measure again",
 		len(misses), 100*opts.MissTolerance, strings.Join(misses, "; "))
+}
+
+// calibrate learns from every setup that ran (both arms of canaries, measurements): each
+// group's observed median billed duration is compared with the model's prediction of the
+// same setup, and a group observed off by more than 15 % gets its invocations scaled by
+// the ratio (at most 5×, at least 0.5×) wherever the same group (tasks and memory) appears
+// again. So a candidate whose prediction failed is not followed by one predicted from the
+// same wrong assumption about a group it shares. It returns what it learned, in words.
+func (m *model) calibrate(in Input, n int) []string {
+	m.corr = map[string]float64{}
+	var notes []string
+	seen := map[string]bool{}
+	for _, t := range in.History {
+		id := t.Setup.ID()
+		st, ok := in.Profile.Setup(id)
+		if seen[id] || !ok || st.Requests < 30 || t.Setup.Validate(in.Graph) != nil {
+			continue
+		}
+		seen[id] = true
+		s := t.Setup.Canonical()
+		u := &run{m: m, r: m.resolve(s), rng: rand.New(rand.NewPCG(in.Seed, 7)), billed: make([][]float64, len(s.Groups))}
+		u.requests(n)
+		for gi, g := range s.Groups {
+			obs, ok := groupStat(st, g.Root)
+			if !ok || obs.BilledMS.Count < 30 || len(u.billed[gi]) == 0 {
+				continue
+			}
+			pred := fusion.Quantile(u.billed[gi], 0.5)
+			if pred <= 0 {
+				continue
+			}
+			ratio := obs.BilledMS.Median / pred
+			key := groupKey(g)
+			if _, done := m.corr[key]; done || (ratio > 0.85 && ratio < 1.15) {
+				continue
+			}
+			m.corr[key] = math.Min(5, math.Max(0.5, ratio))
+			notes = append(notes, fmt.Sprintf("%s billed %.0f ms against %.0f ms predicted (×%.2f)", key, obs.BilledMS.Median, pred, m.corr[key]))
+		}
+	}
+	slices.Sort(notes)
+	return notes
+}
+
+func groupStat(st fusion.SetupStat, root string) (fusion.GroupStat, bool) {
+	for _, g := range st.Groups {
+		if g.Root == root {
+			return g, true
+		}
+	}
+	return fusion.GroupStat{}, false
+}
+
+// groupKey names a group by its tasks and memory, as the setup text does.
+func groupKey(g fusion.Group) string {
+	return fmt.Sprintf("%s@%d", strings.Join(g.Tasks(), "+"), g.MemoryMB)
 }

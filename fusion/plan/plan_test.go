@@ -386,3 +386,56 @@ func TestModelPlanHasFront(t *testing.T) {
 		}
 	}
 }
+
+// TestModelLearnsFromCanary: a canary whose entry group ran 2.5× slower than predicted
+// (as Tree's fused group did live) teaches the model about that group: the next candidate
+// does not reuse the group as if nothing had been seen, and the plan says what was
+// learned. Catches a model that only excludes the rolled-back setup and proposes its
+// near-twin (Tree live: …,F@128, then …,F@256, then …,F@512, all with the same slow group).
+func TestModelLearnsFromCanary(t *testing.T) {
+	app := apps.IoT()
+	first := planned(t, app, nil).Candidates[0].Setup
+	entry := groupOf(t, first, app.Graph.Entry)
+	recs, reps := app.Measure(first, 300, 9)
+	slow := map[string]bool{}
+	for i := range recs {
+		if recs[i].Root == entry.Root {
+			recs[i].Duration = recs[i].Duration * 5 / 2
+			slow[recs[i].RequestID] = true
+		}
+	}
+	for i := range reps {
+		if slow[reps[i].RequestID] {
+			reps[i].DurationMS *= 2.5
+			reps[i].BilledMS = reps[i].BilledMS * 5 / 2
+		}
+	}
+	b := fusion.NewProfileBuilder(app.Graph, fusion.ProfileOptions{})
+	for i, m := range []int{128, 1024, 3008} {
+		r, rp := app.Measure(fusion.AllRemote(app.Graph, m), 300, uint64(i+1))
+		b.AddRecords(r...)
+		b.AddReports(rp...)
+	}
+	b.AddRecords(recs...)
+	b.AddReports(reps...)
+	in := plan.Input{Graph: app.Graph, Profile: b.Profile(), Seed: 1}
+	for _, m := range []int{128, 1024, 3008} {
+		in.History = append(in.History, plan.Trial{Setup: fusion.AllRemote(app.Graph, m), Kind: plan.Measurement})
+	}
+	in.History = append(in.History, plan.Trial{Setup: first, Kind: plan.Canary, Verdict: "fail"})
+	p, err := plan.NewModel(plan.ModelOptions{}).Plan(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Candidates) == 0 {
+		t.Fatalf("no candidate after the failed canary: %s", p.Reason)
+	}
+	next := p.Candidates[0].Setup
+	t.Logf("after %s ran with its entry group 2.5× slower: %s", first, p.Reason)
+	if g, ok := next.Group(entry.Root); ok && slices.Equal(g.Tasks(), entry.Tasks()) && g.MemoryMB == entry.MemoryMB {
+		t.Errorf("next candidate %s reuses the slow group %s", next, entry)
+	}
+	if !strings.Contains(p.Reason, "learned from earlier runs") {
+		t.Errorf("the plan does not say what it learned: %s", p.Reason)
+	}
+}

@@ -80,6 +80,9 @@ type model struct {
 	// period is the CPU quota period (ms) learned from the profile (learnPeriod), 0 when
 	// the traces carry no CPU times: the CPU is then a fluid share.
 	period float64
+	// corr, by groupKey, scales the invocations of a group that ran and was observed off
+	// the model's prediction (calibrate).
+	corr map[string]float64
 }
 
 type edgeModel struct {
@@ -376,6 +379,8 @@ type rgroup struct {
 	mem   int
 	has   []bool
 	pools []*pool // by task, for the tasks it has
+	// corr scales the group's invocations: what canaries taught the model (model.corr).
+	corr float64
 }
 
 func (m *model) resolve(s fusion.Setup) *resolved {
@@ -384,7 +389,10 @@ func (m *model) resolve(s fusion.Setup) *resolved {
 		r.rootGroup[i] = -1
 	}
 	for gi, gr := range s.Groups {
-		rg := rgroup{root: m.index[gr.Root], mem: gr.MemoryMB, has: make([]bool, len(m.tasks)), pools: make([]*pool, len(m.tasks))}
+		rg := rgroup{root: m.index[gr.Root], mem: gr.MemoryMB, has: make([]bool, len(m.tasks)), pools: make([]*pool, len(m.tasks)), corr: 1}
+		if c, ok := m.corr[groupKey(gr)]; ok {
+			rg.corr = c
+		}
 		for _, t := range gr.Tasks() {
 			ti := m.index[t]
 			rg.has[ti] = true
@@ -407,6 +415,8 @@ type run struct {
 	cost  float64
 	cold  bool
 	depth int
+	// billed collects each group's billed durations when not nil (calibration).
+	billed [][]float64
 }
 
 func (u *run) draw(xs []float64) float64 { return xs[u.rng.IntN(len(xs))] }
@@ -455,8 +465,12 @@ func (u *run) invoke(gi int, sync bool) (dur, init float64) {
 	if u.m.period > 0 {
 		floor = cfsTime(inv.cpu, g.mem, u.m.period, 2)
 	}
-	dur = max(end, inv.pending, floor)
-	u.cost += u.m.prices.Invocation(u.m.prices.BilledMS(dur+init), g.mem)
+	dur = max(end, inv.pending, floor) * g.corr
+	b := u.m.prices.BilledMS(dur + init)
+	u.cost += u.m.prices.Invocation(b, g.mem)
+	if u.billed != nil {
+		u.billed[gi] = append(u.billed[gi], float64(b))
+	}
 	return dur, init
 }
 
