@@ -250,6 +250,9 @@ func WriteStatus(w io.Writer, st workflows.Status) {
 		row("last verdict", "%s", v.Reason)
 	}
 	row("converged", "%t", st.Converged)
+	if st.Infeasible {
+		row("infeasible", "no setup satisfies the constraints: relax them (or allow more memory sizes) and restart with --replace")
+	}
 	if st.Message != "" {
 		row("message", "%s", st.Message)
 	}

@@ -85,9 +85,33 @@ func Cycle(ctx workflow.Context, in CycleInput) (CycleResult, error) {
 		return res, err
 	}
 	if err != nil {
+		c.cleanupAfterFailure()
 		return CycleResult{}, err
 	}
 	return res, nil
+}
+
+// cleanupAfterFailure leaves only what serves when a cycle fails: every request goes back to
+// the current setup, and a deployed candidate or measured setup is retired.
+func (c *cycle) cleanupAfterFailure() {
+	if c.candidate.SetupID == "" && c.st.CandidateID == "" {
+		return
+	}
+	ctx := c.cleanupCtx()
+	cur := c.input.Current
+	if err := workflow.ExecuteActivity(ctx, activityPromote, cur).Get(ctx, nil); err != nil {
+		workflow.GetLogger(c.root).Error("route back to the current setup failed", "setup", cur.SetupID, "error", err)
+		return // what still takes traffic cannot be retired; the optimizer retires orphans later
+	}
+	d := c.candidate
+	if d.SetupID == "" {
+		d = c.planned(mustParse(c.st.Candidate))
+	}
+	if d.SetupID != cur.SetupID {
+		c.retire(ctx, d)
+	}
+	c.candidate = activities.Deployment{}
+	c.st.Candidate, c.st.CandidateID = "", ""
 }
 
 func (c *cycle) receiveControls(ctx workflow.Context) {
@@ -320,12 +344,15 @@ func (c *cycle) run() (CycleResult, error) {
 		c.rec.BaselinePredicted = p.Current.Metrics
 	}
 	c.rec.Front = p.Front
-	if p.Converged || len(p.Candidates) == 0 {
-		reason := p.Reason
-		if reason == "" {
-			reason = "no candidate"
-		}
-		return done(Converged, reason)
+	switch {
+	case p.Infeasible:
+		return done(Infeasible, "no setup satisfies the constraints: "+p.Reason)
+	case p.Converged:
+		return done(Converged, p.Reason)
+	case len(p.Candidates) == 0:
+		// The planner needs more measurements than one cycle may run: it goes on in the
+		// next cycle, which the optimizer starts at once.
+		return done(Unfinished, fmt.Sprintf("the planner goes on next cycle after %d measurement rounds: %s", c.in.MaxMeasurementRounds, p.Reason))
 	}
 	cand := p.Candidates[0]
 	c.rec.Candidate, c.rec.Predicted = cand.Text, cand.Predicted.Metrics
@@ -593,7 +620,8 @@ func (c *cycle) measure(cur activities.Deployment, m plan.MeasurementRequest) er
 	}
 	ctx := c.cleanupCtx()
 	if perr := workflow.ExecuteActivity(ctx, activityPromote, cur).Get(ctx, nil); perr != nil {
-		return perr
+		// c.candidate stays set: the failed cycle's cleanup routes back and retires it.
+		return fmt.Errorf("route every request back to %s after measuring %s: %w", cur.SetupID, dep.SetupID, perr)
 	}
 	c.retire(ctx, dep)
 	c.candidate = activities.Deployment{}

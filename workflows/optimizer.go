@@ -75,12 +75,19 @@ func Optimizer(ctx workflow.Context, in OptimizerInput) (OptimizerResult, error)
 			o.setPhase(ctx, PhaseDone, fmt.Sprintf("stopped after %d cycles", o.st.Cycles))
 			return o.result(), nil
 		}
-		if o.st.Converged {
+		if o.st.Converged || o.st.Infeasible {
+			phase, what := PhaseDone, "converged on "+o.st.Current.Setup
+			if o.st.Infeasible {
+				phase, what = PhaseInfeasible, "no setup satisfies the constraints (relax them or change memory_sizes)"
+			}
 			if o.in.StopWhenConverged {
-				o.setPhase(ctx, PhaseDone, "converged on "+o.st.Current.Setup)
+				o.setPhase(ctx, phase, what)
 				return o.result(), nil
 			}
-			o.setPhase(ctx, PhaseWatching, fmt.Sprintf("converged; next check in %v", o.in.RecheckInterval))
+			if o.st.Converged {
+				phase = PhaseWatching
+			}
+			o.setPhase(ctx, phase, fmt.Sprintf("%s; next check in %v", what, o.in.RecheckInterval))
 			if _, err := workflow.AwaitWithTimeout(ctx, o.in.RecheckInterval, func() bool { return o.aborted || o.st.Paused }); err != nil {
 				return o.result(), err
 			}
@@ -105,7 +112,8 @@ func Optimizer(ctx workflow.Context, in OptimizerInput) (OptimizerResult, error)
 }
 
 func (o *optimizer) result() OptimizerResult {
-	return OptimizerResult{Current: o.st.Current, Cycles: o.st.Cycles, Converged: o.st.Converged, Aborted: o.aborted, Records: o.st.Records}
+	return OptimizerResult{Current: o.st.Current, Cycles: o.st.Cycles, Converged: o.st.Converged, Infeasible: o.st.Infeasible,
+		Aborted: o.aborted, Records: o.st.Records}
 }
 
 func (o *optimizer) setPhase(ctx workflow.Context, p Phase, msg string) {
@@ -113,7 +121,7 @@ func (o *optimizer) setPhase(ctx workflow.Context, p Phase, msg string) {
 	o.status.Paused = o.st.Paused
 	o.status.Cycle = o.st.Cycles
 	o.status.Current, o.status.CurrentID = o.st.Current.Setup, o.st.Current.SetupID
-	o.status.Converged = o.st.Converged
+	o.status.Converged, o.status.Infeasible = o.st.Converged, o.st.Infeasible
 	o.status.Updated = workflow.Now(ctx)
 	setDetails(ctx, o.s, &o.status)
 }
@@ -289,6 +297,7 @@ func (o *optimizer) runCycle(ctx workflow.Context) error {
 	}
 	o.st.Current = res.Current
 	o.st.Converged = res.Outcome == Converged
+	o.st.Infeasible = res.Outcome == Infeasible
 	o.st.History = last(append(o.st.History, res.Trials...), MaxTrials)
 	o.st.Windows = last(append(o.st.Windows, res.Windows...), MaxWindows)
 	o.st.Records = last(append(o.st.Records, res.Record), MaxRecords)

@@ -90,6 +90,9 @@ const (
 	PhaseWatching         Phase = "watching"
 	PhaseDone             Phase = "done"
 	PhaseAborted          Phase = "aborted"
+	// PhaseInfeasible: the last cycle found no setup that satisfies the constraints; the
+	// optimizer checks again every RecheckInterval (the constraints may hold on new traffic).
+	PhaseInfeasible Phase = "infeasible"
 )
 
 // Outcome is how a cycle ended.
@@ -107,6 +110,12 @@ const (
 	DeployFailed Outcome = "deploy-failed"
 	// Aborted: the cycle was aborted; a candidate was rolled back.
 	Aborted Outcome = "aborted"
+	// Unfinished: the planner asked for more measurements than a cycle may run
+	// (Settings.MaxMeasurementRounds); it goes on in the next cycle, started at once.
+	Unfinished Outcome = "unfinished"
+	// Infeasible: no setup satisfies the policy's constraints (the current one neither);
+	// nothing was deployed. The optimizer reports it as its own state, not as converged.
+	Infeasible Outcome = "infeasible"
 )
 
 // Inconclusive says what a canary does when the judge cannot tell.
@@ -311,6 +320,8 @@ type Status struct {
 	// LastVerdict is the latest judged canary step.
 	LastVerdict *activities.Verdict `json:"lastVerdict,omitempty"`
 	Converged   bool                `json:"converged,omitempty"`
+	// Infeasible is true when the last cycle found no setup satisfying the constraints.
+	Infeasible bool `json:"infeasible,omitempty"`
 	// Gate is the approval gate that is open, if any: `approve` applies to it alone.
 	Gate    string    `json:"gate,omitempty"`
 	Message string    `json:"message,omitempty"`
@@ -394,7 +405,9 @@ type OptimizerState struct {
 	Current   activities.Deployment `json:"current"`
 	Cycles    int                   `json:"cycles"`
 	Converged bool                  `json:"converged,omitempty"`
-	Paused    bool                  `json:"paused,omitempty"`
+	// Infeasible: the last cycle found no setup satisfying the constraints.
+	Infeasible bool `json:"infeasible,omitempty"`
+	Paused     bool `json:"paused,omitempty"`
 	// History of trials for the planner (the latest MaxTrials), cycle Records for the
 	// history query (the latest MaxRecords) and trace Windows (the latest MaxWindows).
 	History []plan.Trial        `json:"history,omitempty"`
@@ -415,8 +428,10 @@ type OptimizerResult struct {
 	Current   activities.Deployment `json:"current"`
 	Cycles    int                   `json:"cycles"`
 	Converged bool                  `json:"converged"`
-	Aborted   bool                  `json:"aborted"`
-	Records   []CycleRecord         `json:"records,omitempty"`
+	// Infeasible: the optimizer stopped because no setup satisfies the constraints.
+	Infeasible bool          `json:"infeasible,omitempty"`
+	Aborted    bool          `json:"aborted"`
+	Records    []CycleRecord `json:"records,omitempty"`
 }
 
 func last[T any](s []T, n int) []T {

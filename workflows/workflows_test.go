@@ -62,6 +62,7 @@ type script struct {
 	observeFor time.Duration // each Observe takes this long (workflow time)
 	live       string        // the setup the platform serves when the optimizer starts ("": none)
 	inputs     []any         // every Plan, Observe, Judge and Deploy input, in order
+	promoteErr int           // the first promoteErr Promote calls fail
 	calls      []string
 }
 
@@ -157,6 +158,12 @@ func newEnv(t *testing.T, s *script) *testEnv {
 	})
 	env.OnActivity(activityPromote, mock.Anything, mock.Anything).Return(func(_ context.Context, d activities.Deployment) error {
 		s.record("promote %s", d.Setup)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.promoteErr > 0 {
+			s.promoteErr--
+			return errors.New("platform unavailable")
+		}
 		return nil
 	})
 	env.OnActivity(activityAdopt, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.AdoptInput) (activities.AdoptResult, error) {
@@ -561,6 +568,73 @@ func TestCycleMeasurement(t *testing.T) {
 	}
 	wantCalls(t, s, "plan "+allRemoteText, "deploy "+mem.String(), "route "+mem.String()+" 0.1",
 		"promote "+allRemoteText, "retire "+mem.String(), "plan "+allRemoteText)
+}
+
+// TestMeasurementCleanedUpWhenRouteBackFails: routing every request back to the current setup
+// after a measurement fails through all its retries (the platform was down), so the cycle
+// fails. Catches the old cycle, which returned at once and left the measured setup's
+// functions and version behind: the failed cycle must route back and retire it.
+func TestMeasurementCleanedUpWhenRouteBackFails(t *testing.T) {
+	mem := fusion.MustParseSetup("A@512,B@512,C@512")
+	measure := plan.Plan{Planner: "model", Measurements: []plan.MeasurementRequest{{Setup: mem, Text: mem.String(), Requests: 10, Reason: "memory scaling"}}}
+	s := &script{plans: []plan.Plan{measure, convergedPlan}, promoteErr: int(shortOptions.RetryPolicy.MaximumAttempts)}
+	e := newEnv(t, s)
+	if _, err := runCycle(t, e, cycleInput(settings())); err == nil {
+		t.Fatal("the cycle succeeded although routing back failed")
+	}
+	calls := s.called()
+	if !strings.HasSuffix(calls, "promote "+allRemoteText+"\nretire "+mem.String()) {
+		t.Errorf("the failed cycle did not route back and retire the measured setup:\n%s", calls)
+	}
+}
+
+// TestPlannerRunsToItsEnd: the planner asks for more measurement rounds than a cycle may run.
+// Catches the old cycle, which reported the round limit as "converged" (so the optimizer
+// stopped, or waited an hour): the cycle must end unfinished and the optimizer go on at once
+// until the planner itself converges.
+func TestPlannerRunsToItsEnd(t *testing.T) {
+	mem := fusion.MustParseSetup("A@512,B@512,C@512")
+	measure := plan.Plan{Planner: "fusionize++", Measurements: []plan.MeasurementRequest{{Setup: mem, Text: mem.String(), Requests: 10, Reason: "memory step"}}}
+	s := &script{plans: []plan.Plan{measure, measure, convergedPlan}}
+	e := newEnv(t, s)
+	in := optimizerInput()
+	in.Settings.MaxMeasurementRounds = 1
+	in.RecheckInterval = 24 * time.Hour
+	e.ExecuteWorkflow(OptimizerWorkflow, in)
+	var res OptimizerResult
+	if err := e.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Cycles != 2 || !res.Converged || res.Records[0].Outcome != Unfinished || res.Records[1].Outcome != Converged {
+		t.Fatalf("result: %d cycles, converged %t, records %+v", res.Cycles, res.Converged, res.Records)
+	}
+	if gap := res.Records[1].Started.Sub(res.Records[0].Ended); gap > time.Minute {
+		t.Errorf("the next cycle started %v after the unfinished one, want at once", gap)
+	}
+}
+
+// TestInfeasibleIsNotConverged: no setup satisfies the constraints. Catches an optimizer that
+// reports it as converged: it must end (StopWhenConverged) infeasible, not converged, and
+// say so in its status.
+func TestInfeasibleIsNotConverged(t *testing.T) {
+	s := &script{plans: []plan.Plan{{Planner: "model", Converged: true, Infeasible: true, Reason: "no setup satisfies the constraints"}}}
+	e := newEnv(t, s)
+	e.ExecuteWorkflow(OptimizerWorkflow, optimizerInput())
+	var res OptimizerResult
+	if err := e.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Converged || !res.Infeasible || res.Records[0].Outcome != Infeasible {
+		t.Fatalf("result: converged %t, infeasible %t, records %+v", res.Converged, res.Infeasible, res.Records)
+	}
+	v, err := e.QueryWorkflow(QueryStatus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	if err := v.Get(&st); err != nil || st.Phase != PhaseInfeasible || !st.Infeasible || st.Converged {
+		t.Errorf("status %+v %v, want phase infeasible", st, err)
+	}
 }
 
 func TestCycleInvalidSettings(t *testing.T) {

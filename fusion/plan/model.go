@@ -169,7 +169,7 @@ func (p *Model) Plan(in Input) (Plan, error) {
 	out.Front = s.front()
 	switch {
 	case len(cands) == 0:
-		out.Converged = true
+		out.Converged, out.Infeasible = true, true
 		out.Reason = "no setup satisfies the constraints"
 	case cands[0].ID == curEval.id:
 		out.Converged = true

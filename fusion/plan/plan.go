@@ -137,7 +137,10 @@ type Plan struct {
 	Measurements []MeasurementRequest `json:"measurements,omitempty"`
 	Candidates   []Candidate          `json:"candidates,omitempty"`
 	Converged    bool                 `json:"converged"`
-	Final        *fusion.Setup        `json:"final,omitempty"`
+	// Infeasible: no setup the planner considered satisfies the policy's constraints, the
+	// current one included. Converged is true too: the planner has nothing to try.
+	Infeasible bool          `json:"infeasible,omitempty"`
+	Final      *fusion.Setup `json:"final,omitempty"`
 	// Current is the prediction for the current setup (model planner).
 	Current *Prediction `json:"current,omitempty"`
 	Reason  string      `json:"reason"`
