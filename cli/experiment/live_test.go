@@ -89,15 +89,15 @@ func (failing) Traces(context.Context, activities.TraceQuery) (activities.Traces
 	return activities.Traces{}, nil
 }
 
-// TestFailingSetupIsNotMeasured: a setup whose requests fail is an error naming the
-// commonest failure, not a measurement of zeros, and nothing is stored to replay. It fails
-// for a live run that records whatever the load generator saw.
+// TestFailingSetupIsNotMeasured: a setup none of whose requests succeed is an error naming
+// the commonest failure, not a measurement of zeros, and nothing is stored to replay. It
+// fails for a live run that records whatever the load generator saw.
 func TestFailingSetupIsNotMeasured(t *testing.T) {
 	dir := t.TempDir()
 	l := &live{ctx: context.Background(), app: "tree", entry: "A", dep: failing{}, rate: 1000, dir: dir,
 		target: loadgen.TargetFunc(func(context.Context) error { return errors.New("Runtime.InvalidEntrypoint") })}
 	l.Measure(fusion.MustParseSetup("A@128,B@128"), 20, 0)
-	if l.err == nil || !strings.Contains(l.err.Error(), "20 of 20 requests failed") || !strings.Contains(l.err.Error(), "20× Runtime.InvalidEntrypoint") {
+	if l.err == nil || !strings.Contains(l.err.Error(), "none of 20 requests succeeded") || !strings.Contains(l.err.Error(), "20× Runtime.InvalidEntrypoint") {
 		t.Errorf("error %v", l.err)
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, "*")); len(files) != 0 {

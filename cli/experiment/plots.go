@@ -1,172 +1,114 @@
 package experiment
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
+	"github.com/fusionize/fusionize/cli/plot"
 )
 
-// WritePlots draws, per app and latency profile, three PNGs into dir (gonum.org/v1/plot):
+// WritePlots draws, per app and latency profile, three PNGs into dir with cli/plot (gonum):
 // each arm's setups' median latency and cost per request over the run (<app>-<profile>-run),
-// the latency CDFs of all remote against each arm's final setup (-cdf), and the model's
-// predicted against observed median and cost (-predicted).
+// the latency CDFs of all remote against each planner's final setup (-cdf), and predicted
+// against observed median and cost (-predicted). A picture with nothing to show is not
+// written.
 func WritePlots(r Results, dir string) error {
 	for _, ap := range appProfiles(r) {
 		app, profile := ap[0], ap[1]
 		base := filepath.Join(dir, app+"-"+profile)
-		if err := writeTiles(base+"-run.png", runPlots(r, app, profile)); err != nil {
-			return err
+		pictures := []struct {
+			name string
+			rows [][]plot.Chart
+		}{
+			{"-run.png", runCharts(r, app, profile)},
+			{"-cdf.png", cdfCharts(r, app, profile)},
+			{"-predicted.png", predictedCharts(r, app, profile)},
 		}
-		if err := writeTiles(base+"-cdf.png", []*plot.Plot{cdfPlot(r, app, profile)}); err != nil {
-			return err
-		}
-		if err := writeTiles(base+"-predicted.png", predictedPlots(r, app, profile)); err != nil {
-			return err
+		for _, p := range pictures {
+			if len(p.rows) == 0 {
+				continue
+			}
+			if err := plot.SavePNG(base+p.name, 1100, 480*len(p.rows), p.rows...); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// runPlots: median latency and cost per request of every setup against the time it ran.
-func runPlots(r Results, app, profile string) []*plot.Plot {
-	lat, cost := newPlot(app+" ("+profile+"): median latency of each setup over the run", "minutes into the arm", "median latency (ms)"),
-		newPlot(app+" ("+profile+"): cost of each setup over the run", "minutes into the arm", "$ per 1M requests")
-	// Medians span orders of magnitude (all local can be far slower than any other setup).
-	lat.Y.Scale, lat.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
-	for i, arm := range Arms {
+// planners are the arms drawn over the run and in the CDFs: all remote, where both start,
+// and the two planners (all local and the exhaustive check would squash their scale).
+var planners = []string{AllRemote, FusionizePP, Model}
+
+// runCharts: median latency and cost per request of every setup against when it ran.
+func runCharts(r Results, app, profile string) [][]plot.Chart {
+	lat := plot.Chart{Title: app + " (" + profile + "): median latency of each setup over the run", XLabel: "minutes into the arm", YLabel: "median latency (ms)"}
+	cost := plot.Chart{Title: app + " (" + profile + "): cost of each setup over the run", XLabel: "minutes into the arm", YLabel: "$ per 1M requests"}
+	for i, arm := range planners {
 		rec, ok := r.Record(app, arm, profile)
 		if !ok || len(rec.Setups) == 0 {
 			continue
 		}
-		var l, c plotter.XYs
+		l := plot.Series{Name: arm, Line: true, Shape: plot.Shape(i % 6), Color: plot.Palette[i%len(plot.Palette)]}
+		c := l
 		for _, s := range rec.Setups {
-			l = append(l, plotter.XY{X: s.OffsetS / 60, Y: s.MedianMS})
-			c = append(c, plotter.XY{X: s.OffsetS / 60, Y: 1e6 * s.CostPerRequest})
+			l.Points = append(l.Points, plot.Point{X: s.OffsetS / 60, Y: s.MedianMS})
+			c.Points = append(c.Points, plot.Point{X: s.OffsetS / 60, Y: 1e6 * s.CostPerRequest})
 		}
-		addLine(lat, arm, i, l)
-		addLine(cost, arm, i, c)
+		lat.Series, cost.Series = append(lat.Series, l), append(cost.Series, c)
 	}
-	return []*plot.Plot{lat, cost}
+	if len(lat.Series) == 0 {
+		return nil
+	}
+	return [][]plot.Chart{{lat}, {cost}}
 }
 
-// cdfPlot: latency CDFs of every arm's final setup.
-func cdfPlot(r Results, app, profile string) *plot.Plot {
-	p := newPlot(app+" ("+profile+"): latency CDF of each arm's final setup", "latency (ms)", "share of requests")
-	for i, arm := range Arms {
+// cdfCharts: latency CDFs of all remote and each planner's final setup.
+func cdfCharts(r Results, app, profile string) [][]plot.Chart {
+	ch := plot.Chart{Title: app + " (" + profile + "): latency CDF, all remote against each planner's final setup", XLabel: "latency (ms)", YLabel: "share of requests"}
+	for i, arm := range planners {
 		rec, ok := r.Record(app, arm, profile)
-		if !ok || len(rec.Final.LatencyMS) == 0 || arm == Exhaustive {
+		if !ok || len(rec.Final.LatencyMS) == 0 {
 			continue
 		}
+		s := plot.Series{Name: arm + " " + rec.Final.Setup, Line: true, NoDots: true, Color: plot.Palette[i%len(plot.Palette)]}
 		xs := slices.Sorted(slices.Values(rec.Final.LatencyMS))
-		var pts plotter.XYs
 		for j, x := range xs {
-			pts = append(pts, plotter.XY{X: x, Y: float64(j+1) / float64(len(xs))})
+			s.Points = append(s.Points, plot.Point{X: x, Y: float64(j+1) / float64(len(xs))})
 		}
-		line, err := plotter.NewLine(pts)
-		if err != nil {
-			continue
-		}
-		line.Color = plotutil.Color(i)
-		p.Add(line)
-		p.Legend.Add(arm, line)
+		ch.Series = append(ch.Series, s)
 	}
-	return p
+	if len(ch.Series) == 0 {
+		return nil
+	}
+	return [][]plot.Chart{{ch}}
 }
 
-// predictedPlots: the model's (and the heuristic's, where it ran the simulator's prediction)
-// predicted against observed median and cost, with the line of perfect prediction.
-func predictedPlots(r Results, app, profile string) []*plot.Plot {
-	med := newPlot(app+" ("+profile+"): predicted against observed median", "observed median (ms)", "predicted median (ms)")
-	cost := newPlot(app+" ("+profile+"): predicted against observed cost", "observed $ per 1M requests", "predicted $ per 1M requests")
-	var maxMed, maxCost float64
+// predictedCharts: predicted against observed median and cost, the diagonal being a right
+// prediction. The model's predictions are its own; for the heuristic, which predicts nothing,
+// the same simulator run on its profile at each step.
+func predictedCharts(r Results, app, profile string) [][]plot.Chart {
+	med := plot.Chart{Title: app + " (" + profile + "): predicted against observed median", XLabel: "observed median (ms)", YLabel: "predicted median (ms)", Diagonal: true}
+	cost := plot.Chart{Title: app + " (" + profile + "): predicted against observed cost", XLabel: "observed $ per 1M requests", YLabel: "predicted $ per 1M requests", Diagonal: true}
 	for i, arm := range []string{Model, FusionizePP} {
 		rec, ok := r.Record(app, arm, profile)
 		if !ok || len(rec.Predictions) == 0 {
 			continue
 		}
-		var m, c plotter.XYs
+		name := "model"
+		if arm == FusionizePP {
+			name = "simulator on fusionizepp's steps"
+		}
+		m := plot.Series{Name: name, Shape: plot.Shape(i), Color: plot.Palette[i]}
+		c := m
 		for _, p := range rec.Predictions {
-			m = append(m, plotter.XY{X: p.Observed.MedianMS, Y: p.Predicted.MedianMS})
-			c = append(c, plotter.XY{X: 1e6 * p.Observed.CostPerRequest, Y: 1e6 * p.Predicted.CostPerRequest})
-			maxMed = max(maxMed, p.Observed.MedianMS, p.Predicted.MedianMS)
-			maxCost = max(maxCost, 1e6*p.Observed.CostPerRequest, 1e6*p.Predicted.CostPerRequest)
+			m.Points = append(m.Points, plot.Point{X: p.Observed.MedianMS, Y: p.Predicted.MedianMS})
+			c.Points = append(c.Points, plot.Point{X: 1e6 * p.Observed.CostPerRequest, Y: 1e6 * p.Predicted.CostPerRequest})
 		}
-		addScatter(med, arm+" (simulated from its profile)", i, m)
-		addScatter(cost, arm+" (simulated from its profile)", i, c)
+		med.Series, cost.Series = append(med.Series, m), append(cost.Series, c)
 	}
-	for _, d := range []struct {
-		p *plot.Plot
-		m float64
-	}{{med, maxMed}, {cost, maxCost}} {
-		if d.m > 0 {
-			if l, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: d.m, Y: d.m}}); err == nil {
-				l.Dashes = []vg.Length{vg.Points(4), vg.Points(4)}
-				d.p.Add(l)
-			}
-		}
+	if len(med.Series) == 0 {
+		return nil
 	}
-	return []*plot.Plot{med, cost}
-}
-
-func newPlot(title, x, y string) *plot.Plot {
-	p := plot.New()
-	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, x, y
-	p.Add(plotter.NewGrid())
-	p.Legend.Top = true
-	return p
-}
-
-func addLine(p *plot.Plot, name string, i int, pts plotter.XYs) {
-	l, s, err := plotter.NewLinePoints(pts)
-	if err != nil {
-		return
-	}
-	l.Color, s.Color, s.Shape = plotutil.Color(i), plotutil.Color(i), plotutil.Shape(i)
-	p.Add(l, s)
-	p.Legend.Add(name, l, s)
-}
-
-func addScatter(p *plot.Plot, name string, i int, pts plotter.XYs) {
-	s, err := plotter.NewScatter(pts)
-	if err != nil {
-		return
-	}
-	s.Color, s.Shape = plotutil.Color(i), plotutil.Shape(i)
-	p.Add(s)
-	p.Legend.Add(name, s)
-}
-
-// writeTiles draws plots one above the other into a PNG.
-func writeTiles(path string, plots []*plot.Plot) error {
-	const w, rowH = 900, 420
-	img := vgimg.New(vg.Points(w), vg.Points(float64(rowH*len(plots))))
-	dc := draw.New(img)
-	rows := make([][]*plot.Plot, len(plots))
-	for i, p := range plots {
-		rows[i] = []*plot.Plot{p}
-	}
-	tiles := plot.Align(rows, draw.Tiles{Rows: len(plots), Cols: 1, PadY: vg.Points(10)}, dc)
-	for i, p := range plots {
-		p.Draw(tiles[i][0])
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("write plot %s: %w", path, err)
-	}
-	_, err = vgimg.PngCanvas{Canvas: img}.WriteTo(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write plot %s: %w", path, err)
-	}
-	return nil
+	return [][]plot.Chart{{med, cost}}
 }
