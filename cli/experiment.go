@@ -26,7 +26,7 @@ func experimentCommand() *cli.Command {
 			"all remote, all local (every task in one function), the paper's heuristic (fusionizepp) to its end and\n" +
 			"Fusionize's model planner to its end, each setup at a constant arrival rate, and for Tree every fusion\n" +
 			"choice at one memory size. Writes results.json, Markdown tables (README.md) and PNG plots to --out.\n" +
-			"Interrupted runs resume: run the same command again (measurements are kept under --out/state).\n" +
+			"Interrupted runs resume: run the same command again (measurements are kept under --out/.state).\n" +
 			"--reduced runs fewer requests per setup (labelled so in the results).",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "app", Value: cli.NewStringSlice("iot", "tree", "webshop"), Usage: "samples to run"},
@@ -77,13 +77,13 @@ func runExperiment(c *cli.Context) error {
 	if c.Bool("verbose") {
 		logger = slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
 	}
-	bundles := filepath.Join(o.Out, "state", "bundles")
+	bundles := filepath.Join(o.Out, ".state", "bundles")
 	o.Lab = experiment.LocalLab{Addr: c.String("platform-addr"), WorkScale: o.WorkScale, Logger: logger,
 		Bundle: func(ctx context.Context, app string) (plambda.Bundle, error) { return bundleSample(ctx, app, bundles) }}
 	res, err := experiment.Run(ctx, o)
 	if err != nil {
 		if ctx.Err() != nil {
-			fmt.Fprintf(c.App.ErrWriter, "interrupted: the measurements so far are kept in %s; run the same command again to resume\n", filepath.Join(o.Out, "state"))
+			fmt.Fprintf(c.App.ErrWriter, "interrupted: the measurements so far are kept in %s; run the same command again to resume\n", filepath.Join(o.Out, ".state"))
 		}
 		return err
 	}

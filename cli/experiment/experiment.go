@@ -77,7 +77,7 @@ type Options struct {
 	DefaultMemoryMB int
 	// WorkScale scales the samples' task work (samples/work); recorded with the results.
 	WorkScale float64
-	// Out is the results directory; State holds the measurements (default Out/state).
+	// Out is the results directory; State holds the measurements (default Out/.state).
 	Out, State string
 	// Reduced labels the results as a reduced run (fewer requests than the paper's).
 	Reduced bool
@@ -132,7 +132,9 @@ func (o Options) withDefaults() (Options, error) {
 	o.ExhaustiveMemoryMB = cmp.Or(o.ExhaustiveMemoryMB, 1024)
 	o.DefaultMemoryMB = cmp.Or(o.DefaultMemoryMB, plan.DefaultMemoryMB)
 	if o.State == "" {
-		o.State = filepath.Join(o.Out, "state")
+		// A dot directory: the go tool skips it, so ./... does not walk into the
+		// platform's files when the results are inside a module.
+		o.State = filepath.Join(o.Out, ".state")
 	}
 	// The platform runs function code from under State: make it absolute.
 	for _, d := range []*string{&o.Out, &o.State} {
