@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -132,11 +133,28 @@ func (p *parser) number(v *yaml.Node, what string, integer bool) float64 {
 		p.errorf(v, "%s must be a number, not %q", what, v.Value)
 		return 0
 	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		p.errorf(v, "%s must be a finite number, not %q", what, v.Value)
+		return 0
+	}
 	if f < 0 {
 		p.errorf(v, "%s must not be negative", what)
 	}
 	if integer && f != float64(int(f)) {
 		p.errorf(v, "%s must be a whole number", what)
+	}
+	return f
+}
+
+// maxWorkMS is the longest work a task may do per run: Lambda's 15-minute timeout.
+const maxWorkMS = 15 * 60 * 1000
+
+// duration reads a task's work in milliseconds, which must fit in one Lambda invocation.
+func (p *parser) duration(v *yaml.Node, what string) float64 {
+	f := p.number(v, what, false)
+	if f > maxWorkMS {
+		p.errorf(v, "%s %s exceeds Lambda's 15-minute limit (%d ms)", what, v.Value, maxWorkMS)
+		return 0
 	}
 	return f
 }
@@ -219,13 +237,13 @@ func (p *parser) task(name string, n *yaml.Node, calls map[string][]*yaml.Node) 
 	p.mapping(n, fmt.Sprintf("task %q", name), []string{"cpu_ms", "threads", "io_ms", "payload_bytes", "calls"}, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "cpu_ms":
-			t.CPUMS = p.number(v, "cpu_ms", false)
+			t.CPUMS = p.duration(v, "cpu_ms")
 		case "threads":
 			if t.Threads = int(p.number(v, "threads", true)); t.Threads < 1 {
 				p.errorf(v, "threads must be at least 1")
 			}
 		case "io_ms":
-			t.IOMS = p.number(v, "io_ms", false)
+			t.IOMS = p.duration(v, "io_ms")
 		case "payload_bytes":
 			if t.PayloadBytes = int(p.number(v, "payload_bytes", true)); t.PayloadBytes > 6<<20 {
 				p.errorf(v, "payload_bytes %d exceeds Lambda's 6 MB payload limit", t.PayloadBytes)
