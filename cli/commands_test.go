@@ -62,6 +62,8 @@ func TestCommandUserErrors(t *testing.T) {
 		{[]string{"optimize", "start", "--address", "127.0.0.1:1", "appconfig/testdata/bad.yaml"}, "canary weights must increase"},
 		{[]string{"report", "--address", "127.0.0.1:1", "--app", "iot"}, "connect to Temporal at 127.0.0.1:1"},
 		{[]string{"platform", "--data-dir", dir, "--cgroups", "sometimes"}, "sometimes"},
+		{[]string{"platform", "--data-dir", dir, "--addr", "0.0.0.0:0"}, "is not a loopback address"},
+		{[]string{"platform", "--data-dir", dir, "--isolation", "jail"}, `Isolation "jail"`},
 		{[]string{"deploy"}, "needs the app's config file"},
 		{[]string{"experiment", "--out", dir, "--app", "nope"}, `no sample "nope"`},
 		{[]string{"experiment", "--out", dir, "--profile", "fast"}, `latency profile "fast": want none or aws`},

@@ -33,6 +33,10 @@ func TestOptionsValidation(t *testing.T) {
 		{"tiny log retention", Options{DataDir: dir, LogRetentionBytes: 10}, "LogRetentionBytes"},
 		{"negative retry delay", Options{DataDir: dir, AsyncRetryDelays: []time.Duration{-1}}, "AsyncRetryDelays"},
 		{"bad region", Options{DataDir: dir, Region: "mars"}, "Region"},
+		{"event budget below one event", Options{DataDir: dir, AsyncQueueBytes: 1000}, "AsyncQueueBytes 1000 is below one largest event"},
+		{"tiny log budget", Options{DataDir: dir, LogBytes: 10}, "LogBytes 10"},
+		{"bad isolation mode", Options{DataDir: dir, Isolation: "jail"}, `Isolation "jail"`},
+		{"uid range of system users", Options{DataDir: dir, FirstUID: 1000}, "FirstUID 1000"},
 		{"every problem at once", Options{Cgroups: "x", IdleTimeout: -1}, "DataDir is required; IdleTimeout"},
 	}
 	for _, tc := range tests {
