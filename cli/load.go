@@ -77,7 +77,9 @@ func runLoad(c *cli.Context) error {
 	if err := opts.Validate(); err != nil {
 		return err
 	}
-	lam := awslambda.NewFromConfig(cfg)
+	// No retries: a throttle (429) or an error is counted as what it is, not hidden by the
+	// SDK's retryer behind a slower success.
+	lam := awslambda.NewFromConfig(cfg, func(o *awslambda.Options) { o.RetryMaxAttempts = 1 })
 	function := c.Args().First()
 	if err := waitForFunction(ctx, lam, function, c.Duration("wait"), c.App.ErrWriter); err != nil {
 		return err

@@ -76,25 +76,8 @@ func (ph Phase) Throughput() float64 {
 // measures, through the real aws-sdk-go-v2 Lambda client, cold starts and warm invocations
 // (sequential, then with concurrent clients), bounded in count and time.
 func Bench(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
-	if opts.ColdStarts <= 0 {
-		opts.ColdStarts = 5
-	}
-	if opts.Invocations <= 0 {
-		opts.Invocations = 5000
-	}
-	if opts.Duration <= 0 {
-		opts.Duration = 3 * time.Second
-	}
-	if opts.Clients <= 0 {
-		opts.Clients = 8
-	}
-	if opts.MemorySize == 0 {
-		opts.MemorySize = mbPerVCPU
-	}
+	opts.withDefaults()
 	progress := opts.Progress
-	if progress == nil {
-		progress = io.Discard
-	}
 	dir, err := os.MkdirTemp("", "fusionize-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
@@ -128,26 +111,9 @@ func Bench(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 		return err
 	}
 	fmt.Fprintf(progress, "measuring %d cold starts ...\n", opts.ColdStarts)
-	for i := 0; i < opts.ColdStarts; i++ {
-		name := "bench-cold-" + strconv.Itoa(i)
-		if err := create(name); err != nil {
-			return nil, fmt.Errorf("bench: create %s: %w", name, err)
-		}
-		start := time.Now()
-		out, err := client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(name), Payload: []byte(`{}`), LogType: types.LogTypeTail})
-		if err != nil {
-			return nil, fmt.Errorf("bench: cold invoke %s: %w", name, err)
-		}
-		res.ColdStarts = append(res.ColdStarts, time.Since(start))
-		if out.FunctionError != nil {
-			return nil, fmt.Errorf("bench: cold invoke %s failed: %s", name, out.Payload)
-		}
-		if d, ok := initDurationFromTail(aws.ToString(out.LogResult)); ok {
-			res.InitDuration = append(res.InitDuration, d)
-		}
+	if err := measureColdStarts(ctx, client, create, opts.ColdStarts, res); err != nil {
+		return nil, err
 	}
-	slices.Sort(res.ColdStarts)
-	slices.Sort(res.InitDuration)
 
 	if err := create("bench-warm"); err != nil {
 		return nil, fmt.Errorf("bench: create bench-warm: %w", err)
@@ -165,6 +131,53 @@ func Bench(ctx context.Context, opts BenchOptions) (*BenchResult, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+func (opts *BenchOptions) withDefaults() {
+	if opts.ColdStarts <= 0 {
+		opts.ColdStarts = 5
+	}
+	if opts.Invocations <= 0 {
+		opts.Invocations = 5000
+	}
+	if opts.Duration <= 0 {
+		opts.Duration = 3 * time.Second
+	}
+	if opts.Clients <= 0 {
+		opts.Clients = 8
+	}
+	if opts.MemorySize == 0 {
+		opts.MemorySize = mbPerVCPU
+	}
+	if opts.Progress == nil {
+		opts.Progress = io.Discard
+	}
+}
+
+// measureColdStarts creates n functions with create and invokes each once, recording the
+// client's latency and the REPORT line's Init Duration.
+func measureColdStarts(ctx context.Context, client *lambda.Client, create func(string) error, n int, res *BenchResult) error {
+	for i := 0; i < n; i++ {
+		name := "bench-cold-" + strconv.Itoa(i)
+		if err := create(name); err != nil {
+			return fmt.Errorf("bench: create %s: %w", name, err)
+		}
+		start := time.Now()
+		out, err := client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(name), Payload: []byte(`{}`), LogType: types.LogTypeTail})
+		if err != nil {
+			return fmt.Errorf("bench: cold invoke %s: %w", name, err)
+		}
+		res.ColdStarts = append(res.ColdStarts, time.Since(start))
+		if out.FunctionError != nil {
+			return fmt.Errorf("bench: cold invoke %s failed: %s", name, out.Payload)
+		}
+		if d, ok := initDurationFromTail(aws.ToString(out.LogResult)); ok {
+			res.InitDuration = append(res.InitDuration, d)
+		}
+	}
+	slices.Sort(res.ColdStarts)
+	slices.Sort(res.InitDuration)
+	return nil
 }
 
 // newBenchClient is a Lambda client as an application would configure it: signed requests,

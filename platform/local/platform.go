@@ -313,6 +313,10 @@ func New(opts Options) (*Platform, error) {
 		waiting:    map[string]struct{}{},
 	}
 	p.recountReservedLocked()
+	if left := o.ConcurrencyLimit - p.reserved; left < p.minUnreserved() {
+		p.log.Warn("local platform: reserved concurrency leaves too little for functions without a reservation",
+			"concurrencyLimit", o.ConcurrencyLimit, "reserved", p.reserved, "unreserved", left)
+	}
 	if err := p.setupMetrics(); err != nil {
 		lock.Close()
 		return nil, err
