@@ -123,7 +123,7 @@ func (b *loadBench) run(ctx context.Context, r benchRun) (benchResult, error) {
 	before, start := b.p.Usage(), time.Now()
 	stop := b.watch(&res)
 	res.Load, err = loadgen.Run(ctx, LambdaTarget(b.lam, target, payload),
-		loadgen.Options{Rate: r.Rate, Duration: b.duration, MaxInFlight: 8192, Timeout: time.Minute})
+		loadgen.Options{Rate: r.Rate, Duration: b.duration, MaxInFlight: 8192, Timeout: time.Minute, Classify: LambdaErrorKind})
 	if err != nil {
 		stop()
 		return res, fmt.Errorf("bench %s: %w", name, err)
@@ -135,8 +135,8 @@ func (b *loadBench) run(ctx context.Context, r benchRun) (benchResult, error) {
 		res.CPUPerRequest = cpu / time.Duration(res.Load.OK)
 	}
 	res.Demand = cpu.Seconds() / time.Since(start).Seconds()
-	for msg, n := range res.Load.ErrorCounts {
-		if strings.Contains(msg, "TooManyRequests") {
+	for kind, n := range res.Load.ErrorCounts {
+		if strings.Contains(kind, "TooManyRequests") {
 			res.Throttles += n
 		}
 	}
@@ -146,14 +146,15 @@ func (b *loadBench) run(ctx context.Context, r benchRun) (benchResult, error) {
 
 func isSample(app string) bool { _, err := samples.ByName(app); return err == nil }
 
-// watch samples the platform every 250 ms for peaks until the returned stop is called.
+// watch samples the platform every second for peaks until the returned stop is called (Usage
+// reads /proc for every instance, so not more often).
 func (b *loadBench) watch(res *benchResult) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(250 * time.Millisecond)
+		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		for {
 			u := b.p.Usage()
