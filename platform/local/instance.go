@@ -555,11 +555,14 @@ func (inst *instance) dropTail(inv *invocation) {
 // of requests that asked for a tail.
 func (inst *instance) readLogs(r *os.File) {
 	defer r.Close()
-	br := bufio.NewReaderSize(r, maxLogLine)
+	br := bufio.NewReaderSize(r, 4096) // hundreds of instances each hold one: lines grow in scratch
+	var scratch []byte
 	var tail *bytes.Buffer
 	var tailID string
 	for {
-		line, err := br.ReadSlice('\n')
+		var line []byte
+		var err error
+		line, scratch, err = nextLine(br, scratch)
 		if len(line) > 0 {
 			text := string(line)
 			if !strings.HasSuffix(text, "\n") {
@@ -605,6 +608,27 @@ func (inst *instance) readLogs(r *os.File) {
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			return
+		}
+	}
+}
+
+// nextLine returns the next line of br, at most about maxLogLine bytes (a longer line comes in
+// pieces, as Lambda splits it), using scratch for lines longer than br's buffer. The line is
+// valid until the next call.
+func nextLine(br *bufio.Reader, scratch []byte) (line, scratchOut []byte, err error) {
+	scratch = scratch[:0]
+	for {
+		frag, err := br.ReadSlice('\n')
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			if len(scratch) == 0 {
+				return frag, scratch, err
+			}
+			scratch = append(scratch, frag...)
+			return scratch, scratch, err
+		}
+		scratch = append(scratch, frag...)
+		if len(scratch) >= maxLogLine {
+			return scratch, scratch, nil
 		}
 	}
 }

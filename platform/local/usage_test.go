@@ -1,7 +1,9 @@
 package local
 
 import (
+	"bufio"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,4 +95,40 @@ func TestUsage(t *testing.T) {
 	if after := e.p.Usage().InstanceCPU; after < u.InstanceCPU {
 		t.Errorf("InstanceCPU fell from %v to %v when the instance exited", u.InstanceCPU, after)
 	}
+}
+
+// TestNextLine catches a log reader that splits lines at its small buffer instead of at
+// Lambda's 256 KB, or loses the bytes of a long line.
+func TestNextLine(t *testing.T) {
+	long := strings.Repeat("x", 10000)
+	huge := strings.Repeat("y", maxLogLine+5000)
+	br := bufio.NewReaderSize(strings.NewReader("short\n"+long+"\n"+huge+"\nlast"), 4096)
+	var scratch []byte
+	var got []string
+	for {
+		line, s, err := nextLine(br, scratch)
+		scratch = s
+		if len(line) > 0 {
+			got = append(got, string(line))
+		}
+		if err != nil {
+			break
+		}
+	}
+	joined := strings.Join(got, "")
+	if want := "short\n" + long + "\n" + huge + "\nlast"; joined != want {
+		t.Fatalf("lines do not add up to the input (%d bytes, want %d)", len(joined), len(want))
+	}
+	if len(got) != 5 || got[1] != long+"\n" || len(got[2]) < maxLogLine || len(got[2]) > maxLogLine+4096 {
+		t.Errorf("got %d lines of lengths %d, want short, the 10000-byte line whole, the huge one in two pieces split near 256 KB, last",
+			len(got), lens(got))
+	}
+}
+
+func lens(ss []string) []int {
+	var n []int
+	for _, s := range ss {
+		n = append(n, len(s))
+	}
+	return n
 }
