@@ -49,18 +49,14 @@ const (
 // setup's entry group and that the entry alias can route to.
 type Deployment struct {
 	App string `json:"app"`
-	// Setup is the setup's canonical text form; SetupID its ID.
-	Setup   string `json:"setup"`
-	SetupID string `json:"setupID"`
-	Entry   string `json:"entry"` // the entry task, root of the group that outside requests reach
+	// Setup crosses JSON as its canonical text form; Setup.ID() names it.
+	Setup fusion.Setup `json:"setup"`
+	Entry string       `json:"entry"` // the entry task, root of the group that outside requests reach
 	// Version of the entry function that runs this setup ("" until deployed).
 	Version string `json:"version,omitempty"`
 	// Functions are the names of the setup's group functions, sorted.
 	Functions []string `json:"functions,omitempty"`
 }
-
-// ParsedSetup returns the deployment's setup.
-func (d Deployment) ParsedSetup() (fusion.Setup, error) { return fusion.ParseSetup(d.Setup) }
 
 // DeployRequest asks for one setup of an app to be deployed.
 type DeployRequest struct {
@@ -198,23 +194,19 @@ func permanent(typ string, format string, args ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), typ, nil)
 }
 
-// parseSetup parses and validates a setup text against the graph, as a permanent error.
-func parseSetup(text string, g fusion.Graph) (fusion.Setup, error) {
-	s, err := fusion.ParseSetup(text)
-	if err != nil {
-		return fusion.Setup{}, permanent(ErrInvalidSetup, "setup %q: %v", text, err)
-	}
+// checkSetup validates a setup against the graph, as a permanent error.
+func checkSetup(s fusion.Setup, g fusion.Graph) error {
 	if err := s.Validate(g); err != nil {
-		return fusion.Setup{}, permanent(ErrInvalidSetup, "setup %s does not fit the app: %v", s, err)
+		return permanent(ErrInvalidSetup, "setup %q does not fit the app: %v", s, err)
 	}
-	return s, nil
+	return nil
 }
 
 // DeployInput is the input of Deploy.
 type DeployInput struct {
 	App   string       `json:"app"`
 	Graph fusion.Graph `json:"graph"`
-	Setup string       `json:"setup"` // text form
+	Setup fusion.Setup `json:"setup"`
 	// Arch is the architecture the app is configured for; "" takes the bundle's.
 	Arch fusion.Arch `json:"arch,omitempty"`
 }
@@ -224,12 +216,12 @@ func (a *Activities) Deploy(ctx context.Context, in DeployInput) (Deployment, er
 	if in.App == "" {
 		return Deployment{}, permanent(ErrInvalidInput, "deploy: no app name")
 	}
-	s, err := parseSetup(in.Setup, in.Graph)
-	if err != nil {
+	s := in.Setup
+	if err := checkSetup(s, in.Graph); err != nil {
 		return Deployment{}, err
 	}
 	var d Deployment
-	err = heartbeating(ctx, func(ctx context.Context) error {
+	err := heartbeating(ctx, func(ctx context.Context) error {
 		var err error
 		d, err = a.deployer.Deploy(ctx, DeployRequest{App: in.App, Setup: s, Entry: in.Graph.Entry, Arch: in.Arch})
 		return err
@@ -237,7 +229,7 @@ func (a *Activities) Deploy(ctx context.Context, in DeployInput) (Deployment, er
 	if err != nil {
 		return Deployment{}, platformError(ErrDeploy, fmt.Errorf("deploy setup %s (%s) of %s: %w", s.ID(), s, in.App, err))
 	}
-	a.log.Info("deployed", "app", in.App, "setup", d.SetupID, "version", d.Version)
+	a.log.Info("deployed", "app", in.App, "setup", d.Setup.ID(), "version", d.Version)
 	return d, nil
 }
 
@@ -257,7 +249,7 @@ func (a *Activities) Route(ctx context.Context, in RouteInput) error {
 		return permanent(ErrInvalidInput, "route: stable (%q) and canary (%q) need deployed versions", in.Stable.Version, in.Canary.Version)
 	}
 	if err := a.deployer.Route(ctx, in.Stable, in.Canary, in.Weight); err != nil {
-		return platformError(ErrRoute, fmt.Errorf("route %.0f %% of %s to setup %s: %w", 100*in.Weight, in.Stable.App, in.Canary.SetupID, err))
+		return platformError(ErrRoute, fmt.Errorf("route %.0f %% of %s to setup %s: %w", 100*in.Weight, in.Stable.App, in.Canary.Setup.ID(), err))
 	}
 	return nil
 }
@@ -265,10 +257,10 @@ func (a *Activities) Route(ctx context.Context, in RouteInput) error {
 // Promote sends every live request to d. Promoting the stable deployment rolls a canary back.
 func (a *Activities) Promote(ctx context.Context, d Deployment) error {
 	if d.Version == "" {
-		return permanent(ErrInvalidInput, "promote setup %s of %s: not deployed (no version)", d.SetupID, d.App)
+		return permanent(ErrInvalidInput, "promote setup %s of %s: not deployed (no version)", d.Setup.ID(), d.App)
 	}
 	if err := a.deployer.Promote(ctx, d); err != nil {
-		return platformError(ErrRoute, fmt.Errorf("promote setup %s of %s: %w", d.SetupID, d.App, err))
+		return platformError(ErrRoute, fmt.Errorf("promote setup %s of %s: %w", d.Setup.ID(), d.App, err))
 	}
 	return nil
 }
@@ -277,7 +269,7 @@ func (a *Activities) Promote(ctx context.Context, d Deployment) error {
 func (a *Activities) Retire(ctx context.Context, d Deployment) error {
 	err := heartbeating(ctx, func(ctx context.Context) error { return a.deployer.Retire(ctx, d) })
 	if err != nil {
-		return platformError(ErrDeploy, fmt.Errorf("retire setup %s of %s: %w", d.SetupID, d.App, err))
+		return platformError(ErrDeploy, fmt.Errorf("retire setup %s of %s: %w", d.Setup.ID(), d.App, err))
 	}
 	return nil
 }
@@ -346,11 +338,11 @@ func (a *Activities) Observe(ctx context.Context, in ObserveInput) (Observation,
 		p := a.profile(fusion.Graph{}, tr, 1, in.Prices)
 		obs := Observation{Window: Window{Start: in.Start, End: now, Deployments: in.Deployments}, Enough: true}
 		for _, d := range in.Deployments {
-			so := SetupObservation{SetupID: d.SetupID}
-			if st, ok := p.Setup(d.SetupID); ok {
+			so := SetupObservation{SetupID: d.Setup.ID()}
+			if st, ok := p.Setup(so.SetupID); ok {
 				so.Requests = st.Requests
 				so.Warm = st.Requests - st.ColdRequests
-				so.Metrics, _ = plan.Observe(p, mustSetup(d))
+				so.Metrics, _ = plan.Observe(p, d.Setup)
 			}
 			obs.Enough = obs.Enough && so.Warm >= in.MinWarm
 			obs.Setups = append(obs.Setups, so)
@@ -390,13 +382,6 @@ func costKnown(obs Observation) bool {
 	return true
 }
 
-// mustSetup returns the setup of a deployment made by a Deployer (so known to parse); a
-// setup that does not parse gives the zero Setup, whose ID matches nothing.
-func mustSetup(d Deployment) fusion.Setup {
-	s, _ := fusion.ParseSetup(d.Setup)
-	return s
-}
-
 // pricesOf returns the app's prices when given, else the activities' own.
 func (a *Activities) pricesOf(app *fusion.Prices) fusion.Prices {
 	if app != nil {
@@ -431,7 +416,7 @@ func (a *Activities) read(ctx context.Context, app string, ws []Window) (Traces,
 type PlanInput struct {
 	App     string       `json:"app"`
 	Graph   fusion.Graph `json:"graph"`
-	Current string       `json:"current"` // setup text
+	Current fusion.Setup `json:"current"`
 	// Windows whose traces make the profile (the current setup's collection and earlier
 	// trials).
 	Windows     []Window        `json:"windows"`
@@ -451,8 +436,8 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (plan.Plan, error) 
 	if err := in.Graph.Validate(); err != nil {
 		return plan.Plan{}, permanent(ErrInvalidInput, "plan %s: graph: %v", in.App, err)
 	}
-	cur, err := parseSetup(in.Current, in.Graph)
-	if err != nil {
+	cur := in.Current
+	if err := checkSetup(cur, in.Graph); err != nil {
 		return plan.Plan{}, err
 	}
 	pol, err := constraint.Compile(in.Policy)
@@ -550,13 +535,11 @@ func (a *Activities) Judge(ctx context.Context, in JudgeInput) (Verdict, error) 
 	if err != nil {
 		return Verdict{}, permanent(ErrInvalidPolicy, "policy of %s: %v", in.App, err)
 	}
-	stable, err := parseSetup(in.Stable.Setup, in.Graph)
-	if err != nil {
-		return Verdict{}, err
-	}
-	canary, err := parseSetup(in.Canary.Setup, in.Graph)
-	if err != nil {
-		return Verdict{}, err
+	stable, canary := in.Stable.Setup, in.Canary.Setup
+	for _, s := range []fusion.Setup{stable, canary} {
+		if err := checkSetup(s, in.Graph); err != nil {
+			return Verdict{}, err
+		}
 	}
 	tr, err := a.read(ctx, in.App, []Window{in.Window})
 	if err != nil {

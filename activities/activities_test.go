@@ -42,19 +42,19 @@ func (f *fakeDeployer) Deploy(_ context.Context, req activities.DeployRequest) (
 	if f.fail != nil {
 		return activities.Deployment{}, f.fail
 	}
-	d := activities.Deployment{App: req.App, Setup: req.Setup.String(), SetupID: req.Setup.ID(), Entry: req.Entry}
+	d := activities.Deployment{App: req.App, Setup: req.Setup.Canonical(), Entry: req.Entry}
 	for _, g := range req.Setup.Canonical().Groups {
-		name := req.App + "-" + d.SetupID + "-" + g.Root
+		name := req.App + "-" + d.Setup.ID() + "-" + g.Root
 		if !f.functions[name] {
 			f.functions[name] = true
 			f.creates++
 		}
 		d.Functions = append(d.Functions, name)
 	}
-	v, ok := f.versions[d.SetupID]
+	v, ok := f.versions[d.Setup.ID()]
 	if !ok {
 		v = string(rune('1' + len(f.versions)))
-		f.versions[d.SetupID] = v
+		f.versions[d.Setup.ID()] = v
 	}
 	d.Version = v
 	return d, nil
@@ -80,7 +80,7 @@ func (f *fakeDeployer) Retire(_ context.Context, d activities.Deployment) error 
 	for _, n := range d.Functions {
 		delete(f.functions, n)
 	}
-	delete(f.versions, d.SetupID)
+	delete(f.versions, d.Setup.ID())
 	return nil
 }
 
@@ -103,9 +103,9 @@ func (s *simTraces) Traces(_ context.Context, q activities.TraceQuery) (activiti
 	s.mu.Unlock()
 	var out activities.Traces
 	for i, d := range q.Deployments {
-		setup := fusion.MustParseSetup(d.Setup)
+		setup := d.Setup
 		recs, reps := s.app.Measure(setup, n, uint64(i+1))
-		if f := s.slow[d.SetupID]; f > 0 {
+		if f := s.slow[d.Setup.ID()]; f > 0 {
 			for j := range recs {
 				recs[j].Duration = int64(float64(recs[j].Duration) * f)
 			}
@@ -184,7 +184,7 @@ func TestDeployIdempotentAndInvalid(t *testing.T) {
 	acts := newActs(t, d, &simTraces{app: apps.Tree(), per: 10})
 	ae := env.NewTestActivityEnvironment()
 	ae.RegisterActivity(acts)
-	in := activities.DeployInput{App: "tree", Graph: apps.TreeGraph(), Setup: treeFused}
+	in := activities.DeployInput{App: "tree", Graph: apps.TreeGraph(), Setup: fusion.MustParseSetup(treeFused)}
 	var first, second activities.Deployment
 	for _, out := range []*activities.Deployment{&first, &second} {
 		v, err := ae.ExecuteActivity(acts.Deploy, in)
@@ -199,8 +199,10 @@ func TestDeployIdempotentAndInvalid(t *testing.T) {
 		t.Fatalf("deploy twice: %+v %+v, %d functions created", first, second, d.creates)
 	}
 
-	for _, bad := range []string{"A@128,B@", "A+B@256"} { // syntax; C..G missing
-		_, err := ae.ExecuteActivity(acts.Deploy, activities.DeployInput{App: "tree", Graph: apps.TreeGraph(), Setup: bad})
+	// A setup text that does not parse cannot become a fusion.Setup (see fusion's
+	// TestSetupJSON); one that parses but does not fit the app is the activity's to refuse.
+	for _, bad := range []string{"A+B@256"} { // C..G missing
+		_, err := ae.ExecuteActivity(acts.Deploy, activities.DeployInput{App: "tree", Graph: apps.TreeGraph(), Setup: fusion.MustParseSetup(bad)})
 		if e := appError(t, err); e.Type() != activities.ErrInvalidSetup || !e.NonRetryable() {
 			t.Errorf("setup %q: error %v", bad, err)
 		}
@@ -225,8 +227,8 @@ func TestPlanRejectsBadInput(t *testing.T) {
 	ae.RegisterActivity(acts)
 	cur := fusion.MustParseSetup(treeAllRemote)
 	w := activities.Window{Start: time.Unix(1, 0), End: time.Unix(2, 0),
-		Deployments: []activities.Deployment{{App: "tree", Setup: cur.String(), SetupID: cur.ID(), Entry: "A"}}}
-	base := activities.PlanInput{App: "tree", Graph: apps.TreeGraph(), Current: treeAllRemote, Windows: []activities.Window{w}, Planner: "fixed"}
+		Deployments: []activities.Deployment{{App: "tree", Setup: cur, Entry: "A"}}}
+	base := activities.PlanInput{App: "tree", Graph: apps.TreeGraph(), Current: cur, Windows: []activities.Window{w}, Planner: "fixed"}
 
 	bad := base
 	bad.Policy = constraint.Spec{Constraints: []constraint.Rule{{Expr: "setup.groups.size() >"}}}
@@ -252,7 +254,7 @@ func TestPlanRejectsBadInput(t *testing.T) {
 
 func deployment(text string) activities.Deployment {
 	s := fusion.MustParseSetup(text)
-	return activities.Deployment{App: "tree", Setup: s.String(), SetupID: s.ID(), Entry: "A", Version: s.ID()[:3]}
+	return activities.Deployment{App: "tree", Setup: s, Entry: "A", Version: s.ID()[:3]}
 }
 
 func TestObserveWaitsForSamples(t *testing.T) {
@@ -294,7 +296,7 @@ func TestJudge(t *testing.T) {
 			stable, canary := deployment(treeAllRemote), deployment(treeFused)
 			tr := &simTraces{app: apps.Tree(), per: 200, slow: map[string]float64{}}
 			if tc.slow > 0 {
-				tr.slow[canary.SetupID] = tc.slow
+				tr.slow[canary.Setup.ID()] = tc.slow
 			}
 			acts := newActs(t, newFakeDeployer(), tr)
 			ae := env.NewTestActivityEnvironment()

@@ -49,17 +49,13 @@ func (a *Activities) Adopt(ctx context.Context, in AdoptInput) (AdoptResult, err
 	if !ok {
 		return AdoptResult{Reason: "nothing is live"}, nil
 	}
-	s, err := fusion.ParseSetup(d.Setup)
-	if err == nil {
-		err = s.Validate(in.Graph)
-	}
-	if err != nil {
+	if err := d.Setup.Validate(in.Graph); err != nil {
 		return AdoptResult{Reason: fmt.Sprintf("the live setup %s does not fit the app: %v", d.Setup, err)}, nil
 	}
-	res := AdoptResult{Found: true, Live: d, Reason: "adopted the live setup " + d.Setup}
+	res := AdoptResult{Found: true, Live: d, Reason: "adopted the live setup " + d.Setup.String()}
 	if len(canary) > 0 {
 		if err := a.deployer.Promote(ctx, d); err != nil {
-			return AdoptResult{}, platformError(ErrRoute, fmt.Errorf("route the canary share of %s (versions %v) back to setup %s: %w", in.App, canary, d.SetupID, err))
+			return AdoptResult{}, platformError(ErrRoute, fmt.Errorf("route the canary share of %s (versions %v) back to setup %s: %w", in.App, canary, d.Setup.ID(), err))
 		}
 		res.Reason += fmt.Sprintf(" (a canary share to versions %v was routed back to it)", canary)
 	}
@@ -82,15 +78,15 @@ func (a *Activities) RetireOrphans(ctx context.Context, keep Deployment) ([]stri
 	}
 	var retired []string
 	for _, d := range all {
-		if d.SetupID == keep.SetupID || d.SetupID == live.SetupID || (d.Version != "" && slices.Contains(canary, d.Version)) {
+		if d.Setup.ID() == keep.Setup.ID() || d.Setup.ID() == live.Setup.ID() || (d.Version != "" && slices.Contains(canary, d.Version)) {
 			continue
 		}
 		err := heartbeating(ctx, func(ctx context.Context) error { return a.deployer.Retire(ctx, d) })
 		if err != nil {
-			return retired, platformError(ErrDeploy, fmt.Errorf("retire orphaned setup %s (%s) of %s: %w", d.SetupID, d.Setup, keep.App, err))
+			return retired, platformError(ErrDeploy, fmt.Errorf("retire orphaned setup %s (%s) of %s: %w", d.Setup.ID(), d.Setup, keep.App, err))
 		}
-		a.log.Info("retired an orphaned setup", "app", keep.App, "setup", d.SetupID, "functions", d.Functions, "version", d.Version)
-		retired = append(retired, d.SetupID)
+		a.log.Info("retired an orphaned setup", "app", keep.App, "setup", d.Setup.ID(), "functions", d.Functions, "version", d.Version)
+		retired = append(retired, d.Setup.ID())
 	}
 	return retired, nil
 }

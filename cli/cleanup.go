@@ -65,7 +65,7 @@ func Cleanup(ctx context.Context, p *plambda.Platform, w io.Writer, app string, 
 	if !ok {
 		return fmt.Errorf("cleanup %s: nothing is live (no alias %s:%s), so nothing tells what to keep; nothing retired", app, p.EntryFunction(app), p.Alias())
 	}
-	fmt.Fprintf(w, "live: %s [%s] version %s\n", live.Setup, live.SetupID, live.Version)
+	fmt.Fprintf(w, "live: %s [%s] version %s\n", live.Setup, live.Setup.ID(), live.Version)
 	if dryRun {
 		all, err := p.Deployments(ctx, app)
 		if err != nil {
@@ -73,11 +73,11 @@ func Cleanup(ctx context.Context, p *plambda.Platform, w io.Writer, app string, 
 		}
 		n := 0
 		for _, d := range all {
-			if d.SetupID == live.SetupID || (d.Version != "" && slices.Contains(canary, d.Version)) {
+			if d.Setup.ID() == live.Setup.ID() || (d.Version != "" && slices.Contains(canary, d.Version)) {
 				continue
 			}
 			n++
-			fmt.Fprintf(w, "would retire %s [%s] version %q functions %s\n", d.Setup, d.SetupID, d.Version, strings.Join(d.Functions, ", "))
+			fmt.Fprintf(w, "would retire %s [%s] version %q functions %s\n", d.Setup, d.Setup.ID(), d.Version, strings.Join(d.Functions, ", "))
 		}
 		fmt.Fprintf(w, "%d setups to retire\n", n)
 		return nil

@@ -84,7 +84,7 @@ func deployCommand() *cli.Command {
 				return fmt.Errorf("route %s:%s to setup %s: %w", cfg.Name, plambda.DefaultAlias, setup.ID(), err)
 			}
 			fmt.Fprintf(c.App.Writer, "deployed setup %s [%s]\nfunctions: %s\nentry:     %s:%s → version %s\n",
-				d.Setup, d.SetupID, strings.Join(d.Functions, ", "), strings.ReplaceAll(plambda.DefaultEntryFunction, "{app}", cfg.Name), plambda.DefaultAlias, d.Version)
+				d.Setup, d.Setup.ID(), strings.Join(d.Functions, ", "), strings.ReplaceAll(plambda.DefaultEntryFunction, "{app}", cfg.Name), plambda.DefaultAlias, d.Version)
 			return nil
 		},
 	}

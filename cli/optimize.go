@@ -70,7 +70,9 @@ func optimizeCommand() *cli.Command {
 					}
 					in.RecheckInterval, in.StopWhenConverged = c.Duration("recheck"), c.Bool("once")
 					if c.IsSet("initial") {
-						in.Initial = c.String("initial")
+						if in.Initial, err = fusion.ParseSetup(c.String("initial")); err != nil {
+							return fmt.Errorf("--initial: %w", err)
+						}
 					}
 					if err := checkStart(cfg, in); err != nil {
 						return err
@@ -150,7 +152,7 @@ func OptimizerInput(cfg appconfig.Config, graphFile string) (workflows.Optimizer
 	prices := cfg.FusionPrices()
 	in.Settings.Prices, in.Settings.Arch = &prices, fusion.Arch(cfg.Architecture)
 	if cfg.InitialMemory > 0 {
-		in.Initial = fusion.AllRemote(g, cfg.InitialMemory).String()
+		in.Initial = fusion.AllRemote(g, cfg.InitialMemory)
 	}
 	s := in.Settings.WithDefaults()
 	if err := s.Validate(); err != nil {
@@ -239,9 +241,9 @@ func WriteStatus(w io.Writer, st workflows.Status) {
 	}
 	row("phase", "%s", phase)
 	row("cycle", "%d", st.Cycle)
-	row("current", "%s  [%s]", st.Current, st.CurrentID)
-	if st.Candidate != "" {
-		row("candidate", "%s  [%s]", st.Candidate, st.CandidateID)
+	row("current", "%s  [%s]", st.Current, st.Current.ID())
+	if !st.Candidate.IsZero() {
+		row("candidate", "%s  [%s]", st.Candidate, st.Candidate.ID())
 	}
 	if st.Step > 0 {
 		row("canary", "step %d at %.0f %%: warm samples %d current / %d candidate", st.Step, 100*st.Weight, st.StableSamples, st.CanarySamples)
@@ -275,7 +277,7 @@ func WriteHistory(w io.Writer, rs []workflows.CycleRecord) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CYCLE\tOUTCOME\tBASELINE\tCANDIDATE\tPREDICTED ms / $\tOBSERVED ms / $\tBASELINE ms / $\tVERDICT")
 	for _, r := range rs {
-		cand := r.Candidate
+		cand := r.Candidate.String()
 		if cand == "" {
 			cand = "-"
 		}

@@ -163,7 +163,7 @@ target: aws
 			{"memory sizes", s.MemorySizes, cfg.MemorySizes},
 			{"prices", deref(s.Prices), wantPrices},
 			{"architecture", s.Arch, fusion.Arch(cfg.Architecture)},
-			{"initial", in.Initial, fusion.AllRemote(sample.Graph, cfg.InitialMemory).String()},
+			{"initial", in.Initial.String(), fusion.AllRemote(sample.Graph, cfg.InitialMemory).String()},
 			{"constraints", s.Policy.Constraints, cfg.Constraints},
 			{"objective", s.Policy.Objective.Expr, cfg.Objective},
 			{"acceptance", s.Policy.Acceptance.Expr, cfg.Canary.Acceptance},

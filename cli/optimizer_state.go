@@ -13,7 +13,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/fusionize/fusionize/cli/appconfig"
-	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/workflows"
 )
 
@@ -52,12 +51,8 @@ func writeFailure(ctx context.Context, c client.Client, w io.Writer, app string,
 // fits the app, and a configured bundle exists.
 func checkStart(cfg appconfig.Config, in workflows.OptimizerInput) error {
 	var errs []error
-	if in.Initial != "" {
-		s, err := fusion.ParseSetup(in.Initial)
-		if err == nil {
-			err = s.Validate(in.Settings.Graph)
-		}
-		if err != nil {
+	if !in.Initial.IsZero() {
+		if err := in.Initial.Validate(in.Settings.Graph); err != nil {
 			errs = append(errs, fmt.Errorf("--initial %q does not fit app %s: %w", in.Initial, cfg.Name, err))
 		}
 	}

@@ -39,7 +39,7 @@ func followProgress(ctx context.Context, tc client.Client, app string, minSample
 		if err != nil {
 			continue // the workflow may be between runs (continue-as-new) or just finishing
 		}
-		changed := st.Phase != last.Phase || st.Cycle != last.Cycle || st.Candidate != last.Candidate || st.Step != last.Step || st.Current != last.Current
+		changed := st.Phase != last.Phase || st.Cycle != last.Cycle || !st.Candidate.Equal(last.Candidate) || st.Step != last.Step || !st.Current.Equal(last.Current)
 		moreSamples := st.StableSamples != last.StableSamples || st.CanarySamples != last.CanarySamples
 		switch {
 		case changed:
@@ -58,8 +58,8 @@ func followProgress(ctx context.Context, tc client.Client, app string, minSample
 
 func phaseLine(st workflows.Status) string {
 	line := fmt.Sprintf("cycle %d · %s · current %s", st.Cycle, st.Phase, st.Current)
-	if st.Candidate != "" {
-		line += " · candidate " + st.Candidate
+	if !st.Candidate.IsZero() {
+		line += " · candidate " + st.Candidate.String()
 	}
 	if st.Message != "" {
 		line += " — " + st.Message

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/fusionize/fusionize/cli/plot"
+	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/fusion/constraint"
 	"github.com/fusionize/fusionize/workflows"
 )
@@ -45,7 +46,7 @@ func reportCommand() *cli.Command {
 
 // Comparison is the before/after of an optimization, as observed on live traffic.
 type Comparison struct {
-	BeforeSetup, AfterSetup string
+	BeforeSetup, AfterSetup fusion.Setup
 	Before, After           constraint.Metrics
 	// Change is after/before − 1 per metric. With one promotion it is the two arms of that
 	// cycle's canary, measured side by side at the same time; with several it chains each

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fusionize/fusionize/cli/plot"
+	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/fusion/constraint"
 	"github.com/fusionize/fusionize/fusion/plan"
 	"github.com/fusionize/fusionize/workflows"
@@ -19,14 +20,14 @@ func m(med, p95, cost float64) constraint.Metrics {
 
 func TestCompareChainsSideBySideRatios(t *testing.T) {
 	rs := []workflows.CycleRecord{
-		{Cycle: 1, Outcome: workflows.Promoted, Baseline: "A@128,B@128", Candidate: "A+B@128", BaselineObserved: m(100, 200, 4e-6), CandidateObserved: m(80, 150, 2e-6)},
-		{Cycle: 2, Outcome: workflows.RolledBack, Baseline: "A+B@128", Candidate: "A+B@256", BaselineObserved: m(120, 220, 2e-6), CandidateObserved: m(200, 300, 3e-6)},
+		{Cycle: 1, Outcome: workflows.Promoted, Baseline: fusion.MustParseSetup("A@128,B@128"), Candidate: fusion.MustParseSetup("A+B@128"), BaselineObserved: m(100, 200, 4e-6), CandidateObserved: m(80, 150, 2e-6)},
+		{Cycle: 2, Outcome: workflows.RolledBack, Baseline: fusion.MustParseSetup("A+B@128"), Candidate: fusion.MustParseSetup("A+B@256"), BaselineObserved: m(120, 220, 2e-6), CandidateObserved: m(200, 300, 3e-6)},
 		// Load drifted up: the same setup is slower in this canary, but the candidate still wins by 10 %.
-		{Cycle: 3, Outcome: workflows.Promoted, Baseline: "A+B@128", Candidate: "A+B@512", BaselineObserved: m(160, 300, 0), CandidateObserved: m(144, 270, 1e-6)},
-		{Cycle: 4, Outcome: workflows.Converged, Baseline: "A+B@512", BaselineObserved: m(150, 280, 1e-6)},
+		{Cycle: 3, Outcome: workflows.Promoted, Baseline: fusion.MustParseSetup("A+B@128"), Candidate: fusion.MustParseSetup("A+B@512"), BaselineObserved: m(160, 300, 0), CandidateObserved: m(144, 270, 1e-6)},
+		{Cycle: 4, Outcome: workflows.Converged, Baseline: fusion.MustParseSetup("A+B@512"), BaselineObserved: m(150, 280, 1e-6)},
 	}
 	c, ok := Compare(rs)
-	if !ok || c.Promotions != 2 || c.BeforeSetup != "A@128,B@128" || c.AfterSetup != "A+B@512" {
+	if !ok || c.Promotions != 2 || c.BeforeSetup.String() != "A@128,B@128" || c.AfterSetup.String() != "A+B@512" {
 		t.Fatalf("comparison %+v", c)
 	}
 	if got := c.Change.MedianMS; got < 0.719 || got > 0.721 { // 0.8 × 0.9
@@ -49,7 +50,7 @@ func TestCompareChainsSideBySideRatios(t *testing.T) {
 
 func TestWriteReportPlots(t *testing.T) {
 	rs := []workflows.CycleRecord{
-		{Cycle: 1, Outcome: workflows.Promoted, Baseline: "A@128,B@128", Candidate: "A+B@128", BaselineObserved: m(100, 200, 4e-6), CandidateObserved: m(80, 150, 2e-6)},
+		{Cycle: 1, Outcome: workflows.Promoted, Baseline: fusion.MustParseSetup("A@128,B@128"), Candidate: fusion.MustParseSetup("A+B@128"), BaselineObserved: m(100, 200, 4e-6), CandidateObserved: m(80, 150, 2e-6)},
 	}
 	var buf bytes.Buffer
 	path := filepath.Join(t.TempDir(), "r.png")
@@ -66,11 +67,11 @@ func TestWriteReportPlots(t *testing.T) {
 // predicted-against-observed pictures.
 func TestReportChartsShowWhatHappened(t *testing.T) {
 	rs := []workflows.CycleRecord{
-		{Cycle: 1, Outcome: workflows.Promoted, Baseline: "A@128,B@128", Candidate: "A+B@128", BaselineObserved: m(100, 200, 4e-6), CandidateObserved: m(80, 150, 2e-6),
+		{Cycle: 1, Outcome: workflows.Promoted, Baseline: fusion.MustParseSetup("A@128,B@128"), Candidate: fusion.MustParseSetup("A+B@128"), BaselineObserved: m(100, 200, 4e-6), CandidateObserved: m(80, 150, 2e-6),
 			Predicted: m(70, 120, 1.5e-6), BaselinePredicted: m(95, 190, 4.2e-6)},
-		{Cycle: 2, Outcome: workflows.RolledBack, Baseline: "A+B@128", Candidate: "A+B@256", BaselineObserved: m(82, 150, 2e-6), CandidateObserved: m(90, 160, 3e-6),
+		{Cycle: 2, Outcome: workflows.RolledBack, Baseline: fusion.MustParseSetup("A+B@128"), Candidate: fusion.MustParseSetup("A+B@256"), BaselineObserved: m(82, 150, 2e-6), CandidateObserved: m(90, 160, 3e-6),
 			Predicted: m(60, 100, 2.5e-6)},
-		{Cycle: 3, Outcome: workflows.Converged, Baseline: "A+B@128", BaselineObserved: m(81, 150, 2e-6)},
+		{Cycle: 3, Outcome: workflows.Converged, Baseline: fusion.MustParseSetup("A+B@128"), BaselineObserved: m(81, 150, 2e-6)},
 	}
 	rs[1].Front = []plan.FrontPoint{{Text: "A+B@512", MedianMS: 50, CostPerRequest: 4e-6}, {Text: "A+B@256", MedianMS: 60, CostPerRequest: 2.5e-6}}
 	cmp, _ := Compare(rs)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fusionize/fusionize/cli/plot"
+	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/fusion/constraint"
 	"github.com/fusionize/fusionize/workflows"
 )
@@ -38,22 +39,22 @@ func tradeoffChart(app string, rs []workflows.CycleRecord, cmp Comparison) plot.
 	var tried []plot.Point
 	for _, r := range rs {
 		m := r.CandidateObserved
-		if r.Candidate == "" || m.MedianMS <= 0 || r.Candidate == cmp.AfterSetup || r.Candidate == cmp.BeforeSetup {
+		if r.Candidate.IsZero() || m.MedianMS <= 0 || r.Candidate.Equal(cmp.AfterSetup) || r.Candidate.Equal(cmp.BeforeSetup) {
 			continue
 		}
 		tried = append(tried, plot.Point{X: m.MedianMS, Y: m.CostPerRequest * perMillion, Label: fmt.Sprintf("#%d %s", r.Cycle, r.Outcome)})
 	}
-	point := func(setup string, m constraint.Metrics) []plot.Point {
+	point := func(setup fusion.Setup, m constraint.Metrics) []plot.Point {
 		if m.MedianMS <= 0 {
 			return nil
 		}
-		return []plot.Point{{X: m.MedianMS, Y: m.CostPerRequest * perMillion, Label: setup}}
+		return []plot.Point{{X: m.MedianMS, Y: m.CostPerRequest * perMillion, Label: setup.String()}}
 	}
 	series := []plot.Series{
 		{Name: "canaried, not kept (cycle #)", Points: tried, Color: plot.Palette[0], Labels: true},
 		{Name: "before", Points: point(cmp.BeforeSetup, cmp.Before), Color: plot.Palette[1], Size: 6, Labels: true},
 	}
-	if cmp.AfterSetup != cmp.BeforeSetup {
+	if !cmp.AfterSetup.Equal(cmp.BeforeSetup) {
 		series = append(series, plot.Series{Name: "after", Points: point(cmp.AfterSetup, cmp.After), Color: plot.Palette[2], Size: 7, Shape: plot.Square, Labels: true})
 	}
 	title := app + ": setups observed on live traffic"
@@ -82,7 +83,7 @@ func frontSeries(rs []workflows.CycleRecord) []plot.Series {
 			pts = append(pts, plot.Point{X: f.MedianMS, Y: f.CostPerRequest * perMillion})
 		}
 		chosen, verb := r.Predicted, "chose"
-		if r.Candidate == "" {
+		if r.Candidate.IsZero() {
 			chosen, verb = r.BaselinePredicted, "kept"
 		}
 		out := []plot.Series{{Name: fmt.Sprintf("predicted Pareto front, cycle %d", r.Cycle), Points: pts,
@@ -102,7 +103,7 @@ func predictedObservedCharts(rs []workflows.CycleRecord) (lat, cost plot.Chart) 
 	var candLat, baseLat, candCost, baseCost []plot.Point
 	for _, r := range rs {
 		label := fmt.Sprintf("#%d", r.Cycle)
-		if p, o := r.Predicted, r.CandidateObserved; r.Candidate != "" && p.MedianMS > 0 && o.MedianMS > 0 {
+		if p, o := r.Predicted, r.CandidateObserved; !r.Candidate.IsZero() && p.MedianMS > 0 && o.MedianMS > 0 {
 			candLat = append(candLat, plot.Point{X: p.MedianMS, Y: o.MedianMS, Label: label})
 			if p.CostPerRequest > 0 && o.CostPerRequest > 0 {
 				candCost = append(candCost, plot.Point{X: p.CostPerRequest * perMillion, Y: o.CostPerRequest * perMillion, Label: label})

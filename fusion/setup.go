@@ -1,8 +1,10 @@
 package fusion
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -237,8 +239,11 @@ func (s Setup) String() string {
 const IDLength = 12
 
 // ID returns the setup's stable identifier: the first 12 hex digits of the SHA-256 of its
-// canonical text form.
+// canonical text form. The zero Setup (nothing deployed) has the ID "".
 func (s Setup) ID() string {
+	if s.IsZero() {
+		return ""
+	}
 	sum := sha256.Sum256([]byte(s.String()))
 	return hex.EncodeToString(sum[:])[:IDLength]
 }
@@ -255,6 +260,54 @@ func (s Setup) Group(root string) (Group, bool) {
 
 // Equal reports whether two setups are the same deployment choice.
 func (s Setup) Equal(o Setup) bool { return s.String() == o.String() }
+
+// IsZero reports whether the setup has no groups (the zero Setup: nothing deployed).
+func (s Setup) IsZero() bool { return len(s.Groups) == 0 }
+
+// MarshalText returns the canonical text form, so that a Setup crosses JSON (Temporal
+// payloads, files) and environment variables as one short string. The zero Setup is "".
+func (s Setup) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText parses a text form (ParseSetup); "" gives the zero Setup.
+func (s *Setup) UnmarshalText(text []byte) error {
+	if len(bytes.TrimSpace(text)) == 0 {
+		*s = Setup{}
+		return nil
+	}
+	v, err := ParseSetup(string(text))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// UnmarshalJSON accepts the text form as a JSON string and, for payloads written before
+// Setup had a text form (recorded workflow histories), the object {"groups": [...]}.
+func (s *Setup) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		return nil
+	case len(b) > 0 && b[0] == '{':
+		var v struct {
+			Groups []Group `json:"groups"`
+		}
+		if err := json.Unmarshal(b, &v); err != nil {
+			return fmt.Errorf("setup object: %w", err)
+		}
+		*s = Setup{Groups: v.Groups}
+		if !s.IsZero() {
+			*s = s.Canonical()
+		}
+		return nil
+	}
+	var text string
+	if err := json.Unmarshal(b, &text); err != nil {
+		return fmt.Errorf("setup: want a text form such as \"A+B@256,C@128\": %w", err)
+	}
+	return s.UnmarshalText([]byte(text))
+}
 
 // Validate checks the setup against the app's graph: every task exists, the entry is a root,
 // every remotely called task is the root of a group, memory is within Lambda's bounds, no

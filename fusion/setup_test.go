@@ -1,6 +1,7 @@
 package fusion_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,4 +83,42 @@ func FuzzParseSetup(f *testing.F) {
 			t.Fatalf("round trip %q → %q → %q", text, s, again)
 		}
 	})
+}
+
+// TestSetupJSON catches a Setup that crosses JSON as anything but its canonical text (a
+// MarshalText that is not String), an UnmarshalJSON that no longer reads the object form of
+// recorded histories, one that turns "" or null into something deployable, and one that
+// swallows a text that does not parse.
+func TestSetupJSON(t *testing.T) {
+	type wrap struct {
+		Setup fusion.Setup `json:"setup"`
+	}
+	s := fusion.MustParseSetup("C@128, A+B@256")
+	b, err := json.Marshal(wrap{s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"setup":"A+B@256,C@128"}`; string(b) != want {
+		t.Errorf("marshal: %s, want %s", b, want)
+	}
+	for _, in := range []string{string(b), `{"setup":{"groups":[{"root":"C","memoryMB":128},{"root":"A","inlined":["B"],"memoryMB":256}]}}`} {
+		var w wrap
+		if err := json.Unmarshal([]byte(in), &w); err != nil {
+			t.Fatalf("unmarshal %s: %v", in, err)
+		}
+		if !w.Setup.Equal(s) || w.Setup.ID() != s.ID() {
+			t.Errorf("unmarshal %s: %v, want %v", in, w.Setup, s)
+		}
+	}
+	for _, in := range []string{`{"setup":""}`, `{"setup":null}`, `{}`} {
+		var w wrap
+		if err := json.Unmarshal([]byte(in), &w); err != nil || !w.Setup.IsZero() {
+			t.Errorf("unmarshal %s: %v %v, want the zero setup", in, w.Setup, err)
+		}
+	}
+	var w wrap
+	err = json.Unmarshal([]byte(`{"setup":"A@128,B@"}`), &w)
+	if err == nil || !strings.Contains(err.Error(), "setup:1:9: expected memory") {
+		t.Errorf("unmarshal a bad text: %v, want a positioned error", err)
+	}
 }

@@ -267,8 +267,8 @@ func (s *stack) checkClean(cur activities.Deployment) {
 				}
 				setups = append(setups, aws.ToString(out.Description))
 			}
-			if !slices.Equal(setups, []string{"fusionize setup " + cur.SetupID}) {
-				t.Errorf("entry versions %v describe %v, want only the current setup %s", f.Versions, setups, cur.SetupID)
+			if !slices.Equal(setups, []string{"fusionize setup " + cur.Setup.ID()}) {
+				t.Errorf("entry versions %v describe %v, want only the current setup %s", f.Versions, setups, cur.Setup.ID())
 			}
 		}
 	}
@@ -378,7 +378,7 @@ func (f fixedPlanner) Plan(in plan.Input) (plan.Plan, error) {
 	if in.Current.ID() == f.candidate.ID() {
 		return plan.Plan{Planner: "fixed", Converged: true, Reason: "candidate live"}, nil
 	}
-	return plan.Plan{Planner: "fixed", Reason: "fixed candidate", Candidates: []plan.Candidate{{Setup: f.candidate, Text: f.candidate.String(), ID: f.candidate.ID(),
+	return plan.Plan{Planner: "fixed", Reason: "fixed candidate", Candidates: []plan.Candidate{{Setup: f.candidate,
 		Predicted: plan.Prediction{Metrics: constraint.Metrics{MedianMS: 1}}}}}, nil
 }
 
@@ -421,7 +421,7 @@ func TestSlowCandidateRolledBack(t *testing.T) {
 	if len(res.Records) != 2 || res.Records[0].Outcome != workflows.RolledBack || res.Records[0].Verdict != "fail" {
 		t.Fatalf("records %+v", res.Records)
 	}
-	if res.Current.SetupID == cand.ID() {
+	if res.Current.Setup.ID() == cand.ID() {
 		t.Fatal("the slow candidate is live")
 	}
 	if r := res.Records[0]; r.CandidateObserved.MedianMS < 2*r.BaselineObserved.MedianMS {
@@ -471,7 +471,7 @@ func TestPauseResume(t *testing.T) {
 	}
 	res := s.result(run, 2*time.Minute)
 	logRecords(t, res.Records)
-	if len(res.Records) != 2 || res.Records[0].Outcome != workflows.Promoted || res.Current.SetupID != cand.ID() {
+	if len(res.Records) != 2 || res.Records[0].Outcome != workflows.Promoted || res.Current.Setup.ID() != cand.ID() {
 		t.Fatalf("records %+v, current %s: want the candidate promoted after the resume", res.Records, res.Current.Setup)
 	}
 	s.checkClean(res.Current)

@@ -185,7 +185,7 @@ func TestWorkerKilledInEachPhase(t *testing.T) {
 	}
 	res := s.result(run, 4*time.Minute)
 	logRecords(t, res.Records)
-	if len(res.Records) < 1 || res.Records[0].Outcome != workflows.Promoted || res.Current.SetupID != fusion.MustParseSetup(treeFused).ID() {
+	if len(res.Records) < 1 || res.Records[0].Outcome != workflows.Promoted || res.Current.Setup.ID() != fusion.MustParseSetup(treeFused).ID() {
 		t.Fatalf("records %+v, current %s: want the candidate promoted", res.Records, res.Current.Setup)
 	}
 	if n := l.failed.Load(); n > 0 {
@@ -215,7 +215,7 @@ func (s *stack) deploys(ids ...string) map[string]int {
 				if err := json.Unmarshal(a.GetInput().GetPayloads()[0].GetData(), &in); err != nil {
 					s.t.Fatal(err)
 				}
-				out[in.Setup]++
+				out[in.Setup.String()]++
 			}
 		}
 	}

@@ -14,20 +14,6 @@ import (
 	"github.com/fusionize/fusionize/fusion/plan"
 )
 
-// Activity names as registered by Register and NewPlugin. Workflows schedule activities by
-// these names rather than through method values of a nil *activities.Activities: a method
-// value is turned into the prefixed name only through the worker's registry, which a
-// workflow replayer does not have, so replays would see different activity types.
-const (
-	activityDeploy  = ActivityPrefix + "Deploy"
-	activityRoute   = ActivityPrefix + "Route"
-	activityPromote = ActivityPrefix + "Promote"
-	activityRetire  = ActivityPrefix + "Retire"
-	activityObserve = ActivityPrefix + "Observe"
-	activityPlan    = ActivityPrefix + "Plan"
-	activityJudge   = ActivityPrefix + "Judge"
-)
-
 // observeChunks is how many Observe activities a canary step or a collection is split into,
 // so that the status shows samples as they come and an abort is quick.
 const observeChunks = 4
@@ -71,7 +57,7 @@ func Cycle(ctx workflow.Context, in CycleInput) (CycleResult, error) {
 		c.parent = info.ParentWorkflowExecution
 	}
 	now := workflow.Now(ctx)
-	c.st = Status{App: s.App, Cycle: in.Cycle, Current: in.Current.Setup, CurrentID: in.Current.SetupID, Updated: now}
+	c.st = Status{App: s.App, Cycle: in.Cycle, Current: in.Current.Setup, Updated: now}
 	c.rec = CycleRecord{Cycle: in.Cycle, Started: now, Baseline: in.Current.Setup, Planner: s.Planner}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return c.st, nil }); err != nil {
 		return CycleResult{}, err
@@ -94,24 +80,24 @@ func Cycle(ctx workflow.Context, in CycleInput) (CycleResult, error) {
 // cleanupAfterFailure leaves only what serves when a cycle fails: every request goes back to
 // the current setup, and a deployed candidate or measured setup is retired.
 func (c *cycle) cleanupAfterFailure() {
-	if c.candidate.SetupID == "" && c.st.CandidateID == "" {
+	if c.candidate.Setup.IsZero() && c.st.Candidate.IsZero() {
 		return
 	}
 	ctx := c.cleanupCtx()
 	cur := c.input.Current
-	if err := workflow.ExecuteActivity(ctx, activityPromote, cur).Get(ctx, nil); err != nil {
-		workflow.GetLogger(c.root).Error("route back to the current setup failed", "setup", cur.SetupID, "error", err)
+	if err := promoteActivity.run(ctx, shortOptions, cur); err != nil {
+		workflow.GetLogger(c.root).Error("route back to the current setup failed", "setup", cur.Setup.ID(), "error", err)
 		return // what still takes traffic cannot be retired; the optimizer retires orphans later
 	}
 	d := c.candidate
-	if d.SetupID == "" {
-		d = c.planned(mustParse(c.st.Candidate))
+	if d.Setup.IsZero() {
+		d = c.planned(c.st.Candidate)
 	}
-	if d.SetupID != cur.SetupID {
+	if d.Setup.ID() != cur.Setup.ID() {
 		c.retire(ctx, d)
 	}
 	c.candidate = activities.Deployment{}
-	c.st.Candidate, c.st.CandidateID = "", ""
+	c.st.Candidate = fusion.Setup{}
 }
 
 func (c *cycle) receiveControls(ctx workflow.Context) {
@@ -197,9 +183,19 @@ func (c *cycle) checkpoint() error {
 	return nil
 }
 
-// exec runs an activity on the cancellable context with options o.
-func (c *cycle) exec(o workflow.ActivityOptions, fn any, arg any, out any) error {
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(c.ctx, o), fn, arg).Get(c.ctx, out)
+// exec runs an activity on the cancellable context with options o; after an abort its
+// error is errAborted.
+func exec[I, O any](c *cycle, a activityCall[I, O], o workflow.ActivityOptions, in I) (O, error) {
+	out, err := a.run(c.ctx, o, in)
+	if err != nil && c.aborted {
+		return out, errAborted
+	}
+	return out, err
+}
+
+// execAction is exec for an activity without a result.
+func execAction[I any](c *cycle, a actionCall[I], o workflow.ActivityOptions, in I) error {
+	err := a.run(c.ctx, o, in)
 	if err != nil && c.aborted {
 		return errAborted
 	}
@@ -255,8 +251,8 @@ func (c *cycle) finish(res CycleResult) CycleResult {
 	res.Record = c.rec
 	res.Trials = c.trials
 	res.Windows = c.windows
-	c.st.Candidate, c.st.CandidateID = "", ""
-	c.st.Current, c.st.CurrentID = res.Current.Setup, res.Current.SetupID
+	c.st.Candidate = fusion.Setup{}
+	c.st.Current = res.Current.Setup
 	c.st.Converged = res.Outcome == Converged
 	phase := PhaseDone
 	if res.Outcome == Aborted {
@@ -278,7 +274,7 @@ func (c *cycle) finish(res CycleResult) CycleResult {
 func (c *cycle) abortCleanup(cur activities.Deployment) CycleResult {
 	c.setPhase(PhaseRollingBack, "aborted")
 	ctx := c.cleanupCtx()
-	if c.st.CandidateID != "" {
+	if !c.st.Candidate.IsZero() {
 		c.rollbackWith(ctx)
 	}
 	if c.rec.Reason == "" {
@@ -287,223 +283,312 @@ func (c *cycle) abortCleanup(cur activities.Deployment) CycleResult {
 	return CycleResult{Outcome: Aborted, Current: cur}
 }
 
+// stop ends a cycle before its last phase, or after it (Promoted): every phase returns nil
+// to go on, a *stop to end the cycle with an outcome, or another error (errAborted, a
+// cancellation, a workflow failure) for end to handle.
+type stop struct {
+	outcome Outcome
+	reason  string
+	current activities.Deployment // the live deployment after a promotion
+}
+
+func (s *stop) Error() string { return fmt.Sprintf("cycle %s: %s", s.outcome, s.reason) }
+
+// ended ends the cycle with outcome o; a RolledBack one rolls the candidate back first.
+func ended(o Outcome, reason string) error { return &stop{outcome: o, reason: reason} }
+
+// run runs the phases in order and turns how they ended into the cycle's result.
 func (c *cycle) run() (CycleResult, error) {
 	cur := c.input.Current
-	res := CycleResult{Current: cur}
-	done := func(o Outcome, reason string) (CycleResult, error) {
-		if reason != "" {
-			c.rec.Reason = reason
-		}
-		res.Outcome = o
-		return c.finish(res), nil
+	return c.end(cur, c.phases(cur))
+}
+
+func (c *cycle) phases(cur activities.Deployment) error {
+	if err := c.collect(cur); err != nil {
+		return err
 	}
-	aborted := func(err error) (CycleResult, error) {
-		if errors.Is(err, errAborted) || (c.aborted && temporal.IsCanceledError(err)) {
-			return c.finish(c.abortCleanup(cur)), nil
+	p, err := c.plan(cur)
+	if err != nil {
+		return err
+	}
+	cand, err := c.choose(p, cur)
+	if err != nil {
+		return err
+	}
+	dep, err := c.deploy(cand)
+	if err != nil {
+		return err
+	}
+	v, promoteNow, err := c.canary(cur, dep)
+	if err != nil {
+		return err
+	}
+	if !promoteNow {
+		if err := c.awaitApproval(); err != nil {
+			return err
 		}
+	}
+	return c.promote(cur, dep, cand, v)
+}
+
+// end finishes the cycle after the phases returned err: a *stop gives the outcome (rolling
+// back first when it is RolledBack), an abort cleans up, anything else fails the workflow.
+func (c *cycle) end(cur activities.Deployment, err error) (CycleResult, error) {
+	res := CycleResult{Current: cur}
+	var s *stop
+	switch {
+	case errors.As(err, &s) && s.outcome == RolledBack:
+		return c.rollback(res, s.reason)
+	case errors.As(err, &s):
+		if s.reason != "" {
+			c.rec.Reason = s.reason
+		}
+		if !s.current.Setup.IsZero() {
+			res.Current = s.current
+		}
+		res.Outcome = s.outcome
+		return c.finish(res), nil
+	case errors.Is(err, errAborted) || (c.aborted && temporal.IsCanceledError(err)):
+		return c.finish(c.abortCleanup(cur)), nil
+	default:
 		return res, err
 	}
+}
 
-	// Collect.
+// collect observes the current setup's traffic.
+func (c *cycle) collect(cur activities.Deployment) error {
 	if err := c.checkpoint(); err != nil {
-		return aborted(err)
+		return err
 	}
 	c.setPhase(PhaseCollecting, fmt.Sprintf("observing %d requests of the current setup", c.in.Collect.MinRequests))
 	obs, err := c.observe([]activities.Deployment{cur}, c.in.Collect.MinRequests, c.in.Collect.Window)
 	if err != nil {
-		return aborted(err)
+		return err
 	}
 	c.windows = append(c.windows, obs.Window)
-	c.rec.BaselineObserved = obs.Setup(cur.SetupID).Metrics
+	c.rec.BaselineObserved = obs.Setup(cur.Setup.ID()).Metrics
+	return nil
+}
 
-	// Plan, running the planner's measurements first when it asks for them.
-	var p plan.Plan
+// plan asks the planner, running the measurements it asks for first, up to
+// MaxMeasurementRounds times.
+func (c *cycle) plan(cur activities.Deployment) (plan.Plan, error) {
 	for round := 0; ; round++ {
 		if err := c.checkpoint(); err != nil {
-			return aborted(err)
+			return plan.Plan{}, err
 		}
 		c.setPhase(PhasePlanning, "planning with "+c.in.Planner)
 		in := activities.PlanInput{App: c.in.App, Graph: c.in.Graph, Current: cur.Setup,
 			Windows: append(last(c.input.Windows, MaxWindows), c.windows...), Policy: c.in.Policy, Planner: c.in.Planner,
 			History: append(last(c.input.History, MaxTrials), c.trials...), MemorySizes: c.in.MemorySizes, Seed: c.input.Seed + uint64(round), Prices: c.in.Prices}
-		p = plan.Plan{} // decoding into a used value would keep its old slices
-		if err := c.exec(planOptions, activityPlan, in, &p); err != nil {
-			return aborted(err)
+		p, err := exec(c, planActivity, planOptions, in)
+		if err != nil {
+			return p, err
 		}
 		c.rec.PlanReason = p.Reason
 		if len(p.Measurements) == 0 || round >= c.in.MaxMeasurementRounds {
-			break
+			return p, nil
 		}
 		for _, m := range p.Measurements {
 			if err := c.measure(cur, m); err != nil {
-				return aborted(err)
+				return p, err
 			}
 		}
 	}
+}
+
+// choose takes the plan's best candidate, or ends the cycle as converged.
+func (c *cycle) choose(p plan.Plan, cur activities.Deployment) (plan.Candidate, error) {
 	if p.Current != nil {
 		c.rec.BaselinePredicted = p.Current.Metrics
 	}
 	c.rec.Front = p.Front
 	switch {
 	case p.Infeasible:
-		return done(Infeasible, "no setup satisfies the constraints: "+p.Reason)
+		return plan.Candidate{}, ended(Infeasible, "no setup satisfies the constraints: "+p.Reason)
 	case p.Converged:
-		return done(Converged, p.Reason)
+		return plan.Candidate{}, ended(Converged, p.Reason)
 	case len(p.Candidates) == 0:
 		// The planner needs more measurements than one cycle may run: it goes on in the
 		// next cycle, which the optimizer starts at once.
-		return done(Unfinished, fmt.Sprintf("the planner goes on next cycle after %d measurement rounds: %s", c.in.MaxMeasurementRounds, p.Reason))
+		return plan.Candidate{}, ended(Unfinished, fmt.Sprintf("the planner goes on next cycle after %d measurement rounds: %s", c.in.MaxMeasurementRounds, p.Reason))
 	}
 	cand := p.Candidates[0]
-	c.rec.Candidate, c.rec.Predicted = cand.Text, cand.Predicted.Metrics
-	if c.rec.Candidate == "" {
-		c.rec.Candidate = cand.Setup.String()
+	c.rec.Candidate, c.rec.Predicted = cand.Setup, cand.Predicted.Metrics
+	if cand.Setup.ID() == cur.Setup.ID() {
+		return cand, ended(Converged, "the best candidate is the current setup")
 	}
-	if cand.Setup.ID() == cur.SetupID {
-		return done(Converged, "the best candidate is the current setup")
-	}
-	c.st.Candidate, c.st.CandidateID = c.rec.Candidate, cand.Setup.ID()
+	c.st.Candidate = cand.Setup
+	return cand, nil
+}
 
-	// Deploy.
+// deploy deploys the candidate; a failed deploy cleans up and ends the cycle.
+func (c *cycle) deploy(cand plan.Candidate) (activities.Deployment, error) {
 	if err := c.checkpoint(); err != nil {
-		return aborted(err)
+		return activities.Deployment{}, err
 	}
-	c.setPhase(PhaseDeploying, "deploying "+c.rec.Candidate)
-	var dep activities.Deployment
-	if err := c.exec(deployOptions, activityDeploy, activities.DeployInput{App: c.in.App, Graph: c.in.Graph, Arch: c.in.Arch, Setup: cand.Setup.String()}, &dep); err != nil {
+	c.setPhase(PhaseDeploying, "deploying "+c.rec.Candidate.String())
+	dep, err := exec(c, deployActivity, deployOptions, activities.DeployInput{App: c.in.App, Graph: c.in.Graph, Arch: c.in.Arch, Setup: cand.Setup})
+	if err != nil {
 		if c.aborted {
-			return aborted(errAborted)
+			return dep, errAborted
 		}
 		// Clean up whatever was made; the current setup keeps serving.
 		c.retire(c.cleanupCtx(), c.planned(cand.Setup))
-		c.st.Candidate, c.st.CandidateID = "", ""
-		return done(DeployFailed, fmt.Sprintf("deploy %s: %v", cand.Setup.ID(), err))
+		c.st.Candidate = fusion.Setup{}
+		return dep, ended(DeployFailed, fmt.Sprintf("deploy %s: %v", cand.Setup.ID(), err))
 	}
 	c.candidate = dep
+	return dep, nil
+}
 
-	// Canary, step by step.
-	var v activities.Verdict
-	promoteNow := false
+// canary runs the canary steps; it returns the last step's verdict, which the policy
+// accepted, and promoteNow when a human approved promotion at a step's gate.
+func (c *cycle) canary(cur, dep activities.Deployment) (v activities.Verdict, promoteNow bool, err error) {
 	for step, w := range c.in.Canary.Weights {
-		c.st.Step, c.st.Weight = step+1, w
-		c.st.StableSamples, c.st.CanarySamples = 0, 0
-		if err := c.checkpoint(); err != nil {
-			return aborted(err)
-		}
-		c.setPhase(PhaseCanary, fmt.Sprintf("step %d: %.0f %% of requests on the candidate", step+1, 100*w))
-		if err := c.exec(shortOptions, activityRoute, activities.RouteInput{Stable: cur, Canary: dep, Weight: w}, nil); err != nil {
-			if c.aborted {
-				return aborted(errAborted)
-			}
-			return c.rollback(res, fmt.Sprintf("route: %v", err))
-		}
-		start := workflow.Now(c.root)
-		for ext := 0; ; ext++ {
-			if v, err = c.observeStep(cur, dep, start); err != nil {
-				if errors.Is(err, errAborted) || c.aborted {
-					return aborted(errAborted)
-				}
-				return c.rollback(res, fmt.Sprintf("canary step %d: %v", step+1, err))
-			}
-			if v.Outcome != judge.Inconclusive {
-				break
-			}
-			metricsFor(c.root, c.in.App).Counter(MetricInconclusive).Inc(1)
-			switch c.in.Canary.OnInconclusive {
-			case Rollback:
-				return c.rollback(res, "inconclusive: "+v.Reason)
-			case Extend:
-				if ext >= c.in.Canary.MaxExtensions {
-					return c.rollback(res, fmt.Sprintf("inconclusive after %d extensions: %s", ext, v.Reason))
-				}
-				c.setPhase(PhaseCanary, fmt.Sprintf("step %d inconclusive, extending (%d of %d)", step+1, ext+1, c.in.Canary.MaxExtensions))
-				continue
-			case Pause:
-				gate := fmt.Sprintf("step %d inconclusive (%d)", step+1, ext+1)
-				c.paused = true
-				c.openGate(gate)
-				c.setPhase(PhasePaused, fmt.Sprintf("step %d inconclusive: resume to observe again, approve to promote, abort to roll back", step+1))
-				err := workflow.Await(c.root, func() bool { return !c.paused || c.aborted })
-				approved := c.closeGate(gate)
-				if err != nil {
-					return aborted(err)
-				}
-				if c.aborted {
-					return aborted(errAborted)
-				}
-				if approved {
-					v.Outcome, v.Accepted = judge.Pass, true
-					v.Reason = "approved by a human after an inconclusive verdict: " + v.Reason
-					promoteNow = true
-					break
-				}
-				c.setPhase(PhaseCanary, fmt.Sprintf("step %d resumed", step+1))
-				continue
-			}
-			break
+		if v, promoteNow, err = c.canaryStep(step, w, cur, dep); err != nil {
+			return v, false, err
 		}
 		if !v.Accepted {
-			return c.rollback(res, v.Reason)
+			return v, false, ended(RolledBack, v.Reason)
 		}
 		if promoteNow {
 			break // a human approved promotion at this step's gate: skip the remaining steps
 		}
 	}
 	if !v.Accepted {
-		return c.rollback(res, v.Reason) // no step ran
+		return v, false, ended(RolledBack, v.Reason) // no step ran
 	}
+	return v, promoteNow, nil
+}
 
-	// Approval.
-	if c.in.Canary.RequireApproval && !promoteNow {
-		const gate = "promotion"
-		c.openGate(gate)
-		c.setPhase(PhaseAwaitingApproval, "canary passed: approve to promote, abort to roll back")
-		cond := func() bool { return c.approval == gate || c.aborted }
-		ok, err := true, error(nil)
-		if c.in.Canary.ApprovalTimeout > 0 {
-			ok, err = workflow.AwaitWithTimeout(c.root, c.in.Canary.ApprovalTimeout, cond)
-		} else {
-			err = workflow.Await(c.root, cond)
+// canaryStep routes the share w of requests to the candidate and observes until the judge
+// decides, or the policy for inconclusive verdicts gives up; promoteNow is true when a
+// human approved promotion at the step's gate.
+func (c *cycle) canaryStep(step int, w float64, cur, dep activities.Deployment) (v activities.Verdict, promoteNow bool, err error) {
+	c.st.Step, c.st.Weight = step+1, w
+	c.st.StableSamples, c.st.CanarySamples = 0, 0
+	if err := c.checkpoint(); err != nil {
+		return v, false, err
+	}
+	c.setPhase(PhaseCanary, fmt.Sprintf("step %d: %.0f %% of requests on the candidate", step+1, 100*w))
+	if err := execAction(c, routeActivity, shortOptions, activities.RouteInput{Stable: cur, Canary: dep, Weight: w}); err != nil {
+		if c.aborted {
+			return v, false, errAborted
 		}
-		c.closeGate(gate)
+		return v, false, ended(RolledBack, fmt.Sprintf("route: %v", err))
+	}
+	start := workflow.Now(c.root)
+	for ext := 0; ; ext++ {
+		if v, err = c.observeStep(cur, dep, start); err != nil {
+			if errors.Is(err, errAborted) || c.aborted {
+				return v, false, errAborted
+			}
+			return v, false, ended(RolledBack, fmt.Sprintf("canary step %d: %v", step+1, err))
+		}
+		if v.Outcome != judge.Inconclusive {
+			return v, false, nil
+		}
+		metricsFor(c.root, c.in.App).Counter(MetricInconclusive).Inc(1)
+		var again bool
+		if again, promoteNow, err = c.inconclusive(step, ext, &v); err != nil || !again {
+			return v, promoteNow, err
+		}
+	}
+}
+
+// inconclusive applies the policy to an inconclusive verdict v of a step after ext
+// extensions: observe again (again), end the step with v (neither; or promoteNow when a
+// human approved at the step's gate, which makes v a pass), or end the cycle (an error).
+func (c *cycle) inconclusive(step, ext int, v *activities.Verdict) (again, promoteNow bool, err error) {
+	switch c.in.Canary.OnInconclusive {
+	case Rollback:
+		return false, false, ended(RolledBack, "inconclusive: "+v.Reason)
+	case Extend:
+		if ext >= c.in.Canary.MaxExtensions {
+			return false, false, ended(RolledBack, fmt.Sprintf("inconclusive after %d extensions: %s", ext, v.Reason))
+		}
+		c.setPhase(PhaseCanary, fmt.Sprintf("step %d inconclusive, extending (%d of %d)", step+1, ext+1, c.in.Canary.MaxExtensions))
+		return true, false, nil
+	case Pause:
+		gate := fmt.Sprintf("step %d inconclusive (%d)", step+1, ext+1)
+		c.paused = true
+		c.openGate(gate)
+		c.setPhase(PhasePaused, fmt.Sprintf("step %d inconclusive: resume to observe again, approve to promote, abort to roll back", step+1))
+		err := workflow.Await(c.root, func() bool { return !c.paused || c.aborted })
+		approved := c.closeGate(gate)
 		if err != nil {
-			return aborted(err)
+			return false, false, err
 		}
 		if c.aborted {
-			return aborted(errAborted)
+			return false, false, errAborted
 		}
-		if !ok {
-			return c.rollback(res, fmt.Sprintf("no approval within %v", c.in.Canary.ApprovalTimeout))
+		if approved {
+			v.Outcome, v.Accepted = judge.Pass, true
+			v.Reason = "approved by a human after an inconclusive verdict: " + v.Reason
+			return false, true, nil
 		}
+		c.setPhase(PhaseCanary, fmt.Sprintf("step %d resumed", step+1))
+		return true, false, nil
 	}
+	return false, false, nil
+}
 
-	// Promote, then retire the old setup.
-	c.setPhase(PhasePromoting, "promoting "+c.rec.Candidate)
+// awaitApproval holds a passed canary at the promotion gate until a human approves, when
+// the policy asks for it.
+func (c *cycle) awaitApproval() error {
+	if !c.in.Canary.RequireApproval {
+		return nil
+	}
+	const gate = "promotion"
+	c.openGate(gate)
+	c.setPhase(PhaseAwaitingApproval, "canary passed: approve to promote, abort to roll back")
+	cond := func() bool { return c.approval == gate || c.aborted }
+	ok, err := true, error(nil)
+	if c.in.Canary.ApprovalTimeout > 0 {
+		ok, err = workflow.AwaitWithTimeout(c.root, c.in.Canary.ApprovalTimeout, cond)
+	} else {
+		err = workflow.Await(c.root, cond)
+	}
+	c.closeGate(gate)
+	if err != nil {
+		return err
+	}
+	if c.aborted {
+		return errAborted
+	}
+	if !ok {
+		return ended(RolledBack, fmt.Sprintf("no approval within %v", c.in.Canary.ApprovalTimeout))
+	}
+	return nil
+}
+
+// promote makes the candidate live, then retires the old setup.
+func (c *cycle) promote(cur, dep activities.Deployment, cand plan.Candidate, v activities.Verdict) error {
+	c.setPhase(PhasePromoting, "promoting "+c.rec.Candidate.String())
 	pctx := c.cleanupCtx() // a promotion, once begun, finishes even if aborted now
-	if err := workflow.ExecuteActivity(pctx, activityPromote, dep).Get(pctx, nil); err != nil {
-		return c.rollback(res, fmt.Sprintf("promote: %v", err))
+	if err := promoteActivity.run(pctx, shortOptions, dep); err != nil {
+		return ended(RolledBack, fmt.Sprintf("promote: %v", err))
 	}
 	c.candidate = activities.Deployment{}
-	if cur.SetupID != dep.SetupID {
+	if cur.Setup.ID() != dep.Setup.ID() {
 		c.retire(pctx, cur)
 	}
 	c.trials = append(c.trials, plan.Trial{Setup: cand.Setup, Kind: plan.Canary, Observed: v.Canary, Predicted: c.rec.Predicted, Promoted: true, Verdict: string(v.Outcome)})
-	res.Current = dep
-	return done(Promoted, v.Reason)
+	return &stop{outcome: Promoted, reason: v.Reason, current: dep}
 }
 
 // planned is the deployment a setup would have, for cleanup after a failed deploy.
 func (c *cycle) planned(s fusion.Setup) activities.Deployment {
-	return activities.Deployment{App: c.in.App, Setup: s.String(), SetupID: s.ID(), Entry: c.in.Graph.Entry}
+	return activities.Deployment{App: c.in.App, Setup: s, Entry: c.in.Graph.Entry}
 }
 
 func (c *cycle) retire(ctx workflow.Context, d activities.Deployment) {
 	if c.in.Canary.Drain > 0 {
 		_ = workflow.Sleep(ctx, c.in.Canary.Drain) // let requests in flight finish
 	}
-	ctx = workflow.WithActivityOptions(ctx, retireOptions)
-	if err := workflow.ExecuteActivity(ctx, activityRetire, d).Get(ctx, nil); err != nil {
-		workflow.GetLogger(c.root).Warn("retire failed; functions are left behind", "setup", d.SetupID, "error", err)
+	if err := retireActivity.run(ctx, retireOptions, d); err != nil {
+		workflow.GetLogger(c.root).Warn("retire failed; functions are left behind", "setup", d.Setup.ID(), "error", err)
 	}
 }
 
@@ -516,23 +601,18 @@ func (c *cycle) rollback(res CycleResult, reason string) (CycleResult, error) {
 }
 
 func (c *cycle) rollbackWith(ctx workflow.Context) {
-	c.setPhase(PhaseRollingBack, "rolling back "+c.st.Candidate)
+	c.setPhase(PhaseRollingBack, "rolling back "+c.st.Candidate.String())
 	cur := c.input.Current
-	if err := workflow.ExecuteActivity(ctx, activityPromote, cur).Get(ctx, nil); err != nil {
-		workflow.GetLogger(c.root).Error("roll back failed", "setup", cur.SetupID, "error", err)
+	if err := promoteActivity.run(ctx, shortOptions, cur); err != nil {
+		workflow.GetLogger(c.root).Error("roll back failed", "setup", cur.Setup.ID(), "error", err)
 	}
-	if c.candidate.SetupID != "" && c.candidate.SetupID != cur.SetupID {
-		c.trials = append(c.trials, plan.Trial{Setup: mustParse(c.candidate.Setup), Kind: plan.Canary, Observed: c.rec.CandidateObserved, Predicted: c.rec.Predicted, Verdict: string(c.rec.Verdict)})
+	if id := c.candidate.Setup.ID(); id != "" && id != cur.Setup.ID() {
+		c.trials = append(c.trials, plan.Trial{Setup: c.candidate.Setup, Kind: plan.Canary, Observed: c.rec.CandidateObserved, Predicted: c.rec.Predicted, Verdict: string(c.rec.Verdict)})
 		c.retire(ctx, c.candidate)
-	} else if c.st.CandidateID != "" && c.st.CandidateID != cur.SetupID {
-		c.retire(ctx, c.planned(mustParse(c.st.Candidate)))
+	} else if id := c.st.Candidate.ID(); id != "" && id != cur.Setup.ID() {
+		c.retire(ctx, c.planned(c.st.Candidate))
 	}
 	c.candidate = activities.Deployment{}
-}
-
-func mustParse(text string) fusion.Setup {
-	s, _ := fusion.ParseSetup(text)
-	return s
 }
 
 // observe collects until every deployment has min warm requests or window has passed, in
@@ -542,13 +622,13 @@ func (c *cycle) observe(deps []activities.Deployment, min int, window time.Durat
 	chunk := window / observeChunks
 	var obs activities.Observation
 	for i := 0; i < observeChunks; i++ {
-		obs = activities.Observation{}
 		in := activities.ObserveInput{App: c.in.App, Deployments: deps, Start: start, MinWarm: min, MaxWait: chunk, Prices: c.in.Prices}
-		if err := c.exec(observeOptions(chunk), activityObserve, in, &obs); err != nil {
+		var err error
+		if obs, err = exec(c, observeActivity, observeOptions(chunk), in); err != nil {
 			return obs, err
 		}
 		if len(deps) == 2 {
-			c.st.StableSamples, c.st.CanarySamples = obs.Setup(deps[0].SetupID).Warm, obs.Setup(deps[1].SetupID).Warm
+			c.st.StableSamples, c.st.CanarySamples = obs.Setup(deps[0].Setup.ID()).Warm, obs.Setup(deps[1].Setup.ID()).Warm
 			c.report()
 		}
 		if obs.Enough {
@@ -564,11 +644,11 @@ func (c *cycle) observeStep(cur, dep activities.Deployment, start time.Time) (ac
 	if err != nil {
 		return activities.Verdict{}, err
 	}
-	var v activities.Verdict
 	in := activities.JudgeInput{App: c.in.App, Graph: c.in.Graph, Stable: cur, Canary: dep,
 		Window: activities.Window{Start: start, End: obs.Window.End, Deployments: []activities.Deployment{cur, dep}},
 		Judge:  c.in.Canary.Judge, Policy: c.in.Policy, Prices: c.in.Prices, CanaryPredicted: c.rec.Predicted, StablePredicted: c.rec.BaselinePredicted}
-	if err := c.exec(planOptions, activityJudge, in, &v); err != nil {
+	v, err := exec(c, judgeActivity, planOptions, in)
+	if err != nil {
 		return v, err
 	}
 	c.windows = append(c.windows, in.Window)
@@ -589,28 +669,28 @@ func (c *cycle) observeStep(cur, dep activities.Deployment, start time.Time) (ac
 // then every request goes back to the current setup and the measured setup is retired.
 func (c *cycle) measure(cur activities.Deployment, m plan.MeasurementRequest) error {
 	c.rec.Measurements++
-	if m.Setup.ID() == cur.SetupID {
+	if m.Setup.ID() == cur.Setup.ID() {
 		c.setPhase(PhaseMeasuring, "observing the current setup longer: "+m.Reason)
 		obs, err := c.observe([]activities.Deployment{cur}, max(m.Requests, 1), c.in.Canary.Window)
 		if err != nil {
 			return err
 		}
 		c.windows = append(c.windows, obs.Window)
-		c.trials = append(c.trials, plan.Trial{Setup: m.Setup, Kind: plan.Measurement, Observed: obs.Setup(cur.SetupID).Metrics})
+		c.trials = append(c.trials, plan.Trial{Setup: m.Setup, Kind: plan.Measurement, Observed: obs.Setup(cur.Setup.ID()).Metrics})
 		return nil
 	}
 	c.setPhase(PhaseMeasuring, fmt.Sprintf("measuring %s: %s", m.Setup, m.Reason))
-	var dep activities.Deployment
-	if err := c.exec(deployOptions, activityDeploy, activities.DeployInput{App: c.in.App, Graph: c.in.Graph, Arch: c.in.Arch, Setup: m.Setup.String()}, &dep); err != nil {
+	dep, err := exec(c, deployActivity, deployOptions, activities.DeployInput{App: c.in.App, Graph: c.in.Graph, Arch: c.in.Arch, Setup: m.Setup})
+	if err != nil {
 		if c.aborted {
 			return errAborted
 		}
 		c.retire(c.cleanupCtx(), c.planned(m.Setup))
 		return nil // the planner plans again without this measurement
 	}
-	c.st.Candidate, c.st.CandidateID = m.Setup.String(), dep.SetupID
+	c.st.Candidate = m.Setup
 	c.candidate = dep
-	err := c.exec(shortOptions, activityRoute, activities.RouteInput{Stable: cur, Canary: dep, Weight: c.in.Canary.Weights[0]}, nil)
+	err = execAction(c, routeActivity, shortOptions, activities.RouteInput{Stable: cur, Canary: dep, Weight: c.in.Canary.Weights[0]})
 	var obs activities.Observation
 	if err == nil {
 		obs, err = c.observe([]activities.Deployment{cur, dep}, max(m.Requests, 1), c.in.Canary.Window)
@@ -619,16 +699,16 @@ func (c *cycle) measure(cur activities.Deployment, m plan.MeasurementRequest) er
 		return errAborted
 	}
 	ctx := c.cleanupCtx()
-	if perr := workflow.ExecuteActivity(ctx, activityPromote, cur).Get(ctx, nil); perr != nil {
+	if perr := promoteActivity.run(ctx, shortOptions, cur); perr != nil {
 		// c.candidate stays set: the failed cycle's cleanup routes back and retires it.
-		return fmt.Errorf("route every request back to %s after measuring %s: %w", cur.SetupID, dep.SetupID, perr)
+		return fmt.Errorf("route every request back to %s after measuring %s: %w", cur.Setup.ID(), dep.Setup.ID(), perr)
 	}
 	c.retire(ctx, dep)
 	c.candidate = activities.Deployment{}
-	c.st.Candidate, c.st.CandidateID = "", ""
+	c.st.Candidate = fusion.Setup{}
 	if err == nil {
 		c.windows = append(c.windows, obs.Window)
-		c.trials = append(c.trials, plan.Trial{Setup: m.Setup, Kind: plan.Measurement, Observed: obs.Setup(dep.SetupID).Metrics})
+		c.trials = append(c.trials, plan.Trial{Setup: m.Setup, Kind: plan.Measurement, Observed: obs.Setup(dep.Setup.ID()).Metrics})
 	}
 	return nil
 }

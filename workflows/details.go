@@ -19,17 +19,18 @@ func setDetails(ctx workflow.Context, s Settings, st *Status) {
 		}
 		m.WithTags(map[string]string{"phase": string(st.Phase)}).Gauge(MetricPhase).Update(1)
 	}
-	if s.SearchAttributes && (st.upserted[0] != string(st.Phase) || st.upserted[1] != st.CurrentID) {
-		setup := st.CurrentID
+	id := st.Current.ID()
+	if s.SearchAttributes && (st.upserted[0] != string(st.Phase) || st.upserted[1] != id) {
+		setup := id
 		if workflow.GetVersion(ctx, changeReadableSetup, workflow.DefaultVersion, 1) >= 1 {
-			setup = setupAttribute(st.Current, st.CurrentID)
+			setup = setupAttribute(st.Current.String(), id)
 		}
 		err := workflow.UpsertTypedSearchAttributes(ctx, PhaseKey.ValueSet(string(st.Phase)), SetupKey.ValueSet(setup))
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("upsert search attributes", "error", err)
 		}
 	}
-	st.upserted = [2]string{string(st.Phase), st.CurrentID}
+	st.upserted = [2]string{string(st.Phase), id}
 }
 
 // changeReadableSetup versions FusionizeSetup holding the setup's text instead of its ID.
@@ -79,7 +80,7 @@ func (st Status) details() string {
 		fmt.Fprintf(&b, " — %s", clip(st.Message, 120))
 	}
 	fmt.Fprintf(&b, "  \ncurrent `%s`", st.Current)
-	if st.Candidate != "" {
+	if !st.Candidate.IsZero() {
 		fmt.Fprintf(&b, "  \ncandidate `%s`", st.Candidate)
 		if st.Step > 0 {
 			fmt.Fprintf(&b, " — canary step %d, %.0f %% of traffic, warm samples: current %d, candidate %d",

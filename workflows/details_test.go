@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/fusionize/fusionize/activities"
+	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/fusion/judge"
 	"github.com/fusionize/fusionize/fusion/plan"
 )
@@ -72,7 +73,7 @@ func TestSetupAttributeFitsTemporal(t *testing.T) {
 func TestDetailsAreShort(t *testing.T) {
 	v := verdict(judge.Pass, true)
 	v.Reason = strings.Repeat("a long reason with confidence intervals ", 20)
-	st := Status{App: "iot", Phase: PhaseCanary, Cycle: 2, Current: allRemoteText, CurrentID: "id-current", Candidate: fusedText, CandidateID: "id-cand",
+	st := Status{App: "iot", Phase: PhaseCanary, Cycle: 2, Current: fusion.MustParseSetup(allRemote), Candidate: fusion.MustParseSetup(fused),
 		Step: 1, Weight: 0.5, StableSamples: 12, CanarySamples: 9, LastVerdict: &v, Message: strings.Repeat("step 1: 50 % of requests on the candidate ", 5)}
 	d := st.details()
 	lines := strings.Split(d, "\n")
@@ -85,7 +86,7 @@ func TestDetailsAreShort(t *testing.T) {
 			t.Errorf("details lack %q:\n%s", want, d)
 		}
 	}
-	for _, not := range []string{"a long reason", "id-current", "id-cand"} {
+	for _, not := range []string{"a long reason", st.Current.ID(), st.Candidate.ID()} {
 		if strings.Contains(d, not) {
 			t.Errorf("details contain %q:\n%s", not, d)
 		}

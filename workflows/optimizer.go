@@ -14,12 +14,6 @@ import (
 	"github.com/fusionize/fusionize/fusion/plan"
 )
 
-// Activities only the optimizer calls, when it starts.
-const (
-	activityAdopt         = ActivityPrefix + "Adopt"
-	activityRetireOrphans = ActivityPrefix + "RetireOrphans"
-)
-
 type optimizer struct {
 	in      OptimizerInput
 	s       Settings
@@ -53,7 +47,7 @@ func Optimizer(ctx workflow.Context, in OptimizerInput) (OptimizerResult, error)
 		o.st.Seed = 1
 	}
 	o.status = Status{App: s.App, Phase: PhaseStarting, Paused: o.st.Paused, Cycle: o.st.Cycles,
-		Current: o.st.Current.Setup, CurrentID: o.st.Current.SetupID, Converged: o.st.Converged, Updated: workflow.Now(ctx)}
+		Current: o.st.Current.Setup, Converged: o.st.Converged, Updated: workflow.Now(ctx)}
 	if err := o.handlers(ctx); err != nil {
 		return OptimizerResult{}, err
 	}
@@ -76,7 +70,7 @@ func Optimizer(ctx workflow.Context, in OptimizerInput) (OptimizerResult, error)
 			return o.result(), nil
 		}
 		if o.st.Converged || o.st.Infeasible {
-			phase, what := PhaseDone, "converged on "+o.st.Current.Setup
+			phase, what := PhaseDone, "converged on "+o.st.Current.Setup.String()
 			if o.st.Infeasible {
 				phase, what = PhaseInfeasible, "no setup satisfies the constraints (relax them or change memory_sizes)"
 			}
@@ -120,7 +114,7 @@ func (o *optimizer) setPhase(ctx workflow.Context, p Phase, msg string) {
 	o.status.Phase, o.status.Message = p, msg
 	o.status.Paused = o.st.Paused
 	o.status.Cycle = o.st.Cycles
-	o.status.Current, o.status.CurrentID = o.st.Current.Setup, o.st.Current.SetupID
+	o.status.Current = o.st.Current.Setup
 	o.status.Converged, o.status.Infeasible = o.st.Converged, o.st.Infeasible
 	o.status.Updated = workflow.Now(ctx)
 	setDetails(ctx, o.s, &o.status)
@@ -207,9 +201,8 @@ func (o *optimizer) start(ctx workflow.Context) error {
 		return o.deployInitial(ctx)
 	}
 	o.setPhase(ctx, PhaseStarting, "reading what the app serves")
-	actx := workflow.WithActivityOptions(ctx, shortOptions)
-	var live activities.AdoptResult
-	if err := workflow.ExecuteActivity(actx, activityAdopt, activities.AdoptInput{App: o.s.App, Graph: o.s.Graph}).Get(ctx, &live); err != nil {
+	live, err := adoptActivity.run(ctx, shortOptions, activities.AdoptInput{App: o.s.App, Graph: o.s.Graph})
+	if err != nil {
 		return fmt.Errorf("read what %s serves: %w", o.s.App, err)
 	}
 	if live.Found {
@@ -218,9 +211,8 @@ func (o *optimizer) start(ctx workflow.Context) error {
 	} else if err := o.deployInitial(ctx); err != nil {
 		return err
 	}
-	actx = workflow.WithActivityOptions(ctx, retireOptions)
-	var retired []string
-	if err := workflow.ExecuteActivity(actx, activityRetireOrphans, o.st.Current).Get(ctx, &retired); err != nil {
+	retired, err := retireOrphansActivity.run(ctx, retireOptions, o.st.Current)
+	if err != nil {
 		// Leftovers cost nothing while idle; the optimizer goes on and says so.
 		workflow.GetLogger(ctx).Warn("retiring orphaned setups failed", "app", o.s.App, "error", err)
 		o.setPhase(ctx, PhaseStarting, fmt.Sprintf("%s; retiring orphaned setups failed: %v (run `fusionize cleanup`)", o.status.Message, err))
@@ -231,18 +223,16 @@ func (o *optimizer) start(ctx workflow.Context) error {
 }
 
 func (o *optimizer) deployInitial(ctx workflow.Context) error {
-	text := o.in.Initial
-	if text == "" {
-		text = fusion.AllRemote(o.s.Graph, plan.DefaultMemoryMB).String()
+	initial := o.in.Initial
+	if initial.IsZero() {
+		initial = fusion.AllRemote(o.s.Graph, plan.DefaultMemoryMB)
 	}
-	o.setPhase(ctx, PhaseDeploying, "deploying the initial setup "+text)
-	var dep activities.Deployment
-	actx := workflow.WithActivityOptions(ctx, deployOptions)
-	if err := workflow.ExecuteActivity(actx, activityDeploy, activities.DeployInput{App: o.s.App, Graph: o.s.Graph, Setup: text, Arch: o.s.Arch}).Get(ctx, &dep); err != nil {
-		return fmt.Errorf("deploy the initial setup: %w", err)
+	o.setPhase(ctx, PhaseDeploying, "deploying the initial setup "+initial.String())
+	dep, err := deployActivity.run(ctx, deployOptions, activities.DeployInput{App: o.s.App, Graph: o.s.Graph, Setup: initial, Arch: o.s.Arch})
+	if err != nil {
+		return fmt.Errorf("deploy the initial setup %s: %w", initial, err)
 	}
-	actx = workflow.WithActivityOptions(ctx, shortOptions)
-	if err := workflow.ExecuteActivity(actx, activityPromote, dep).Get(ctx, nil); err != nil {
+	if err := promoteActivity.run(ctx, shortOptions, dep); err != nil {
 		return fmt.Errorf("route to the initial setup: %w", err)
 	}
 	o.st.Current = dep
@@ -257,7 +247,7 @@ func (o *optimizer) runCycle(ctx workflow.Context) error {
 		ParentClosePolicy:   enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 		WaitForCancellation: true,
 		StaticSummary:       fmt.Sprintf("Fusionize cycle %d of %s", n, o.s.App),
-		StaticDetails:       "Current setup: `" + o.st.Current.Setup + "`",
+		StaticDetails:       "Current setup: `" + o.st.Current.Setup.String() + "`",
 	}
 	if o.s.SearchAttributes {
 		opts.TypedSearchAttributes = temporal.NewSearchAttributes(AppKey.ValueSet(o.s.App))
@@ -306,7 +296,7 @@ func (o *optimizer) runCycle(ctx workflow.Context) error {
 		o.status.LastVerdict = &activities.Verdict{Outcome: res.Record.Verdict, Accepted: res.Record.Accepted,
 			Reason: res.Record.Reason, Stable: res.Record.BaselineObserved, Canary: res.Record.CandidateObserved}
 	}
-	o.status.Candidate, o.status.CandidateID, o.status.Step, o.status.Weight = "", "", 0, 0
+	o.status.Candidate, o.status.Step, o.status.Weight = fusion.Setup{}, 0, 0
 	o.status.StableSamples, o.status.CanarySamples = 0, 0
 	o.status.Gate = ""
 	o.setPhase(ctx, PhaseDone, fmt.Sprintf("cycle %d %s", n, res.Outcome))

@@ -73,11 +73,11 @@ type activityRegistry interface {
 
 func registerActivities(r activityRegistry, acts *activities.Activities) {
 	for name, fn := range map[string]any{
-		"Deploy": acts.Deploy, "Route": acts.Route, "Promote": acts.Promote, "Retire": acts.Retire,
-		"Observe": acts.Observe, "Plan": acts.Plan, "Judge": acts.Judge,
-		"Adopt": acts.Adopt, "RetireOrphans": acts.RetireOrphans,
+		activityDeploy: acts.Deploy, activityRoute: acts.Route, activityPromote: acts.Promote, activityRetire: acts.Retire,
+		activityObserve: acts.Observe, activityPlan: acts.Plan, activityJudge: acts.Judge,
+		activityAdopt: acts.Adopt, activityRetireOrphans: acts.RetireOrphans,
 	} {
-		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: ActivityPrefix + name})
+		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
 }
 

@@ -303,15 +303,13 @@ type Control struct {
 
 // Status is what the status query returns.
 type Status struct {
-	App     string `json:"app"`
-	Phase   Phase  `json:"phase"`
-	Paused  bool   `json:"paused"`
-	Cycle   int    `json:"cycle"`
-	Current string `json:"current"` // setup text
-	// CurrentID is the current setup's ID.
-	CurrentID   string `json:"currentID"`
-	Candidate   string `json:"candidate,omitempty"`
-	CandidateID string `json:"candidateID,omitempty"`
+	App    string `json:"app"`
+	Phase  Phase  `json:"phase"`
+	Paused bool   `json:"paused"`
+	Cycle  int    `json:"cycle"`
+	// Current is the live setup, Candidate the one deployed beside it (canary or measurement).
+	Current   fusion.Setup `json:"current"`
+	Candidate fusion.Setup `json:"candidate,omitzero"`
 	// Step (1-based) and Weight of the canary; samples of this step so far.
 	Step          int     `json:"step,omitempty"`
 	Weight        float64 `json:"weight,omitempty"`
@@ -335,12 +333,12 @@ type Status struct {
 // CycleRecord is one cycle in the history: what was tried, predicted and observed, and how
 // it ended.
 type CycleRecord struct {
-	Cycle     int       `json:"cycle"`
-	Started   time.Time `json:"started"`
-	Ended     time.Time `json:"ended"`
-	Baseline  string    `json:"baseline"`
-	Candidate string    `json:"candidate,omitempty"`
-	Planner   string    `json:"planner,omitempty"`
+	Cycle     int          `json:"cycle"`
+	Started   time.Time    `json:"started"`
+	Ended     time.Time    `json:"ended"`
+	Baseline  fusion.Setup `json:"baseline"`
+	Candidate fusion.Setup `json:"candidate,omitzero"`
+	Planner   string       `json:"planner,omitempty"`
 	// PlanReason is the planner's reason; Measurements counts the setups measured.
 	PlanReason   string `json:"planReason,omitempty"`
 	Measurements int    `json:"measurements,omitempty"`
@@ -384,9 +382,8 @@ type CycleResult struct {
 // OptimizerInput is the input of the Optimizer workflow.
 type OptimizerInput struct {
 	Settings Settings `json:"settings"`
-	// Initial is the setup deployed first (text form); all-remote at
-	// plan.DefaultMemoryMB when empty.
-	Initial string `json:"initial,omitempty"`
+	// Initial is the setup deployed first; all-remote at plan.DefaultMemoryMB when zero.
+	Initial fusion.Setup `json:"initial,omitzero"`
 	// RecheckInterval is how long a converged optimizer waits before the next cycle;
 	// default 1 hour.
 	RecheckInterval time.Duration `json:"recheckInterval,omitempty"`

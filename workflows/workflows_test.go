@@ -35,13 +35,13 @@ const (
 
 func dep(text string) activities.Deployment {
 	s := fusion.MustParseSetup(text)
-	return activities.Deployment{App: "tree", Setup: s.String(), SetupID: s.ID(), Entry: "A", Version: "v-" + s.ID()}
+	return activities.Deployment{App: "tree", Setup: s, Entry: "A", Version: "v-" + s.ID()}
 }
 
 func candidatePlan(text string) plan.Plan {
 	s := fusion.MustParseSetup(text)
 	return plan.Plan{Planner: "model", Reason: "inline A→B",
-		Candidates: []plan.Candidate{{Setup: s, Text: s.String(), ID: s.ID(),
+		Candidates: []plan.Candidate{{Setup: s,
 			Predicted: plan.Prediction{Metrics: constraint.Metrics{MedianMS: 100, CostPerRequest: 1e-6}}}}}
 }
 
@@ -119,7 +119,7 @@ func newEnv(t *testing.T, s *script) *testEnv {
 		s.mu.Unlock()
 		obs := activities.Observation{Window: activities.Window{Start: in.Start, End: in.Start.Add(in.MaxWait), Deployments: in.Deployments}, Enough: true}
 		for _, d := range in.Deployments {
-			obs.Setups = append(obs.Setups, activities.SetupObservation{SetupID: d.SetupID, Requests: in.MinWarm, Warm: in.MinWarm,
+			obs.Setups = append(obs.Setups, activities.SetupObservation{SetupID: d.Setup.ID(), Requests: in.MinWarm, Warm: in.MinWarm,
 				Metrics: constraint.Metrics{MedianMS: 200, Requests: int64(in.MinWarm)}})
 		}
 		return obs, nil
@@ -150,7 +150,7 @@ func newEnv(t *testing.T, s *script) *testEnv {
 		if s.deployErr != nil {
 			return activities.Deployment{}, s.deployErr
 		}
-		return dep(in.Setup), nil
+		return dep(in.Setup.String()), nil
 	})
 	env.OnActivity(activityRoute, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RouteInput) error {
 		s.record("route %s %.1f", in.Canary.Setup, in.Weight)
@@ -265,7 +265,7 @@ func TestCycleConverged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Outcome != Converged || res.Current.SetupID != dep(allRemote).SetupID {
+	if res.Outcome != Converged || res.Current.Setup.ID() != dep(allRemote).Setup.ID() {
 		t.Fatalf("result %+v", res)
 	}
 	wantCalls(t, s, "plan "+allRemoteText)
@@ -278,7 +278,7 @@ func TestCyclePromoted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Outcome != Promoted || res.Current.SetupID != dep(fused).SetupID {
+	if res.Outcome != Promoted || res.Current.Setup.ID() != dep(fused).Setup.ID() {
 		t.Fatalf("result %+v", res)
 	}
 	if r := res.Record; r.Predicted.MedianMS != 100 || r.CandidateObserved.MedianMS != 110 || r.Verdict != judge.Pass {
@@ -300,7 +300,7 @@ func TestCycleRolledBackOnFail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Outcome != RolledBack || res.Current.SetupID != dep(allRemote).SetupID {
+	if res.Outcome != RolledBack || res.Current.Setup.ID() != dep(allRemote).Setup.ID() {
 		t.Fatalf("result %+v", res)
 	}
 	wantCalls(t, s, "plan "+allRemoteText, "deploy "+fusedText,
@@ -450,7 +450,7 @@ func TestCycleAbortMidCanary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Outcome != Aborted || res.Current.SetupID != dep(allRemote).SetupID {
+	if res.Outcome != Aborted || res.Current.Setup.ID() != dep(allRemote).Setup.ID() {
 		t.Fatalf("result %+v", res)
 	}
 	wantCalls(t, s, "plan "+allRemoteText, "deploy "+fusedText, "route "+fusedText+" 0.1",
@@ -547,7 +547,7 @@ func TestCycleDeployFailed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Outcome != DeployFailed || res.Current.SetupID != dep(allRemote).SetupID {
+	if res.Outcome != DeployFailed || res.Current.Setup.ID() != dep(allRemote).Setup.ID() {
 		t.Fatalf("result %+v", res)
 	}
 	wantCalls(t, s, "plan "+allRemoteText, "deploy "+fusedText, "retire "+fusedText)
@@ -555,7 +555,7 @@ func TestCycleDeployFailed(t *testing.T) {
 
 func TestCycleMeasurement(t *testing.T) {
 	mem := fusion.MustParseSetup("A@512,B@512,C@512")
-	measure := plan.Plan{Planner: "model", Measurements: []plan.MeasurementRequest{{Setup: mem, Text: mem.String(), Requests: 10, Reason: "memory scaling"}}}
+	measure := plan.Plan{Planner: "model", Measurements: []plan.MeasurementRequest{{Setup: mem, Requests: 10, Reason: "memory scaling"}}}
 	s := &script{plans: []plan.Plan{measure, convergedPlan}}
 	e := newEnv(t, s)
 	res, err := runCycle(t, e, cycleInput(settings()))
@@ -576,7 +576,7 @@ func TestCycleMeasurement(t *testing.T) {
 // functions and version behind: the failed cycle must route back and retire it.
 func TestMeasurementCleanedUpWhenRouteBackFails(t *testing.T) {
 	mem := fusion.MustParseSetup("A@512,B@512,C@512")
-	measure := plan.Plan{Planner: "model", Measurements: []plan.MeasurementRequest{{Setup: mem, Text: mem.String(), Requests: 10, Reason: "memory scaling"}}}
+	measure := plan.Plan{Planner: "model", Measurements: []plan.MeasurementRequest{{Setup: mem, Requests: 10, Reason: "memory scaling"}}}
 	s := &script{plans: []plan.Plan{measure, convergedPlan}, promoteErr: int(shortOptions.RetryPolicy.MaximumAttempts)}
 	e := newEnv(t, s)
 	if _, err := runCycle(t, e, cycleInput(settings())); err == nil {
@@ -594,7 +594,7 @@ func TestMeasurementCleanedUpWhenRouteBackFails(t *testing.T) {
 // until the planner itself converges.
 func TestPlannerRunsToItsEnd(t *testing.T) {
 	mem := fusion.MustParseSetup("A@512,B@512,C@512")
-	measure := plan.Plan{Planner: "fusionize++", Measurements: []plan.MeasurementRequest{{Setup: mem, Text: mem.String(), Requests: 10, Reason: "memory step"}}}
+	measure := plan.Plan{Planner: "fusionize++", Measurements: []plan.MeasurementRequest{{Setup: mem, Requests: 10, Reason: "memory step"}}}
 	s := &script{plans: []plan.Plan{measure, measure, convergedPlan}}
 	e := newEnv(t, s)
 	in := optimizerInput()
@@ -649,7 +649,7 @@ func TestCycleInvalidSettings(t *testing.T) {
 }
 
 func optimizerInput() OptimizerInput {
-	return OptimizerInput{Settings: settings(), Initial: allRemote, StopWhenConverged: true}
+	return OptimizerInput{Settings: settings(), Initial: fusion.MustParseSetup(allRemote), StopWhenConverged: true}
 }
 
 func TestOptimizerConverges(t *testing.T) {
@@ -663,7 +663,7 @@ func TestOptimizerConverges(t *testing.T) {
 	if err := e.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	if !res.Converged || res.Cycles != 2 || res.Current.SetupID != dep(fused).SetupID {
+	if !res.Converged || res.Cycles != 2 || res.Current.Setup.ID() != dep(fused).Setup.ID() {
 		t.Fatalf("result %+v", res)
 	}
 	if len(res.Records) != 2 || res.Records[0].Outcome != Promoted || res.Records[1].Outcome != Converged {
@@ -697,7 +697,7 @@ func TestOptimizerAdoptsLive(t *testing.T) {
 	if err := e.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	if res.Current.SetupID != dep(fused).SetupID {
+	if res.Current.Setup.ID() != dep(fused).Setup.ID() {
 		t.Errorf("current %s, want the live %s", res.Current.Setup, fusedText)
 	}
 	wantCalls(t, s, "adopt "+fusedText, "retire orphans but "+fusedText, "plan "+fusedText)
@@ -738,7 +738,7 @@ func TestOptimizerContinuesAsNew(t *testing.T) {
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
 		t.Fatal(err)
 	}
-	if next.State == nil || next.State.Cycles != 2 || len(next.State.Records) != 2 || next.State.Current.SetupID != dep(allRemote).SetupID {
+	if next.State == nil || next.State.Cycles != 2 || len(next.State.Records) != 2 || next.State.Current.Setup.ID() != dep(allRemote).Setup.ID() {
 		t.Fatalf("carried state %+v", next.State)
 	}
 	if len(next.State.History) != 2 {
@@ -786,7 +786,7 @@ func TestOptimizerUpdates(t *testing.T) {
 		update(UpdateResume, false)
 	}, time.Hour)
 	e.RegisterDelayedCallback(func() {
-		if st := status(); st.Phase != PhaseAwaitingApproval || st.CandidateID != dep(fused).SetupID {
+		if st := status(); st.Phase != PhaseAwaitingApproval || st.Candidate.ID() != dep(fused).Setup.ID() {
 			t.Errorf("status before approval %+v", st)
 		}
 		update(UpdateApprove, false)
@@ -796,7 +796,7 @@ func TestOptimizerUpdates(t *testing.T) {
 	if err := e.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	if res.Current.SetupID != dep(fused).SetupID || !res.Converged {
+	if res.Current.Setup.ID() != dep(fused).Setup.ID() || !res.Converged {
 		t.Fatalf("result %+v", res)
 	}
 }
@@ -813,7 +813,7 @@ func TestOptimizerAbort(t *testing.T) {
 	if err := e.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	if !res.Aborted || res.Current.SetupID != dep(allRemote).SetupID || len(res.Records) != 1 || res.Records[0].Outcome != Aborted {
+	if !res.Aborted || res.Current.Setup.ID() != dep(allRemote).Setup.ID() || len(res.Records) != 1 || res.Records[0].Outcome != Aborted {
 		t.Fatalf("result %+v", res)
 	}
 	if !strings.HasSuffix(s.called(), "promote "+allRemoteText+"\nretire "+fusedText) {

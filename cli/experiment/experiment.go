@@ -358,7 +358,7 @@ func (r *predictions) Plan(in plan.Input) (plan.Plan, error) {
 		return out, err
 	}
 	for _, m := range out.Measurements {
-		pr := Prediction{Setup: m.Text, Kind: string(plan.Measurement)}
+		pr := Prediction{Setup: m.Setup.String(), Kind: string(plan.Measurement)}
 		if p, err := plan.Simulate(in.Profile, in.Graph, m.Setup, plan.SimOptions{Seed: in.Seed, Prices: in.Prices}); err == nil {
 			pr.Predicted = fromPrediction(p)
 		}
@@ -366,7 +366,7 @@ func (r *predictions) Plan(in plan.Input) (plan.Plan, error) {
 	}
 	if len(out.Measurements) == 0 && !out.Converged && len(out.Candidates) > 0 {
 		c := out.Candidates[0]
-		r.list = append(r.list, Prediction{Setup: c.Text, Kind: string(plan.Canary), Predicted: fromPrediction(c.Predicted)})
+		r.list = append(r.list, Prediction{Setup: c.Setup.String(), Kind: string(plan.Canary), Predicted: fromPrediction(c.Predicted)})
 	}
 	return out, nil
 }

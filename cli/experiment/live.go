@@ -123,7 +123,7 @@ func (l *live) run(s fusion.Setup, requests int) (Measurement, error) {
 	if err := l.dep.Promote(l.ctx, d); err != nil {
 		return Measurement{}, fmt.Errorf("route every request to it: %w", err)
 	}
-	if l.current != nil && l.current.SetupID != d.SetupID {
+	if l.current != nil && l.current.Setup.ID() != d.Setup.ID() {
 		if err := l.dep.Retire(l.ctx, *l.current); err != nil {
 			return Measurement{}, fmt.Errorf("retire the setup measured before (%s): %w", l.current.Setup, err)
 		}
@@ -163,7 +163,7 @@ func (l *live) traces(d activities.Deployment, start time.Time, ok int) (activit
 			return activities.Traces{}, fmt.Errorf("read traces of %s: %w", d.Setup, err)
 		}
 		p := fusion.BuildProfile(fusion.Graph{}, tr.Records, tr.Reports)
-		st, _ := p.Setup(d.SetupID)
+		st, _ := p.Setup(d.Setup.ID())
 		if (st.Requests >= ok && st.Cost.Count >= ok) || time.Now().After(deadline) {
 			return tr, nil
 		}

@@ -81,7 +81,7 @@ func TestOptionsErrors(t *testing.T) {
 type failing struct{}
 
 func (failing) Deploy(_ context.Context, r activities.DeployRequest) (activities.Deployment, error) {
-	return activities.Deployment{App: r.App, Setup: r.Setup.String(), SetupID: r.Setup.ID()}, nil
+	return activities.Deployment{App: r.App, Setup: r.Setup}, nil
 }
 func (failing) Promote(context.Context, activities.Deployment) error { return nil }
 func (failing) Retire(context.Context, activities.Deployment) error  { return nil }

@@ -38,7 +38,7 @@ func ExampleModel() {
 		panic(err)
 	}
 	best := p.Candidates[0]
-	fmt.Println("canary:", best.Text)
+	fmt.Println("canary:", best.Setup)
 	fmt.Printf("latency %.0f %% lower, cost %.0f %% lower\n", 100*best.LatencyGain, 100*best.CostGain)
 	// Output:
 	// canary: A+B+D+E@128,C+F+G@512
@@ -55,7 +55,7 @@ func ExampleFusionizePP() {
 		Profile: fusion.BuildProfile(app.Graph, records, reports),
 	})
 	fmt.Println(p.Measurements[0].Reason)
-	fmt.Println(p.Measurements[0].Text)
+	fmt.Println(p.Measurements[0].Setup)
 	// Output:
 	// fusion: inline DJ into CA (sync)
 	// AS@128,CA+DJ@128,CS@128,CSA@128,CSL@128,CT@128,CW@128,I@128,SE@128

@@ -85,7 +85,7 @@ func (f FusionizePP) Plan(in Input) (Plan, error) {
 	r := &ppRun{in: in, requests: cmp.Or(max(f.Requests, 0), 1000)}
 	out := Plan{Planner: "fusionize++"}
 	if next, why, done := r.replay(); !done {
-		out.Measurements = []MeasurementRequest{{Setup: next, Text: next.String(), Reason: why, Requests: r.requests}}
+		out.Measurements = []MeasurementRequest{{Setup: next, Reason: why, Requests: r.requests}}
 		out.Reason = why
 		return out, nil
 	}
@@ -93,7 +93,7 @@ func (f FusionizePP) Plan(in Input) (Plan, error) {
 	fo, _ := r.observed(final)
 	out.Converged = true
 	out.Final = &final
-	out.Candidates = []Candidate{{Setup: final, Text: final.String(), ID: final.ID(), Predicted: Prediction{Metrics: fo},
+	out.Candidates = []Candidate{{Setup: final, Predicted: Prediction{Metrics: fo},
 		Reason: "lowest median billed duration of the entry function of the setups measured"}}
 	out.Reason = fmt.Sprintf("converged on %s (median entry billed duration %.0f ms)", final, med)
 	return out, nil

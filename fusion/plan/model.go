@@ -171,7 +171,7 @@ func (p *Model) Plan(in Input) (Plan, error) {
 	case len(cands) == 0:
 		out.Converged, out.Infeasible = true, true
 		out.Reason = "no setup satisfies the constraints"
-	case cands[0].ID == curEval.id:
+	case cands[0].Setup.ID() == curEval.id:
 		out.Converged = true
 		out.Reason = "the current setup is predicted best"
 	case curCand != nil && curEval.feasible && relGain(curCand.Objective, cands[0].Objective) < opts.MinGain:
@@ -179,7 +179,7 @@ func (p *Model) Plan(in Input) (Plan, error) {
 		out.Reason = fmt.Sprintf("the best candidate improves the objective by %.1f %% only (< %.0f %%)",
 			100*relGain(curCand.Objective, cands[0].Objective), 100*opts.MinGain)
 	default:
-		out.Reason = "canary " + cands[0].Text + ": " + cands[0].Reason
+		out.Reason = "canary " + cands[0].Setup.String() + ": " + cands[0].Reason
 	}
 	if len(learned) > 0 {
 		out.Reason += "; learned from earlier runs: " + strings.Join(learned, "; ")
@@ -228,7 +228,7 @@ func (s *searcher) candidates(ranked []*evaluated, curEval *evaluated, curPred P
 		if err != nil {
 			return nil, nil, fmt.Errorf("model planner: constraints of %s: %w", e.setup, err)
 		}
-		c := Candidate{Setup: e.setup, Text: e.setup.String(), ID: e.id, Predicted: pr, Objective: obj,
+		c := Candidate{Setup: e.setup, Predicted: pr, Objective: obj,
 			LatencyGain: gain(curPred.MedianMS, pr.MedianMS), CostGain: gain(curPred.CostPerRequest, pr.CostPerRequest)}
 		c.Reason = fmt.Sprintf("%s: predicted median %.0f ms (%+.0f %%), p95 %.0f ms, %.3g $/request (%+.0f %%)",
 			describe(in.Graph, in.Current, e.setup), pr.MedianMS, -100*c.LatencyGain, pr.P95MS, pr.CostPerRequest, -100*c.CostGain)
@@ -241,9 +241,7 @@ func (s *searcher) candidates(ranked []*evaluated, curEval *evaluated, curPred P
 			cands = append(cands, c)
 		}
 	}
-	slices.SortStableFunc(cands, func(a, b Candidate) int {
-		return cmp.Or(cmp.Compare(a.Objective, b.Objective), strings.Compare(a.ID, b.ID))
-	})
+	sortCandidates(cands)
 	return cands, curCand, nil
 }
 
@@ -479,7 +477,7 @@ func (p *Model) measurements(in Input, m *model, opts ModelOptions) []Measuremen
 		if news == 0 {
 			continue
 		}
-		return []MeasurementRequest{{Setup: s, Text: s.String(), Requests: opts.MeasurementRequests,
+		return []MeasurementRequest{{Setup: s, Requests: opts.MeasurementRequests,
 			Reason: fmt.Sprintf("%s: measure the current setup at %d MB", reason, size)}}
 	}
 	return nil
@@ -573,4 +571,22 @@ func groupStat(st fusion.SetupStat, root string) (fusion.GroupStat, bool) {
 // groupKey names a group by its tasks and memory, as the setup text does.
 func groupKey(g fusion.Group) string {
 	return fmt.Sprintf("%s@%d", strings.Join(g.Tasks(), "+"), g.MemoryMB)
+}
+
+// sortCandidates orders candidates by objective, ties by setup ID (computed once each).
+func sortCandidates(cands []Candidate) {
+	type keyed struct {
+		c  Candidate
+		id string
+	}
+	ks := make([]keyed, len(cands))
+	for i, c := range cands {
+		ks[i] = keyed{c, c.Setup.ID()}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int {
+		return cmp.Or(cmp.Compare(a.c.Objective, b.c.Objective), strings.Compare(a.id, b.id))
+	})
+	for i, k := range ks {
+		cands[i] = k.c
+	}
 }

@@ -108,8 +108,6 @@ type Prediction struct {
 // Candidate is a setup proposed to run.
 type Candidate struct {
 	Setup     fusion.Setup `json:"setup"`
-	Text      string       `json:"text"`
-	ID        string       `json:"id"`
 	Predicted Prediction   `json:"predicted"`
 	// Objective is the policy's objective (lower is better).
 	Objective float64 `json:"objective"`
@@ -123,7 +121,6 @@ type Candidate struct {
 // MeasurementRequest asks for a setup to be run and observed before planning again.
 type MeasurementRequest struct {
 	Setup    fusion.Setup `json:"setup"`
-	Text     string       `json:"text"`
 	Reason   string       `json:"reason"`
 	Requests int          `json:"requests"`
 }

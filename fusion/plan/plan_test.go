@@ -224,7 +224,7 @@ func TestModelMeasurementsAndDeterminism(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Measurements) != 1 || p.Measurements[0].Text != fusion.AllRemote(app.Graph, 1024).String() {
+	if len(p.Measurements) != 1 || p.Measurements[0].Setup.String() != fusion.AllRemote(app.Graph, 1024).String() {
 		t.Fatalf("with one memory size observed: %+v, want a measurement at 1024 MB", p)
 	}
 	in.Profile = profileAt(app, 128, 1024, 3008)
@@ -254,8 +254,8 @@ func TestModelMeasurementsAndDeterminism(t *testing.T) {
 	// A rolled-back candidate is not proposed again.
 	in.History = append(in.History, plan.Trial{Setup: a.Candidates[0].Setup, Kind: plan.Canary, Verdict: "fail"})
 	c, _ := plan.NewModel(plan.ModelOptions{}).Plan(in)
-	if len(c.Candidates) == 0 || c.Candidates[0].ID == a.Candidates[0].ID {
-		t.Errorf("rolled-back %s proposed again", a.Candidates[0].Text)
+	if len(c.Candidates) == 0 || c.Candidates[0].Setup.ID() == a.Candidates[0].Setup.ID() {
+		t.Errorf("rolled-back %s proposed again", a.Candidates[0].Setup)
 	}
 }
 

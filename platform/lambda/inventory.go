@@ -59,7 +59,7 @@ func (p *Platform) deploymentOf(app string, c *types.FunctionConfiguration) (act
 		return activities.Deployment{}, fmt.Errorf("%s: %w", runtime.EnvSetup, err)
 	}
 	s = s.Canonical()
-	d := activities.Deployment{App: app, Setup: s.String(), SetupID: s.ID()}
+	d := activities.Deployment{App: app, Setup: s}
 	for _, g := range s.Groups {
 		d.Functions = append(d.Functions, p.FunctionName(app, s, g.Root))
 	}
@@ -77,11 +77,11 @@ func (p *Platform) Deployments(ctx context.Context, app string) ([]activities.De
 		if err != nil {
 			return nil, err
 		}
-		if have, ok := byID[d.SetupID]; ok {
+		if have, ok := byID[d.Setup.ID()]; ok {
 			return have, nil
 		}
 		d.Functions = nil
-		byID[d.SetupID] = &d
+		byID[d.Setup.ID()] = &d
 		return &d, nil
 	}
 	fn := p.EntryFunction(app)

@@ -101,7 +101,7 @@ func TestAdoptAndRetireOrphans(t *testing.T) {
 	}
 
 	res, err = acts.Adopt(ctx, activities.AdoptInput{App: "tree", Graph: graph})
-	if err != nil || !res.Found || res.Live.SetupID != live.SetupID || res.Live.Version != live.Version || res.Live.Entry != "A" ||
+	if err != nil || !res.Found || res.Live.Setup.ID() != live.Setup.ID() || res.Live.Version != live.Version || res.Live.Entry != "A" ||
 		!slices.Equal(res.Live.Functions, live.Functions) {
 		t.Fatalf("adopt: %+v %v, want %+v", res, err, live)
 	}
@@ -112,7 +112,7 @@ func TestAdoptAndRetireOrphans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{deps[0].SetupID, deps[2].SetupID}; !sameSet(retired, want) {
+	if want := []string{deps[0].Setup.ID(), deps[2].Setup.ID()}; !sameSet(retired, want) {
 		t.Errorf("retired %v, want %v", retired, want)
 	}
 	wantOnly(t, plat, live)

@@ -273,17 +273,18 @@ func (p *Platform) Deploy(ctx context.Context, req activities.DeployRequest) (ac
 	if !ok {
 		return activities.Deployment{}, &activities.PermanentError{Err: fmt.Errorf("setup %s has no group rooted at the entry %q", s, req.Entry)}
 	}
-	d := activities.Deployment{App: req.App, Setup: s.String(), SetupID: s.ID(), Entry: req.Entry}
+	id := s.ID()
+	d := activities.Deployment{App: req.App, Setup: s, Entry: req.Entry}
 	for _, g := range s.Groups {
 		name := p.FunctionName(req.App, s, g.Root)
 		if _, err := p.ensureFunction(ctx, req.App, p.config(req.App, s, g, name)); err != nil {
-			return activities.Deployment{}, fmt.Errorf("deploy group %q of setup %s: %w", g.Root, d.SetupID, err)
+			return activities.Deployment{}, fmt.Errorf("deploy group %q of setup %s: %w", g.Root, id, err)
 		}
 		d.Functions = append(d.Functions, name)
 	}
 	slices.Sort(d.Functions)
 	fn := p.EntryFunction(req.App)
-	if v, err := p.findVersion(ctx, fn, d.SetupID); err != nil {
+	if v, err := p.findVersion(ctx, fn, id); err != nil {
 		return activities.Deployment{}, err
 	} else if v != "" {
 		d.Version = v
@@ -291,16 +292,16 @@ func (p *Platform) Deploy(ctx context.Context, req activities.DeployRequest) (ac
 	}
 	rev, err := p.ensureFunction(ctx, req.App, p.config(req.App, s, entry, fn))
 	if err != nil {
-		return activities.Deployment{}, fmt.Errorf("deploy entry function %s for setup %s: %w", fn, d.SetupID, err)
+		return activities.Deployment{}, fmt.Errorf("deploy entry function %s for setup %s: %w", fn, id, err)
 	}
 	out, err := p.lambda.PublishVersion(ctx, &awslambda.PublishVersionInput{
-		FunctionName: aws.String(fn), Description: aws.String(versionDescription(d.SetupID)), RevisionId: rev,
+		FunctionName: aws.String(fn), Description: aws.String(versionDescription(id)), RevisionId: rev,
 	})
 	if err != nil {
-		return activities.Deployment{}, fmt.Errorf("publish version of %s for setup %s: %w", fn, d.SetupID, classify(err))
+		return activities.Deployment{}, fmt.Errorf("publish version of %s for setup %s: %w", fn, id, classify(err))
 	}
 	d.Version = aws.ToString(out.Version)
-	p.log.Info("deployed setup", "app", req.App, "setup", d.SetupID, "entry", fn, "version", d.Version)
+	p.log.Info("deployed setup", "app", req.App, "setup", id, "entry", fn, "version", d.Version)
 	return d, nil
 }
 
@@ -487,9 +488,10 @@ func (p *Platform) Live(ctx context.Context, app string) (primary string, weight
 // the alias routes to.
 func (p *Platform) Retire(ctx context.Context, d activities.Deployment) error {
 	fn := p.EntryFunction(d.App)
+	id := d.Setup.ID()
 	version := d.Version
 	if version == "" {
-		v, err := p.findVersion(ctx, fn, d.SetupID)
+		v, err := p.findVersion(ctx, fn, id)
 		if err != nil {
 			return err
 		}
@@ -498,20 +500,16 @@ func (p *Platform) Retire(ctx context.Context, d activities.Deployment) error {
 	if version != "" {
 		primary, weights, ok, err := p.Live(ctx, d.App)
 		if err != nil {
-			return fmt.Errorf("retire setup %s: %w", d.SetupID, err)
+			return fmt.Errorf("retire setup %s: %w", id, err)
 		}
 		if _, canary := weights[version]; ok && (primary == version || canary) {
-			return fmt.Errorf("retire setup %s: version %s of %s is live on alias %s", d.SetupID, version, fn, p.opts.Alias)
+			return fmt.Errorf("retire setup %s: version %s of %s is live on alias %s", id, version, fn, p.opts.Alias)
 		}
 	}
 	names := d.Functions
-	if len(names) == 0 && d.Setup != "" {
-		s, err := fusion.ParseSetup(d.Setup)
-		if err != nil {
-			return &activities.PermanentError{Err: fmt.Errorf("retire setup %s: %w", d.SetupID, err)}
-		}
-		for _, g := range s.Groups {
-			names = append(names, p.FunctionName(d.App, s, g.Root))
+	if len(names) == 0 {
+		for _, g := range d.Setup.Groups {
+			names = append(names, p.FunctionName(d.App, d.Setup, g.Root))
 		}
 	}
 	for _, name := range names {
@@ -519,16 +517,16 @@ func (p *Platform) Retire(ctx context.Context, d activities.Deployment) error {
 			continue // never delete the stable entry function itself
 		}
 		if _, err := p.lambda.DeleteFunction(ctx, &awslambda.DeleteFunctionInput{FunctionName: aws.String(name)}); err != nil && !isNotFound(err) {
-			return fmt.Errorf("retire setup %s: delete %s: %w", d.SetupID, name, classify(err))
+			return fmt.Errorf("retire setup %s: delete %s: %w", id, name, classify(err))
 		}
 	}
 	if version != "" {
 		_, err := p.lambda.DeleteFunction(ctx, &awslambda.DeleteFunctionInput{FunctionName: aws.String(fn), Qualifier: aws.String(version)})
 		if err != nil && !isNotFound(err) {
-			return fmt.Errorf("retire setup %s: delete %s:%s: %w", d.SetupID, fn, version, classify(err))
+			return fmt.Errorf("retire setup %s: delete %s:%s: %w", id, fn, version, classify(err))
 		}
 	}
-	p.log.Info("retired setup", "app", d.App, "setup", d.SetupID, "version", version)
+	p.log.Info("retired setup", "app", d.App, "setup", id, "version", version)
 	return nil
 }
 

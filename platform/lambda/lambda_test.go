@@ -87,8 +87,8 @@ func TestAgainstLocalPlatform(t *testing.T) {
 			t.Fatal(err)
 		}
 		prof := fusion.BuildProfile(fusion.Graph{}, tr.Records, tr.Reports)
-		s1, _ := prof.Setup(d1.SetupID)
-		s2, _ := prof.Setup(d2.SetupID)
+		s1, _ := prof.Setup(d1.Setup.ID())
+		s2, _ := prof.Setup(d2.Setup.ID())
 		if s1.Requests+s2.Requests == 30 && len(tr.Reports) >= len(tr.Records) {
 			break
 		}

@@ -28,15 +28,11 @@ func (p *Platform) Traces(ctx context.Context, q activities.TraceQuery) (activit
 	entry := p.EntryFunction(q.App)
 	groups = append(groups, LogGroup(entry))
 	for _, d := range q.Deployments {
-		setups[d.SetupID] = true
+		setups[d.Setup.ID()] = true
 		names := d.Functions
 		if len(names) == 0 {
-			s, err := fusion.ParseSetup(d.Setup)
-			if err != nil {
-				return activities.Traces{}, &activities.PermanentError{Err: fmt.Errorf("traces of setup %s: %w", d.SetupID, err)}
-			}
-			for _, g := range s.Groups {
-				names = append(names, p.FunctionName(q.App, s, g.Root))
+			for _, g := range d.Setup.Groups {
+				names = append(names, p.FunctionName(q.App, d.Setup, g.Root))
 			}
 		}
 		for _, n := range names {
