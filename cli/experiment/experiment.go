@@ -83,7 +83,9 @@ type Options struct {
 	Reduced bool
 	// Command is the exact command line, recorded with the results.
 	Command string
-	Lab     Lab
+	// RenderOnly rewrites the tables and plots from results.json and measures nothing.
+	RenderOnly bool
+	Lab        Lab
 	// Progress receives one line per measurement with the time left; nil for none.
 	Progress io.Writer
 }
@@ -174,6 +176,10 @@ func Run(ctx context.Context, opts Options) (Results, error) {
 	res, err := loadResults(filepath.Join(opts.Out, "results.json"))
 	if err != nil {
 		return Results{}, err
+	}
+	if opts.RenderOnly {
+		e := &runner{opts: opts, res: &res}
+		return res, e.write()
 	}
 	res.Meta = newMeta(opts, res.Meta)
 	e := &runner{opts: opts, res: &res, progress: newProgress(opts), todo: map[[2]string][]string{}}
@@ -290,7 +296,7 @@ func (e *runner) arm(ctx context.Context, site Site, g fusion.Graph, app, arm, p
 	if err = errors.Join(err, env.err); err != nil {
 		return Record{}, err
 	}
-	rec.Finished = time.Now().UTC()
+	rec.Finished, rec.LoadAverage = time.Now().UTC(), loadAverage()
 	rec.fill(g, env.measurements, run, preds)
 	return rec, nil
 }

@@ -3,6 +3,7 @@ package experiment
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,6 +126,39 @@ func TestLatencyProfiles(t *testing.T) {
 		err := withLatencyProfile(&o, tt.name)
 		if (err == nil) != tt.ok || o.LatencyProfile.On() != tt.on {
 			t.Errorf("%s: on %t, error %v", tt.name, o.LatencyProfile.On(), err)
+		}
+	}
+}
+
+// noLab fails the test when opened.
+type noLab struct{ t *testing.T }
+
+func (l noLab) Open(context.Context, string, string, string) (Site, error) {
+	l.t.Error("render opened a platform")
+	return Site{}, errors.New("no platform")
+}
+
+// TestRenderOnly: --render rewrites the tables and plots from results.json without opening a
+// platform. It fails when rendering measures, or writes nothing.
+func TestRenderOnly(t *testing.T) {
+	out := t.TempDir()
+	s := SetupResult{Setup: "A@128,B@128", ID: "x", Requests: 10, Metrics: Metrics{MedianMS: 12, P95MS: 20, CostPerRequest: 2e-6}, LatencyMS: []float64{10, 12, 20}}
+	r := Results{Records: []Record{{App: "tree", Arm: AllRemote, Profile: ProfileNone, Setups: []SetupResult{s}, Final: s}}}
+	e := &runner{opts: Options{Out: out}, res: &r}
+	if err := e.write(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"README.md", "tree-none-run.png"} {
+		if err := os.Remove(filepath.Join(out, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Run(context.Background(), Options{Apps: []string{"tree"}, Profiles: []string{ProfileNone}, Out: out, Lab: noLab{t}, RenderOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"README.md", "tree-none-run.png", "tree-none-cdf.png"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
 		}
 	}
 }

@@ -20,7 +20,7 @@ func Markdown(r Results) string {
 	}
 	fmt.Fprintf(&b, "# Fusionize against Fusionize++, live on the local platform\n\n")
 	fmt.Fprintf(&b, "%s.\n\n", label)
-	end, loadEnd := "(not finished)", "(not finished)"
+	end, loadEnd := "(not finished: interrupted, or still running)", "(not finished)"
 	if !m.Finished.IsZero() {
 		end, loadEnd = m.Finished.Format(time.RFC3339), fmt.Sprintf("%.1f", m.LoadAverageEnd)
 	}
@@ -50,16 +50,20 @@ func writeSection(b *strings.Builder, r Results, app, profile string) {
 	if rec, ok := r.Record(app, AllRemote, profile); ok {
 		fmt.Fprintf(b, "Platform: %s.\n\n", cmp.Or(rec.Platform, r.Meta.Platform))
 	}
-	b.WriteString("| arm | final setup | median ms | p95 ms | $ per 1M requests | cold | setups deployed | requests per setup (planner default) | experiment requests | wall time |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| arm | final setup | median ms | p95 ms | $ per 1M requests | cold | setups deployed | requests per setup (planner default) | experiment requests | wall time | converged | load average at its end |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
 	for _, arm := range Arms {
 		rec, ok := r.Record(app, arm, profile)
 		if !ok {
 			continue
 		}
 		f := rec.Final
-		fmt.Fprintf(b, "| %s | `%s` | %.1f | %.1f | %.2f | %.1f %% | %d | %d | %d | %s |\n", arm, f.Setup, f.MedianMS, f.P95MS,
+		load := "not recorded"
+		if rec.LoadAverage > 0 {
+			load = fmt.Sprintf("%.0f", rec.LoadAverage)
+		}
+		fmt.Fprintf(b, "| %s | `%s` | %.1f | %.1f | %.2f | %.1f %% | %d | %d | %d | %s | %t | %s |\n", arm, f.Setup, f.MedianMS, f.P95MS,
 			f.CostPerRequest*1e6, 100*f.ColdShare, rec.Deployed, rec.RequestsPerSetup, rec.ExperimentRequests,
-			time.Duration(rec.WallS*float64(time.Second)).Round(time.Second))
+			time.Duration(rec.WallS*float64(time.Second)).Round(time.Second), rec.Converged, load)
 	}
 	b.WriteString("\n")
 	writeGoals(b, r, app, profile)

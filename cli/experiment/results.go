@@ -89,6 +89,8 @@ type Record struct {
 	Reduced          bool      `json:"reduced"`
 	Started          time.Time `json:"started"`
 	Finished         time.Time `json:"finished"`
+	// LoadAverage is the machine's 1-minute load average when the arm ended.
+	LoadAverage float64 `json:"loadAverage,omitempty"`
 	// Setups are every setup reached, in order.
 	Setups []SetupResult `json:"setups"`
 	// Final is the arm's final setup and its metrics (its last measurement); for the
