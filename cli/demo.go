@@ -18,8 +18,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/urfave/cli/v2"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/fusionize/fusionize/cli/appconfig"
 	"github.com/fusionize/fusionize/cli/loadgen"
@@ -118,7 +121,7 @@ func runDemo(c *cli.Context) error {
 
 	var result workflows.OptimizerResult
 	wfDone := make(chan error, 1)
-	go func() { wfDone <- run.Get(demoCtx, &result) }()
+	go func() { wfDone <- waitResult(demoCtx, run, &result) }()
 	err = followProgress(demoCtx, tc, cfg.Name, cfg.Canary.MinSamples, wfDone, logf)
 	cancelDemo()
 	lr := <-loadDone
@@ -215,6 +218,37 @@ func demoStack(ctx context.Context, c *cli.Context, o StackOptions, cfg appconfi
 		return e, nil, err
 	}
 	return endpoints{stack.Temporal.FrontendAddress(), stack.Platform.Endpoint(), stack.Temporal.UIURL()}, stack, nil
+}
+
+// waitResult waits for the optimizer's result, riding out the wait's own transport errors (on
+// a busy machine the history long poll can time out: gRPC DeadlineExceeded or Unavailable)
+// until ctx ends. Any other error, the workflow's failure included, ends it.
+func waitResult(ctx context.Context, run client.WorkflowRun, result any) error {
+	for {
+		err := run.Get(ctx, result)
+		if err == nil || ctx.Err() != nil || !transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// transient reports whether err is a gRPC timeout or unavailability, worth a retry.
+func transient(err error) bool {
+	var de *serviceerror.DeadlineExceeded
+	var ue *serviceerror.Unavailable
+	if errors.As(err, &de) || errors.As(err, &ue) {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.DeadlineExceeded, codes.Unavailable:
+		return true
+	}
+	return false
 }
 
 // listening reports whether something accepts TCP connections at addr.
