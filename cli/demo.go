@@ -123,13 +123,15 @@ func runDemo(c *cli.Context) error {
 	wfDone := make(chan error, 1)
 	go func() { wfDone <- waitResult(demoCtx, run, &result) }()
 	err = followProgress(demoCtx, tc, cfg.Name, cfg.Canary.MinSamples, wfDone, logf)
+	// Time ran out whichever error came first: the deadline's, or the result wait's.
+	timedOut := errors.Is(demoCtx.Err(), context.DeadlineExceeded)
 	cancelDemo()
 	lr := <-loadDone
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
 			fmt.Fprintln(errOut, "interrupted: the optimizer keeps its state in Temporal; `fusionize demo` again (or `fusionize dev` and `fusionize optimize status`) picks it up")
-		case errors.Is(err, context.DeadlineExceeded):
+		case timedOut:
 			explainTimeout(ctx, tc, out, cfg.Name, c.Duration("timeout"), lr)
 			return fmt.Errorf("demo of %s: not converged within --timeout %s", cfg.Name, c.Duration("timeout"))
 		}
