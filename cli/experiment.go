@@ -41,6 +41,7 @@ func experimentCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Value: "docs/results", Usage: "results directory"},
 			&cli.StringFlag{Name: "platform-addr", Value: "127.0.0.1:0", Usage: "local platform address"},
 			&cli.BoolFlag{Name: "verbose", Usage: "log the platform to stderr"},
+			&cli.StringFlag{Name: "note", Usage: "a note printed at the top of the tables (kept in results.json)"},
 			&cli.BoolFlag{Name: "render", Usage: "only rewrite the tables and plots from --out/results.json"},
 		},
 		Action: runExperiment,
@@ -53,7 +54,7 @@ func experimentOptions(c *cli.Context) experiment.Options {
 		Apps: c.StringSlice("app"), Arms: c.StringSlice("arm"), Profiles: c.StringSlice("profile"),
 		Requests: c.Int("requests"), ModelRequests: c.Int("model-requests"), ExhaustiveRequests: c.Int("exhaustive-requests"),
 		WorkScale: c.Float64("work-scale"), Out: c.String("out"), Command: "fusionize " + strings.Join(os.Args[1:], " "),
-		Progress: c.App.Writer, RenderOnly: c.Bool("render"),
+		Progress: c.App.Writer, RenderOnly: c.Bool("render"), Note: c.String("note"),
 	}
 	if c.Bool("reduced") {
 		o.Requests = cmp.Or(o.Requests, 200)

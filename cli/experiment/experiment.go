@@ -83,6 +83,8 @@ type Options struct {
 	Reduced bool
 	// Command is the exact command line, recorded with the results.
 	Command string
+	// Note is printed under the tables' heading (what a reader must know about this run).
+	Note string
 	// RenderOnly rewrites the tables and plots from results.json and measures nothing.
 	RenderOnly bool
 	Lab        Lab
@@ -177,11 +179,15 @@ func Run(ctx context.Context, opts Options) (Results, error) {
 	if err != nil {
 		return Results{}, err
 	}
+	if opts.Note != "" {
+		res.Meta.Note = opts.Note
+	}
 	if opts.RenderOnly {
 		e := &runner{opts: opts, res: &res}
 		return res, e.write()
 	}
 	res.Meta = newMeta(opts, res.Meta)
+	res.Meta.Note = cmp.Or(opts.Note, res.Meta.Note)
 	e := &runner{opts: opts, res: &res, progress: newProgress(opts), todo: map[[2]string][]string{}}
 	graphs := map[string]fusion.Graph{}
 	for _, app := range opts.Apps {

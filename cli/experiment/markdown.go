@@ -20,6 +20,9 @@ func Markdown(r Results) string {
 	}
 	fmt.Fprintf(&b, "# Fusionize against Fusionize++, live on the local platform\n\n")
 	fmt.Fprintf(&b, "%s.\n\n", label)
+	if m.Note != "" {
+		fmt.Fprintf(&b, "**Note:** %s\n\n", m.Note)
+	}
 	end, loadEnd := "(not finished: interrupted, or still running)", "(not finished)"
 	if !m.Finished.IsZero() {
 		end, loadEnd = m.Finished.Format(time.RFC3339), fmt.Sprintf("%.1f", m.LoadAverageEnd)

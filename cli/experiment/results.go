@@ -32,6 +32,7 @@ type Meta struct {
 	Platform  string    `json:"platform"`
 	WorkScale float64   `json:"workScale"`
 	Reduced   bool      `json:"reduced"`
+	Note      string    `json:"note,omitempty"`
 	// LoadAverage* are the machine's 1-minute load averages when the run started and ended
 	// (other work on the machine shares its cores with the functions measured).
 	LoadAverageStart float64 `json:"loadAverageStart"`
