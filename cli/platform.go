@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/platform/local"
 )
 
@@ -167,7 +168,7 @@ func platformBenchCommand() *cli.Command {
 			&cli.IntFlag{Name: "invocations", Value: 5000, Usage: "most warm invocations per phase"},
 			&cli.DurationFlag{Name: "duration", Value: 3 * time.Second, Usage: "longest time per warm phase"},
 			&cli.IntFlag{Name: "clients", Value: 8, Usage: "concurrent clients in the concurrent phase"},
-			&cli.IntFlag{Name: "memory", Value: 1769, Usage: "memory size of the function in MB"},
+			&cli.IntFlag{Name: "memory", Value: fusion.MBPerVCPU, Usage: "memory size of the function in MB"},
 			&cli.StringFlag{Name: "cgroups", Value: local.CgroupsAuto, Usage: "auto or off"},
 			&cli.StringFlag{Name: "runs", Value: defaultBenchRuns, Usage: "load runs, app@requests-per-second, comma-separated (empty: none)"},
 			&cli.DurationFlag{Name: "load-duration", Value: 2 * time.Minute, Usage: "how long each load run sends requests"},

@@ -18,6 +18,12 @@ const (
 	MaxMemoryMB = 10240
 )
 
+// MBPerVCPU is the memory size at which Lambda gives a function one full vCPU; its CPU
+// share is proportional to memory below and above ("Lambda allocates CPU power in
+// proportion to the amount of memory configured … at 1,769 MB, a function has the
+// equivalent of one vCPU", AWS Lambda Developer Guide, "Configure Lambda function memory").
+const MBPerVCPU = 1769
+
 // Group is one deployed function: a root task (its entry point), the tasks inlined with it,
 // and its memory size.
 type Group struct {

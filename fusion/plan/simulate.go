@@ -10,7 +10,7 @@ import (
 )
 
 // vcpuMB is the memory size at which a Lambda function gets one full vCPU.
-const vcpuMB = 1769
+const vcpuMB = fusion.MBPerVCPU
 
 // SimOptions configures Simulate.
 type SimOptions struct {

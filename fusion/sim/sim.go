@@ -40,7 +40,7 @@ import (
 )
 
 // VCPUMemoryMB is the memory size at which a Lambda function gets one full vCPU.
-const VCPUMemoryMB = 1769
+const VCPUMemoryMB = fusion.MBPerVCPU
 
 // Work is what one run of a task does.
 type Work struct {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fusionize/fusionize/fusion"
 )
 
 // Cgroup modes for Options.Cgroups.
@@ -21,8 +23,7 @@ const (
 
 const (
 	cfsPeriodUs = 100000
-	// mbPerVCPU is the memory size at which Lambda gives a function one full vCPU.
-	mbPerVCPU = 1769
+	mbPerVCPU   = fusion.MBPerVCPU
 )
 
 // cpuQuotaUs is the CFS quota per 100 ms period that gives memoryMB its Lambda CPU share:
