@@ -465,7 +465,7 @@ func (s *Server) startUI(ctx context.Context, port int) error {
 		CORS: uiconfig.CORS{CookieInsecure: true},
 	}
 	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("Web UI config: %w", err)
+		return fmt.Errorf("configure the Web UI: %w", err)
 	}
 	ui := uiserver.NewServer(server_options.WithConfigProvider(cfg))
 	done := make(chan struct{})
@@ -484,7 +484,7 @@ func (s *Server) startUI(ctx context.Context, port int) error {
 			return nil
 		}
 		if err := sleep(ctx, pollInterval); err != nil {
-			return fmt.Errorf("Web UI %s did not answer: %w", s.uiURL, lastErr)
+			return fmt.Errorf("the Web UI %s did not answer: %w", s.uiURL, lastErr)
 		}
 	}
 }
