@@ -181,7 +181,7 @@ func New(opts Options) (*Server, error) {
 		errs = append(errs, errors.New("DataDir is required"))
 	}
 	if ip := net.ParseIP(opts.Host); ip == nil {
-		errs = append(errs, fmt.Errorf("Host %q is not an IP address", opts.Host))
+		errs = append(errs, fmt.Errorf("option Host %q is not an IP address", opts.Host))
 	}
 	if opts.FrontendPort < 0 || opts.FrontendPort > 65535 {
 		errs = append(errs, fmt.Errorf("FrontendPort %d is not a port (0-65535, 0 for a free port)", opts.FrontendPort))
@@ -193,7 +193,7 @@ func New(opts Options) (*Server, error) {
 		errs = append(errs, fmt.Errorf("FrontendPort and UIPort are both %d", opts.UIPort))
 	}
 	if opts.Retention < 24*time.Hour {
-		errs = append(errs, fmt.Errorf("Retention %s is shorter than the server's minimum of 24h", opts.Retention))
+		errs = append(errs, fmt.Errorf("option Retention %s is shorter than the server's minimum of 24h", opts.Retention))
 	}
 	for name, typ := range opts.SearchAttributes {
 		if name == "" {
