@@ -69,22 +69,22 @@ func setupAttribute(text, id string) string {
 // history and in `fusionize optimize status`).
 func (st Status) details() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "**%s** · %s", st.App, st.Phase)
+	b.WriteString(fmt.Sprintf("**%s** · %s", st.App, st.Phase))
 	if st.Paused {
 		b.WriteString(" (paused)")
 	}
 	if st.Cycle > 0 {
-		fmt.Fprintf(&b, " · cycle %d", st.Cycle)
+		b.WriteString(fmt.Sprintf(" · cycle %d", st.Cycle))
 	}
 	if st.Message != "" {
-		fmt.Fprintf(&b, " — %s", clip(st.Message, 120))
+		b.WriteString(fmt.Sprintf(" — %s", clip(st.Message, 120)))
 	}
-	fmt.Fprintf(&b, "  \ncurrent `%s`", st.Current)
+	b.WriteString(fmt.Sprintf("  \ncurrent `%s`", st.Current))
 	if !st.Candidate.IsZero() {
-		fmt.Fprintf(&b, "  \ncandidate `%s`", st.Candidate)
+		b.WriteString(fmt.Sprintf("  \ncandidate `%s`", st.Candidate))
 		if st.Step > 0 {
-			fmt.Fprintf(&b, " — canary step %d, %.0f %% of traffic, warm samples: current %d, candidate %d",
-				st.Step, 100*st.Weight, st.StableSamples, st.CanarySamples)
+			b.WriteString(fmt.Sprintf(" — canary step %d, %.0f %% of traffic, warm samples: current %d, candidate %d",
+				st.Step, 100*st.Weight, st.StableSamples, st.CanarySamples))
 		}
 	}
 	if v := st.LastVerdict; v != nil {
@@ -92,7 +92,7 @@ func (st Status) details() string {
 		if v.Accepted {
 			decision = "promoted"
 		}
-		fmt.Fprintf(&b, "  \nlast verdict: %s, %s", v.Outcome, decision)
+		b.WriteString(fmt.Sprintf("  \nlast verdict: %s, %s", v.Outcome, decision))
 	}
 	return b.String()
 }
