@@ -633,6 +633,13 @@ func nextLine(br *bufio.Reader, scratch []byte) (line, scratchOut []byte, err er
 	}
 }
 
+// owner is the user the instance's process runs as when isolated, else -1.
+func (inst *instance) owner() int {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	return inst.uid
+}
+
 // serveRuntime answers the Lambda Runtime API (and the part of the Extensions API that
 // aws-lambda-go's SIGTERM support uses) for the instance named by the path's token.
 func (p *Platform) serveRuntime(w http.ResponseWriter, r *http.Request, rest string) {
@@ -644,7 +651,7 @@ func (p *Platform) serveRuntime(w http.ResponseWriter, r *http.Request, rest str
 		runtimeError(w, http.StatusForbidden, "Runtime.UnknownInstance", "no such instance")
 		return
 	}
-	if inst.uid >= 0 && peerUID(r.Context()) != inst.uid {
+	if uid := inst.owner(); uid >= 0 && peerUID(r.Context()) != uid {
 		// Isolated instances run as users of their own: a token in another user's hands is stolen.
 		runtimeError(w, http.StatusForbidden, "Runtime.UnknownInstance", "no such instance")
 		return

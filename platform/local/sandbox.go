@@ -137,7 +137,9 @@ func (sb *sandbox) prepare(inst *instance, attr *syscall.SysProcAttr) (string, e
 		return "", fmt.Errorf("hand tmp directory %s to uid %d: %w", tmp, u, err)
 	}
 	attr.Credential = &syscall.Credential{Uid: u, Gid: u, Groups: []uint32{}}
+	inst.mu.Lock() // the Runtime API reads it from its own goroutines (instance.owner)
 	inst.uid = int(u)
+	inst.mu.Unlock()
 	return tmp, nil
 }
 
