@@ -78,11 +78,13 @@ func TestUsage(t *testing.T) {
 	before := e.p.Usage().InstanceCPU
 	_, resp := e.invoke(t, "cpu", map[string]any{"op": "spin", "rounds": 3000})
 	spun := time.Duration(resp.CPUMs * float64(time.Millisecond))
-	if spun < 20*time.Millisecond {
+	if spun < 50*time.Millisecond {
 		t.Fatalf("spin used %v of CPU, too little to measure", spun)
 	}
 	u := e.p.Usage()
-	if u.InstanceCPU-before < spun-10*time.Millisecond {
+	// /proc counts user and system time in clock ticks (10 ms each), so up to two ticks
+	// may be missing; an instance's CPU not counted at all still fails.
+	if u.InstanceCPU-before < spun-25*time.Millisecond {
 		t.Errorf("InstanceCPU grew by %v while the instance spun %v", u.InstanceCPU-before, spun)
 	}
 	if u.Instances != 1 || u.InstanceRSS < 1<<20 || u.PlatformRSS < 1<<20 || u.Cores < 1 {
