@@ -490,7 +490,7 @@ func (p *Platform) createFunction(w http.ResponseWriter, r *http.Request, reqID,
 	}
 	p.codeMu.RLock()
 	defer p.codeMu.RUnlock()
-	if c.CodeSha256, c.CodeSize, err = unpackCode(p.opts.DataDir, zipped); err != nil {
+	if c.CodeSha256, c.CodeSize, err = unpackCode(p.opts.RunDir, zipped); err != nil {
 		return err
 	}
 	var out configOut
@@ -580,7 +580,7 @@ func (p *Platform) getFunction(w http.ResponseWriter, reqID, region, fnParam, qp
 		"Configuration": cfg,
 		"Code": map[string]string{
 			"RepositoryType": "S3",
-			"Location":       "file://" + filepath.Join(p.opts.DataDir, c.codeDir()),
+			"Location":       "file://" + filepath.Join(p.opts.RunDir, c.codeDir()),
 		},
 		"Tags": map[string]string{},
 	}
@@ -644,7 +644,7 @@ func (p *Platform) deleteFunction(w http.ResponseWriter, reqID, region, fnParam,
 	}
 	p.codeMu.Lock()
 	p.mu.Lock()
-	removeUnusedCode(p.opts.DataDir, p.fns)
+	removeUnusedCode(p.opts.RunDir, p.fns)
 	p.mu.Unlock()
 	p.codeMu.Unlock()
 	writeJSON(w, reqID, http.StatusNoContent, nil)
@@ -676,7 +676,7 @@ func (p *Platform) updateCode(w http.ResponseWriter, r *http.Request, reqID, reg
 	}
 	p.codeMu.RLock()
 	defer p.codeMu.RUnlock()
-	sha, size, err := unpackCode(p.opts.DataDir, zipped)
+	sha, size, err := unpackCode(p.opts.RunDir, zipped)
 	if err != nil {
 		return err
 	}

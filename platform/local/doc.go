@@ -93,7 +93,8 @@
 // code directory, nor be written through a link; permissions stay as the zip has them. Where the
 // platform runs as root (Options.Isolation auto) each function's instances run as a user of its
 // own with a private TMPDIR, and the Runtime API serves an instance only on connections that
-// user owns; elsewhere every instance runs as the platform's user, which Status.Isolation and
+// user owns (the code and tmp directories live in Options.RunDir, which defaults to a
+// searchable directory of root's when other users may not reach DataDir); elsewhere every instance runs as the platform's user, which Status.Isolation and
 // the log say (sandbox.go). Asynchronous events hold at most Options.AsyncQueueBytes across all
 // functions and logs at most Options.LogBytes; a throttled Invoke is refused before its payload
 // is read (bounds.go).

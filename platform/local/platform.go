@@ -46,6 +46,12 @@ type Options struct {
 	Addr string
 	// DataDir holds the persisted functions, versions, aliases and unpacked code. Required.
 	DataDir string
+	// RunDir holds the unpacked code (RunDir/code) and the isolated instances' tmp directories
+	// (RunDir/tmp). Default DataDir; but where functions run as users of their own (the
+	// platform runs as root) and other users may not search DataDir's parents (say, under
+	// /root), the default is DefaultIsolatedRunDir/<hash of DataDir>, root's and searchable,
+	// so that the functions' users reach their code. Code already unpacked elsewhere moves.
+	RunDir string
 	// Registerer receives the platform's Prometheus collectors; nil registers them nowhere.
 	// GET /metrics serves them from a private registry either way.
 	Registerer prometheus.Registerer
@@ -286,7 +292,7 @@ func New(opts Options) (*Platform, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(o.DataDir, "code"), 0o755); err != nil {
+	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("local platform data dir: %w", err)
 	}
 	lock, err := lockDataDir(o.DataDir)
@@ -295,6 +301,10 @@ func New(opts Options) (*Platform, error) {
 	}
 	fns, err := loadState(o.DataDir)
 	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if err := prepareRunDir(&o, fns); err != nil {
 		lock.Close()
 		return nil, err
 	}

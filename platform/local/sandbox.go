@@ -56,7 +56,7 @@ type sandbox struct {
 
 // newSandbox decides whether instances can run as users of their own.
 func newSandbox(o Options) *sandbox {
-	sb := &sandbox{firstUID: o.FirstUID, seed: o.DataDir, tmpRoot: filepath.Join(o.DataDir, "tmp"),
+	sb := &sandbox{firstUID: o.FirstUID, seed: o.DataDir, tmpRoot: filepath.Join(o.RunDir, "tmp"),
 		uids: map[string]uint32{}, used: map[uint32]bool{}}
 	shared := "every instance runs as the platform's own user: any function can read another's environment " +
 		"(its Runtime API token), memory and files, and the platform's data directory"
@@ -66,7 +66,7 @@ func newSandbox(o Options) *sandbox {
 	case os.Geteuid() != 0:
 		sb.status.Reason = "the platform does not run as root, so it cannot run functions as users of their own: " + shared
 	default:
-		if err := unsearchableAncestor(filepath.Join(o.DataDir, "code")); err != nil {
+		if err := unsearchableAncestor(filepath.Join(o.RunDir, "code")); err != nil {
 			sb.status.Reason = fmt.Sprintf("%v, so functions running as users of their own could not reach their code "+
 				"(choose a data directory whose parents others may search, e.g. under /var/lib or /tmp): %s", err, shared)
 		} else if err := os.MkdirAll(sb.tmpRoot, 0o711); err != nil {
@@ -228,4 +228,113 @@ func procNetAddr(a netip.AddrPort) string {
 	}
 	fmt.Fprintf(&b, ":%04X", a.Port())
 	return b.String()
+}
+
+// DefaultIsolatedRunDir is where a platform that isolates functions keeps their code and tmp
+// directories when other users may not search its data directory's parents.
+const DefaultIsolatedRunDir = "/var/lib/fusionize/run"
+
+// prepareRunDir chooses o.RunDir (see Options.RunDir), creates RunDir/code and moves there
+// any code of fns unpacked under the data directory by an earlier platform.
+func prepareRunDir(o *Options, fns map[string]*function) error {
+	if o.RunDir == "" {
+		o.RunDir = o.DataDir
+		if isolating(*o) && unsearchableAncestor(o.DataDir) != nil {
+			abs, _ := filepath.Abs(o.DataDir)
+			h := fnv.New64a()
+			h.Write([]byte(abs))
+			dir := filepath.Join(DefaultIsolatedRunDir, strconv.FormatUint(h.Sum64(), 16))
+			if err := mkdirSearchable(dir); err == nil {
+				o.RunDir = dir
+				removeOrphanRunDirs()
+				_ = os.WriteFile(filepath.Join(dir, runDirOwner), []byte(abs), 0o600)
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(o.RunDir, "code"), 0o755); err != nil {
+		return fmt.Errorf("local platform run dir: %w", err)
+	}
+	if o.RunDir == o.DataDir {
+		return nil
+	}
+	for _, f := range fns {
+		cfgs := []*config{f.Latest}
+		for _, v := range f.Versions {
+			cfgs = append(cfgs, v)
+		}
+		for _, c := range cfgs {
+			if err := moveCode(filepath.Join(o.DataDir, c.codeDir()), filepath.Join(o.RunDir, c.codeDir())); err != nil {
+				return fmt.Errorf("local platform: move code of %s to %s: %w", f.Name, o.RunDir, err)
+			}
+		}
+	}
+	_ = os.RemoveAll(filepath.Join(o.DataDir, "code"))
+	return nil
+}
+
+// runDirOwner names the file in a run directory under DefaultIsolatedRunDir that holds the
+// data directory it serves.
+const runDirOwner = "datadir"
+
+// removeOrphanRunDirs deletes the run directories under DefaultIsolatedRunDir whose data
+// directory is gone (deleted by its user, or a test's temporary directory), so that code does
+// not pile up there.
+func removeOrphanRunDirs() {
+	entries, err := os.ReadDir(DefaultIsolatedRunDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		dir := filepath.Join(DefaultIsolatedRunDir, e.Name())
+		owner, err := os.ReadFile(filepath.Join(dir, runDirOwner))
+		if err != nil || len(owner) == 0 {
+			continue
+		}
+		if _, err := os.Stat(string(owner)); errors.Is(err, fs.ErrNotExist) {
+			_ = os.RemoveAll(dir)
+		}
+	}
+}
+
+// isolating says whether instances will run as users of their own (if their code is reachable).
+func isolating(o Options) bool {
+	return o.Isolation != IsolationOff && os.Geteuid() == 0
+}
+
+// mkdirSearchable creates dir and its missing parents, and lets every user search dir and
+// its parents up to DefaultIsolatedRunDir's parent (directories Fusionize owns); it changes
+// nothing above those and fails if other users still may not search the whole path.
+func mkdirSearchable(dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return err
+	}
+	for d := dir; strings.HasPrefix(d, filepath.Dir(DefaultIsolatedRunDir)); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o711); err != nil {
+			return err
+		}
+	}
+	return unsearchableAncestor(dir)
+}
+
+// moveCode moves unpacked code from src to dst unless dst has it already.
+func moveCode(src, dst string) error {
+	if _, err := os.Stat(dst); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
+		return nil // lost before; Invoke reports it as Lambda reports broken code
+	}
+	if err := os.Rename(src, dst); err == nil {
+		return nil
+	}
+	tmp := dst + ".moving"
+	_ = os.RemoveAll(tmp)
+	if err := os.CopyFS(tmp, os.DirFS(src)); err != nil {
+		_ = os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
 }

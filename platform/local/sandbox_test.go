@@ -117,11 +117,8 @@ func TestIsolationStatus(t *testing.T) {
 	if off.Enabled || !strings.Contains(off.Reason, "Runtime API token") {
 		t.Errorf("Isolation off: %+v, want disabled with what that means", off)
 	}
-	closed := t.TempDir()
-	if err := os.Chmod(closed, 0o700); err != nil { // other users cannot reach code below it
-		t.Fatal(err)
-	}
-	st := newTestEnv(t, Options{DataDir: filepath.Join(closed, "data")}).p.Status().Isolation
+	closed := closedTempDir(t)
+	st := newTestEnv(t, Options{DataDir: filepath.Join(closed, "data"), RunDir: filepath.Join(closed, "run")}).p.Status().Isolation
 	if os.Geteuid() != 0 {
 		if st.Enabled || !strings.Contains(st.Reason, "does not run as root") {
 			t.Errorf("as a user: %+v, want disabled because not root", st)
@@ -129,8 +126,72 @@ func TestIsolationStatus(t *testing.T) {
 		return
 	}
 	if st.Enabled || !strings.Contains(st.Reason, "may not be searched") {
-		t.Errorf("data dir under a 0700 directory: %+v, want disabled with the directory named", st)
+		t.Errorf("run dir under a 0700 directory: %+v, want disabled with the directory named", st)
 	}
+}
+
+// TestIsolatedUnderClosedDataDir: the default data directory of root is under /root (mode
+// 0700), where the functions' users cannot reach their code; isolation was then off by default.
+// Now the code and tmp directories go to a root-owned searchable run directory, functions run as
+// users of their own, and code a platform unpacked under the data directory before moves there
+// on the next start.
+func TestIsolatedUnderClosedDataDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("functions run as users of their own only when the platform runs as root")
+	}
+	data := filepath.Join(closedTempDir(t), "data")
+	// An earlier platform (as before this change) kept the code under the data directory.
+	old := newTestEnv(t, Options{DataDir: data, RunDir: data})
+	old.create(t, "alice")
+	if err := old.p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, Options{DataDir: data})
+	run := e.p.opts.RunDir
+	t.Cleanup(func() { os.RemoveAll(run) })
+	if st := e.p.Status().Isolation; !st.Enabled {
+		t.Fatalf("isolation is off under a closed data directory: %s", st.Reason)
+	}
+	if !strings.HasPrefix(run, DefaultIsolatedRunDir+"/") {
+		t.Errorf("run dir %s, want one under %s", run, DefaultIsolatedRunDir)
+	}
+	if _, err := os.Stat(filepath.Join(data, "code")); !os.IsNotExist(err) {
+		t.Errorf("code left under the data directory: %v", err)
+	}
+	_, r := e.invoke(t, "alice", map[string]any{"op": "env"})
+	if !strings.HasPrefix(r.Env["LAMBDA_TASK_ROOT"], run) || !strings.HasPrefix(r.Env["TMPDIR"], run) {
+		t.Errorf("alice's code %q and tmp %q, want both under %s", r.Env["LAMBDA_TASK_ROOT"], r.Env["TMPDIR"], run)
+	}
+	if uid := processUID(t, e.instanceOf(t, "alice").cmd.Process.Pid); uid == 0 {
+		t.Errorf("alice runs as root")
+	}
+	// A second data directory gets a run directory of its own.
+	other := newTestEnv(t, Options{DataDir: filepath.Join(closedTempDir(t), "data")})
+	t.Cleanup(func() { os.RemoveAll(other.p.opts.RunDir) })
+	if other.p.opts.RunDir == run {
+		t.Errorf("two data directories share the run directory %s", run)
+	}
+	// Once its data directory is gone, the next platform to start removes a run directory.
+	if err := e.p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(data); err != nil {
+		t.Fatal(err)
+	}
+	newTestEnv(t, Options{DataDir: filepath.Join(closedTempDir(t), "data")})
+	if _, err := os.Stat(run); !os.IsNotExist(err) {
+		t.Errorf("run directory %s of a deleted data directory is still there: %v", run, err)
+	}
+}
+
+// closedTempDir returns a temporary directory other users may not search.
+func closedTempDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 func TestProcNetAddr(t *testing.T) {

@@ -77,7 +77,7 @@ type config struct {
 	FromRevision string `json:"fromRevision,omitempty"`
 }
 
-// codeDir is the directory, relative to DataDir, holding c's unpacked code.
+// codeDir is the directory, relative to RunDir, holding c's unpacked code.
 func (c *config) codeDir() string {
 	sum, _ := base64.StdEncoding.DecodeString(c.CodeSha256)
 	return filepath.Join("code", hex.EncodeToString(sum))
@@ -194,12 +194,12 @@ func saveState(dir string, b []byte) error {
 	return nil
 }
 
-// unpackCode unpacks zipped code into DataDir/code/<sha256 hex> unless a previous deployment of
+// unpackCode unpacks zipped code into RunDir/code/<sha256 hex> unless a previous deployment of
 // the same bytes did already, and returns the Lambda CodeSha256 (base64) and the zip size.
-func unpackCode(dataDir string, zipped []byte) (sha string, size int64, err error) {
+func unpackCode(runDir string, zipped []byte) (sha string, size int64, err error) {
 	sum := sha256.Sum256(zipped)
 	sha = base64.StdEncoding.EncodeToString(sum[:])
-	dst := filepath.Join(dataDir, "code", hex.EncodeToString(sum[:]))
+	dst := filepath.Join(runDir, "code", hex.EncodeToString(sum[:]))
 	if _, err := os.Stat(dst); err == nil {
 		return sha, int64(len(zipped)), nil
 	}
@@ -214,10 +214,10 @@ func unpackCode(dataDir string, zipped []byte) (sha string, size int64, err erro
 	if total > maxUnzippedSize {
 		return "", 0, invalidParam("Unzipped size must be smaller than %d bytes", maxUnzippedSize)
 	}
-	if err := os.MkdirAll(filepath.Join(dataDir, "code"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(runDir, "code"), 0o755); err != nil {
 		return "", 0, fmt.Errorf("unpack code: %w", err)
 	}
-	tmp, err := os.MkdirTemp(filepath.Join(dataDir, "code"), ".unpack-*")
+	tmp, err := os.MkdirTemp(filepath.Join(runDir, "code"), ".unpack-*")
 	if err != nil {
 		return "", 0, fmt.Errorf("unpack code: %w", err)
 	}
@@ -365,7 +365,7 @@ func checkLinks(dir string, links map[string]bool) error {
 }
 
 // removeUnusedCode deletes unpacked code that no version of any function refers to any more.
-func removeUnusedCode(dataDir string, fns map[string]*function) {
+func removeUnusedCode(runDir string, fns map[string]*function) {
 	used := map[string]bool{}
 	for _, f := range fns {
 		used[f.Latest.codeDir()] = true
@@ -373,14 +373,14 @@ func removeUnusedCode(dataDir string, fns map[string]*function) {
 			used[v.codeDir()] = true
 		}
 	}
-	entries, err := os.ReadDir(filepath.Join(dataDir, "code"))
+	entries, err := os.ReadDir(filepath.Join(runDir, "code"))
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
 		rel := filepath.Join("code", e.Name())
 		if !used[rel] && !strings.HasPrefix(e.Name(), ".") {
-			_ = os.RemoveAll(filepath.Join(dataDir, rel))
+			_ = os.RemoveAll(filepath.Join(runDir, rel))
 		}
 	}
 }
