@@ -3,6 +3,7 @@ package local
 import (
 	"bufio"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +32,11 @@ const (
 	instanceMemoryBudget = 32 << 20 // bytes of RAM set aside per possible instance
 	instanceFDs          = 8        // file descriptors per instance on the platform's side
 )
+
+// DefaultMaxStarting is the default of Options.MaxStarting: four instance starts at once per
+// CPU core. Starting a sample bundle's process costs a few milliseconds of CPU; four per core
+// keep a burst's cold starts short without taking the cores from the requests that run.
+func DefaultMaxStarting() int { return 4 * runtime.NumCPU() }
 
 // Reasons of a TooManyRequestsException, as Lambda names them.
 const (

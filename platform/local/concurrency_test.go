@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // holdSlots starts n synchronous invocations of fn that each sleep ms, and waits until the
@@ -124,5 +125,44 @@ func TestAccountConcurrency(t *testing.T) {
 	})
 	if st := e.p.Status(); st.ConcurrencyLimit != 20 || st.Reserved != 3 {
 		t.Errorf("Status limit %d reserved %d, want 20 and 3", st.ConcurrencyLimit, st.Reserved)
+	}
+}
+
+// TestStartsAreBounded: a burst against a function with a slow init starts at most MaxStarting
+// instances at once, and the waiting requests take an instance that came free instead of each
+// starting one. It catches unbounded scale-out (every request of the burst starting a process of
+// its own, which on a saturated machine became hundreds of processes slowing each other down)
+// and waiters that never wake (the burst would time out).
+func TestStartsAreBounded(t *testing.T) {
+	e := newTestEnv(t, Options{MaxStarting: 1})
+	e.create(t, "slow", func(in *lambda.CreateFunctionInput) {
+		in.Environment = &types.Environment{Variables: map[string]string{"INIT_SLEEP_MS": "300"}}
+	})
+	const burst = 8
+	var wg sync.WaitGroup
+	errs := make([]error, burst)
+	for i := range burst {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := e.lc.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String("slow"), Payload: []byte(`{}`)})
+			if err == nil && out.FunctionError != nil {
+				err = errors.New(string(out.Payload))
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("request %d: %v", i, err)
+		}
+	}
+	started := testutil.ToFloat64(e.p.metrics.coldStarts.WithLabelValues("slow"))
+	if started > burst/2 {
+		t.Errorf("%v instances started for a burst of %d with MaxStarting 1, want the waiting requests served by freed instances", started, burst)
+	}
+	if waits := testutil.ToFloat64(e.p.metrics.startWaits); waits == 0 {
+		t.Errorf("no request waited for a start slot")
 	}
 }

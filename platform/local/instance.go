@@ -122,6 +122,9 @@ type instance struct {
 	uid      int    // the user the process runs as when isolated, else -1
 	tmp      string // the instance's private tmp directory when isolated
 	killOnce sync.Once
+	// startOnce ends the instance's start (its init, counted against Options.MaxStarting) once:
+	// at its first poll of the Runtime API, or when it fails to start or exits.
+	startOnce sync.Once
 
 	// guarded by Platform.mu
 	busy     bool
@@ -325,6 +328,7 @@ func (inst *instance) wait() {
 	p.recordExit(inst)
 	inst.oom = inst.cg != nil && inst.cg.oomKilled()
 	close(inst.dead)
+	inst.endStart()
 
 	inst.mu.Lock()
 	cur := inst.cur
@@ -704,6 +708,7 @@ func (inst *instance) next(w http.ResponseWriter, r *http.Request) {
 		inst.initDuration = now.Sub(inst.started)
 	}
 	inst.mu.Unlock()
+	inst.endStart()
 	select { // requests run under the instance's limits
 	case <-inst.cgJoined:
 	case <-inst.dead:
@@ -848,20 +853,22 @@ func (p *Platform) acquire(f *function, version string, cfg *config) (*instance,
 		return nil, false, serviceError("the local platform is shutting down")
 	}
 	rt := p.runtimeFor(f.Name)
-	idle := rt.idle[version]
-	for len(idle) > 0 {
-		inst := idle[len(idle)-1]
-		idle = idle[:len(idle)-1]
-		if inst.cfg != cfg || inst.isDead() {
-			inst.stop()
-			continue
+	for {
+		if inst := p.takeIdleLocked(rt, version, cfg); inst != nil {
+			p.mu.Unlock()
+			return inst, false, nil
 		}
-		rt.idle[version] = idle
-		inst.busy = true
-		p.mu.Unlock()
-		return inst, false, nil
+		if p.closed {
+			p.mu.Unlock()
+			return nil, false, serviceError("the local platform is shutting down")
+		}
+		if p.starting < p.opts.MaxStarting {
+			break
+		}
+		p.metrics.startWaits.Inc()
+		p.startable.Wait() // a start ends, or an instance comes free: look again
 	}
-	rt.idle[version] = idle
+	p.starting++
 	switch {
 	case f.Reserved != nil && len(rt.instances) >= *f.Reserved:
 		p.evictIdleLocked(rt) // idle instances of its other versions
@@ -897,6 +904,7 @@ func (p *Platform) acquire(f *function, version string, cfg *config) (*instance,
 		err = inst.start()
 	}
 	if err != nil {
+		inst.endStart()
 		p.mu.Lock()
 		delete(p.instances, inst.token)
 		delete(rt.instances, inst)
@@ -906,6 +914,35 @@ func (p *Platform) acquire(f *function, version string, cfg *config) (*instance,
 	}
 	p.metrics.instances.WithLabelValues(f.Name).Inc()
 	return inst, true, nil
+}
+
+// endStart frees the instance's start slot (Options.MaxStarting), once.
+func (inst *instance) endStart() {
+	inst.startOnce.Do(func() {
+		p := inst.p
+		p.mu.Lock()
+		p.starting--
+		p.startable.Broadcast()
+		p.mu.Unlock()
+	})
+}
+
+// takeIdleLocked returns an idle instance of version running cfg, marked busy, or nil; it stops
+// idle instances of the version that are dead or run an older configuration.
+func (p *Platform) takeIdleLocked(rt *fnRuntime, version string, cfg *config) *instance {
+	idle := rt.idle[version]
+	defer func() { rt.idle[version] = idle }()
+	for len(idle) > 0 {
+		inst := idle[len(idle)-1]
+		idle = idle[:len(idle)-1]
+		if inst.cfg != cfg || inst.isDead() {
+			inst.stop()
+			continue
+		}
+		inst.busy = true
+		return inst
+	}
+	return nil
 }
 
 // evictIdleLocked stops the least recently used idle instance of any version to make room.
@@ -954,6 +991,7 @@ func (p *Platform) release(name string, inst *instance, freeSlot bool) {
 		if _, alive := rt.instances[inst]; alive && current && !inst.isDead() && !p.closed {
 			inst.lastUsed = time.Now()
 			rt.idle[inst.version] = append(rt.idle[inst.version], inst)
+			p.startable.Broadcast() // a request waiting to start an instance may take this one
 		} else {
 			inst.stop()
 		}

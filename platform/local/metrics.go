@@ -31,6 +31,7 @@ type metrics struct {
 	machineBusy      prometheus.Gauge
 	saturated        prometheus.Gauge
 	saturatedSeconds prometheus.Counter
+	startWaits       prometheus.Counter
 }
 
 // newMetrics makes the collectors; functions reports the number of deployed functions.
@@ -90,11 +91,15 @@ func newMetrics(functions func() float64) *metrics {
 			Namespace: ns, Subsystem: sub, Name: "cpu_saturated_seconds_total",
 			Help: "Seconds the machine's CPU was saturated.",
 		}),
+		startWaits: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "start_waits_total",
+			Help: "Times a request that needed a new instance waited because MaxStarting instances were starting.",
+		}),
 	}
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.invocations, m.errors, m.throttles, m.coldStarts, m.duration, m.billed, m.instances, m.gbSeconds, m.functions, m.profile, m.machineBusy, m.saturated, m.saturatedSeconds}
+	return []prometheus.Collector{m.invocations, m.errors, m.throttles, m.coldStarts, m.duration, m.billed, m.instances, m.gbSeconds, m.functions, m.profile, m.machineBusy, m.saturated, m.saturatedSeconds, m.startWaits}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {

@@ -67,6 +67,13 @@ type Options struct {
 	// AsyncQueueSize events). Default DefaultConcurrencyLimit(): Lambda's 1,000, or less where
 	// the machine's memory or open-file limit cannot hold that many instances.
 	ConcurrencyLimit int
+	// MaxStarting bounds the instances starting (cold starts in progress) at once across the
+	// platform; a request that needs a new instance beyond it waits for a start to finish or
+	// for a warm instance of its version to come free, whichever is first. Lambda starts
+	// instances on hosts of their own; on one machine every start costs the CPU the running
+	// requests need, and unbounded starts under load turn into hundreds of processes that slow
+	// each other down. Default DefaultMaxStarting().
+	MaxStarting int
 	// LatencyProfile adds AWS Lambda's own overheads (Invoke round trip, event queueing,
 	// sandbox creation) to every invocation; the zero value adds none. See LatencyProfileAWS.
 	LatencyProfile LatencyProfile
@@ -198,6 +205,11 @@ func (o *Options) concurrencyDefaults(problems []string) []string {
 	} else if o.ConcurrencyLimit < 0 {
 		problems = append(problems, fmt.Sprintf("ConcurrencyLimit %d is negative", o.ConcurrencyLimit))
 	}
+	if o.MaxStarting == 0 {
+		o.MaxStarting = DefaultMaxStarting()
+	} else if o.MaxStarting < 0 {
+		problems = append(problems, fmt.Sprintf("MaxStarting %d is negative", o.MaxStarting))
+	}
 	if err := o.LatencyProfile.validate(); err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -235,6 +247,8 @@ type Platform struct {
 	rt        map[string]*fnRuntime // instances and queues per function name
 	instances map[string]*instance  // by runtime token
 	closed    bool
+	starting  int        // instances starting now, bounded by Options.MaxStarting
+	startable *sync.Cond // on p.mu: signalled when a start ends or an instance comes free
 
 	reserved           int                 // concurrency reserved by all functions
 	unreservedInflight int                 // slots taken from the unreserved pool
@@ -322,6 +336,7 @@ func New(opts Options) (*Platform, error) {
 		instances:  map[string]*instance{},
 		waiting:    map[string]struct{}{},
 	}
+	p.startable = sync.NewCond(&p.mu)
 	p.recountReservedLocked()
 	if left := o.ConcurrencyLimit - p.reserved; left < p.minUnreserved() {
 		p.log.Warn("local platform: reserved concurrency leaves too little for functions without a reservation",
@@ -455,6 +470,7 @@ func (p *Platform) Close(ctx context.Context) error {
 	}
 	p.closed = true
 	close(p.closing)
+	p.startable.Broadcast()
 	all := slices.Collect(maps.Values(p.instances))
 	for _, rt := range p.rt {
 		p.dropQueueLocked(rt)
