@@ -87,8 +87,9 @@ func TestValidate(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
 	}
+	// A setup that parses but does not fit the app: each problem at the task it is about.
 	_, errOut, err = run(t, context.Background(), "validate", "--sample", "tree", "--setup", "A+B@128,C@128")
-	if err == nil || !strings.Contains(errOut, `no group is rooted at "D"`) {
+	if err == nil || !strings.Contains(errOut, `setup:1:3: group "A": B→D sync is remote, but no group is rooted at "D"`+"\n | A+B@128,C@128\n | ..^") {
 		t.Fatalf("got %v\n%s", err, errOut)
 	}
 	if _, _, err := run(t, context.Background(), "validate"); err == nil {

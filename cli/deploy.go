@@ -48,12 +48,9 @@ func deployCommand() *cli.Command {
 			}
 			setup := fusion.AllRemote(g, cfg.InitialMemory)
 			if t := c.String("setup"); t != "" {
-				if setup, err = fusion.ParseSetup(t); err != nil {
-					return err
+				if setup, err = fusion.ParseSetupFor(t, g); err != nil {
+					return fmt.Errorf("--setup does not fit app %s:\n%w", cfg.Name, err)
 				}
-			}
-			if err := setup.Validate(g); err != nil {
-				return fmt.Errorf("setup %s does not fit app %s:\n%w", setup, cfg.Name, err)
 			}
 			env, err := parseKeyValues(c.StringSlice("env"))
 			if err != nil {

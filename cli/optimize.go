@@ -70,8 +70,8 @@ func optimizeCommand() *cli.Command {
 					}
 					in.RecheckInterval, in.StopWhenConverged = c.Duration("recheck"), c.Bool("once")
 					if c.IsSet("initial") {
-						if in.Initial, err = fusion.ParseSetup(c.String("initial")); err != nil {
-							return fmt.Errorf("--initial: %w", err)
+						if in.Initial, err = fusion.ParseSetupFor(c.String("initial"), in.Settings.Graph); err != nil {
+							return fmt.Errorf("--initial does not fit app %s:\n%w", cfg.Name, err)
 						}
 					}
 					if err := checkStart(cfg, in); err != nil {

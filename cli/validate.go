@@ -19,7 +19,8 @@ func validateCommand() *cli.Command {
 		Usage:     "check app configs, a setup or a synthetic app spec, reporting every problem with its position",
 		ArgsUsage: "[config.yaml ...]",
 		Description: "Checks each app config (fields, memory sizes, canary policy, and the CEL constraints, objective and\n" +
-			"acceptance rule), a setup text against an app (--setup with --sample or --spec), and a synthetic spec\n" +
+			"acceptance rule, with the task names they write against a sample's tasks), a setup text against an app\n" +
+			"(--setup with --sample or --spec: every problem at the group or task it is about), and a synthetic spec\n" +
 			"(--spec). Nothing is deployed or changed. Examples:\n" +
 			"  fusionize validate iot.yaml\n" +
 			"  fusionize validate --sample iot --setup 'I+CW+SE@256,CT@1024,CS+CSL+CSA@128,CA+DJ@512,AS@1024'",
@@ -63,10 +64,9 @@ func validateCommand() *cli.Command {
 				graph = &s.Graph
 			}
 			if text := c.String("setup"); text != "" {
-				if err := validateSetup(text, graph); err != nil {
+				if setup, err := validateSetup(text, graph); err != nil {
 					problems = append(problems, err)
 				} else {
-					setup, _ := fusion.ParseSetup(text)
 					fmt.Fprintf(c.App.Writer, "setup: ok, %s (ID %s)\n", setup, setup.ID())
 				}
 			}
@@ -81,16 +81,13 @@ func validateCommand() *cli.Command {
 	}
 }
 
-func validateSetup(text string, g *fusion.Graph) error {
-	setup, err := fusion.ParseSetup(text)
-	if err != nil {
-		return err
-	}
+// validateSetup checks a setup text against the app, every problem at its place in the text.
+func validateSetup(text string, g *fusion.Graph) (fusion.Setup, error) {
 	if g == nil {
-		return errors.New("setup: give --sample or --spec to check it against an app")
+		if _, err := fusion.ParseSetup(text); err != nil {
+			return fusion.Setup{}, err
+		}
+		return fusion.Setup{}, errors.New("setup: give --sample or --spec to check it against an app")
 	}
-	if err := setup.Validate(*g); err != nil {
-		return fmt.Errorf("setup %s:\n%w", setup, err)
-	}
-	return nil
+	return fusion.ParseSetupFor(text, *g)
 }

@@ -2,6 +2,8 @@ package fusion
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -90,4 +92,58 @@ func PositionOf(text string, off int) Position {
 		col++
 	}
 	return Position{Offset: off, Line: line, Column: col}
+}
+
+// yamlParserProblems are the problems gopkg.in/yaml.v3's parser (as opposed to its scanner)
+// reports. For these it prints a 0-based line, one line early; it prints the line of the
+// construct being parsed when it has one (an unclosed '[' or '{'), else of the problem.
+var yamlParserProblems = []string{
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"did not find expected '-' indicator",
+	"did not find expected <document start>",
+	"did not find expected <stream-start>",
+	"did not find expected key",
+	"did not find expected node content",
+	"found duplicate %TAG directive",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found undefined tag handle",
+}
+
+// AddYAMLSyntax records a syntax error of gopkg.in/yaml.v3 ("yaml: line N: problem") at its
+// line, corrected where the parser counts lines from 0, and at the column of the unclosed
+// bracket or quote an unclosed-collection or unclosed-string error is about, else at the
+// line's first character after its indentation.
+func (is *Issues) AddYAMLSyntax(err error) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 1
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		num, problem, _ := strings.Cut(rest, ": ")
+		if n, err := strconv.Atoi(num); err == nil && n > 0 {
+			line, msg = n, problem
+			if slices.Contains(yamlParserProblems, problem) {
+				line++
+			}
+		}
+	}
+	lines := strings.Split(is.Text, "\n")
+	if line > len(lines) {
+		line = len(lines)
+	}
+	text, col := lines[line-1], 0
+	switch msg {
+	case "did not find expected ',' or ']'":
+		col = strings.LastIndexByte(text, '[')
+		msg = "a '[' list is not closed: " + msg
+	case "did not find expected ',' or '}'":
+		col = strings.LastIndexByte(text, '{')
+		msg = "a '{' mapping is not closed: " + msg
+	case "found unexpected end of stream":
+		col = strings.LastIndexAny(text, "\"'")
+	}
+	if col <= 0 {
+		col = len(text) - len(strings.TrimLeft(text, " "))
+	}
+	is.AddAt(line, len([]rune(text[:col]))+1, "%s", msg)
 }

@@ -89,6 +89,8 @@ type setupParser struct {
 	text   string
 	pos    int
 	issues *Issues
+	// at holds, per group parsed (in the order of the text), each task's offset.
+	at []map[string]int
 }
 
 func (p *setupParser) skipSpace() {
@@ -141,9 +143,10 @@ func (p *setupParser) parse() Setup {
 		return s
 	}
 	for {
-		g, ok := p.group(roots)
+		g, at, ok := p.group(roots)
 		if ok {
 			s.Groups = append(s.Groups, g)
+			p.at = append(p.at, at)
 		} else {
 			p.recover()
 		}
@@ -162,11 +165,12 @@ func (p *setupParser) parse() Setup {
 	}
 }
 
-func (p *setupParser) group(roots map[string]int) (Group, bool) {
+func (p *setupParser) group(roots map[string]int) (Group, map[string]int, bool) {
 	root, at := p.name("a task name")
 	if root == "" {
-		return Group{}, false
+		return Group{}, nil, false
 	}
+	offsets := map[string]int{root: at}
 	if prev, dup := roots[root]; dup {
 		p.issues.Add(at, "two groups are rooted at %q (first at column %d)", root, PositionOf(p.text, prev).Column)
 	}
@@ -179,10 +183,12 @@ func (p *setupParser) group(roots map[string]int) (Group, bool) {
 			p.pos++
 			t, at := p.name("a task name after '+'")
 			if t == "" {
-				return Group{}, false
+				return Group{}, nil, false
 			}
 			if inGroup[t] {
 				p.issues.Add(at, "task %q appears twice in group %q", t, root)
+			} else {
+				offsets[t] = at
 			}
 			inGroup[t] = true
 			g.Inlined = append(g.Inlined, t)
@@ -192,7 +198,7 @@ func (p *setupParser) group(roots map[string]int) (Group, bool) {
 	}
 	if p.pos >= len(p.text) || p.text[p.pos] != '@' {
 		p.issues.Add(p.pos, "expected '+' or '@memory' after %q, found %s", g.Tasks()[len(g.Tasks())-1], p.found())
-		return Group{}, false
+		return Group{}, nil, false
 	}
 	p.pos++
 	p.skipSpace()
@@ -202,14 +208,14 @@ func (p *setupParser) group(roots map[string]int) (Group, bool) {
 	}
 	if start == p.pos {
 		p.issues.Add(start, "expected memory in MB after '@', found %s", p.found())
-		return Group{}, false
+		return Group{}, nil, false
 	}
 	mem, err := strconv.Atoi(p.text[start:p.pos])
 	if err != nil || mem < MinMemoryMB || mem > MaxMemoryMB {
 		p.issues.Add(start, "memory %s MB is outside Lambda's %d–%d MB", p.text[start:p.pos], MinMemoryMB, MaxMemoryMB)
 	}
 	g.MemoryMB = mem
-	return g, true
+	return g, offsets, true
 }
 
 // Canonical returns the setup with groups sorted by root and each group's inlined tasks
@@ -320,42 +326,83 @@ func (s *Setup) UnmarshalJSON(b []byte) error {
 // root or inlined task repeats. It reports every problem at once.
 func (s Setup) Validate(g Graph) error {
 	var errs []error
+	for _, p := range s.problems(g) {
+		errs = append(errs, errors.New(p.msg))
+	}
+	return errors.Join(errs...)
+}
+
+// ParseSetupFor reads a setup's text form and checks it against the app's graph (Validate),
+// reporting every problem, of the text and of the setup alike, in one *Issues error with
+// the position of the group or task it is about.
+func ParseSetupFor(text string, g Graph) (Setup, error) {
+	p := setupParser{text: text, issues: &Issues{Source: "setup", Text: text}}
+	s := p.parse()
+	if err := p.issues.Err(); err != nil {
+		return Setup{}, err
+	}
+	for _, pr := range s.problems(g) {
+		off := 0
+		if pr.group >= 0 {
+			off = p.at[pr.group][pr.task]
+		}
+		p.issues.Add(off, "%s", pr.msg)
+	}
+	if err := p.issues.Err(); err != nil {
+		return Setup{}, err
+	}
+	return s.Canonical(), nil
+}
+
+// setupProblem is one way a setup does not fit an app: the message, and the index of the
+// group (-1 for the whole setup) and the task of that group it is about.
+type setupProblem struct {
+	group int
+	task  string
+	msg   string
+}
+
+func (s Setup) problems(g Graph) []setupProblem {
 	if len(s.Groups) == 0 {
-		return errors.New("setup has no groups")
+		return []setupProblem{{group: -1, msg: "setup has no groups"}}
+	}
+	var out []setupProblem
+	add := func(group int, task, format string, args ...any) {
+		out = append(out, setupProblem{group: group, task: task, msg: fmt.Sprintf(format, args...)})
 	}
 	roots := map[string]bool{}
-	for _, gr := range s.Groups {
+	for i, gr := range s.Groups {
 		if roots[gr.Root] {
-			errs = append(errs, fmt.Errorf("two groups are rooted at %q", gr.Root))
+			add(i, gr.Root, "two groups are rooted at %q", gr.Root)
 		}
 		roots[gr.Root] = true
 		if gr.MemoryMB < MinMemoryMB || gr.MemoryMB > MaxMemoryMB {
-			errs = append(errs, fmt.Errorf("group %q: memory %d MB is outside Lambda's %d–%d MB", gr.Root, gr.MemoryMB, MinMemoryMB, MaxMemoryMB))
+			add(i, gr.Root, "group %q: memory %d MB is outside Lambda's %d–%d MB", gr.Root, gr.MemoryMB, MinMemoryMB, MaxMemoryMB)
 		}
 		seen := map[string]bool{}
 		for _, t := range gr.Tasks() {
 			if !g.HasTask(t) {
-				errs = append(errs, fmt.Errorf("group %q: %q is not a task of the app", gr.Root, t))
+				add(i, t, "group %q: %q is not a task of the app", gr.Root, t)
 			}
 			if seen[t] {
-				errs = append(errs, fmt.Errorf("group %q: task %q appears twice", gr.Root, t))
+				add(i, t, "group %q: task %q appears twice", gr.Root, t)
 			}
 			seen[t] = true
 		}
 	}
 	if !roots[g.Entry] {
-		errs = append(errs, fmt.Errorf("entry task %q is not the root of a group", g.Entry))
+		add(-1, "", "entry task %q is not the root of a group", g.Entry)
 	}
-	for _, gr := range s.Groups {
+	for i, gr := range s.Groups {
 		for _, t := range gr.Tasks() {
 			for _, e := range g.Callees(t) {
 				if !gr.Has(e.Callee) && !roots[e.Callee] {
-					errs = append(errs, fmt.Errorf("group %q: %s is remote, but no group is rooted at %q", gr.Root, e, e.Callee))
+					add(i, t, "group %q: %s is remote, but no group is rooted at %q", gr.Root, e, e.Callee)
 				}
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return out
 }
 
 // AllRemote returns the setup that deploys every task as its own function with the given

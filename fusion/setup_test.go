@@ -10,6 +10,7 @@ import (
 	"github.com/fusionize/fusionize/fusion/fusiontest"
 
 	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/fusion/apps"
 )
 
 // golden compares got with testdata/name, or rewrites it with -update.
@@ -61,6 +62,28 @@ func TestParseSetupErrors(t *testing.T) {
 		b.WriteString("== " + text + "\n" + err.Error() + "\n")
 	}
 	golden(t, "setup_errors.golden", b.String())
+}
+
+// TestParseSetupForErrors renders the errors of setups that parse but do not fit the IoT app
+// (one per line of testdata/setup_iot_errors.txt; the second is valid) against
+// testdata/setup_iot_errors.golden: each problem at the group or task it names, so a
+// ParseSetupFor that placed them all at column 1 (as Validate's plain errors were) differs.
+func TestParseSetupForErrors(t *testing.T) {
+	in, err := os.ReadFile(filepath.Join("testdata", "setup_iot_errors.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, text := range strings.Split(strings.TrimRight(string(in), "\n"), "\n") {
+		s, err := fusion.ParseSetupFor(text, apps.IoTGraph())
+		b.WriteString("== " + text + "\n")
+		if err != nil {
+			b.WriteString(err.Error() + "\n")
+			continue
+		}
+		b.WriteString("ok " + s.String() + "\n")
+	}
+	golden(t, "setup_iot_errors.golden", b.String())
 }
 
 func FuzzParseSetup(f *testing.F) {

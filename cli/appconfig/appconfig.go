@@ -43,10 +43,11 @@
 package appconfig
 
 import (
-	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -138,39 +139,34 @@ func LoadFile(path string) (Config, error) {
 }
 
 // Parse reads and checks a configuration; source names it in error messages. The error, if
-// any, is a *fusion.Issues listing every problem.
+// any, is a *fusion.Issues listing every problem: a syntax error alone, else every unknown
+// field, every value of the wrong type and every invalid value together.
 func Parse(source string, text []byte) (Config, error) {
 	is := &fusion.Issues{Source: source, Text: string(text)}
 	var root yaml.Node
 	if err := yaml.Unmarshal(text, &root); err != nil {
-		is.AddAt(yamlLine(err), 1, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		is.AddYAMLSyntax(err)
 		return Config{}, is
 	}
 	if len(root.Content) == 0 {
 		is.AddAt(1, 1, "config is empty: want at least name and sample or package")
 		return Config{}, is
 	}
-	c := Defaults()
-	dec := yaml.NewDecoder(bytes.NewReader(text))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			for _, e := range te.Errors {
-				is.AddAt(yamlLine(errors.New(e)), 1, "%s", trimLine(e))
-			}
-		} else {
-			is.AddAt(yamlLine(err), 1, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
-		}
+	top := root.Content[0]
+	if top.Kind != yaml.MappingNode {
+		is.AddAt(top.Line, top.Column, "a config is a mapping of fields such as name: and sample:, not a %s", kindName(top))
 		return Config{}, is
 	}
-	v := validator{is: is, root: root.Content[0]}
+	c := Defaults()
+	v := validator{is: is, root: top}
+	v.unknownFields(top, reflect.TypeFor[Config](), "")
+	if v.duplicates(top) || !v.decode(&c) {
+		return Config{}, is
+	}
 	v.check(&c)
+	v.dropShadowed()
 	slices.SortStableFunc(is.List, func(a, b fusion.Issue) int {
-		if a.Pos.Line != b.Pos.Line {
-			return a.Pos.Line - b.Pos.Line
-		}
-		return a.Pos.Column - b.Pos.Column
+		return cmp.Or(a.Pos.Line-b.Pos.Line, a.Pos.Column-b.Pos.Column)
 	})
 	if err := is.Err(); err != nil {
 		return Config{}, err
@@ -178,33 +174,175 @@ func Parse(source string, text []byte) (Config, error) {
 	return c, nil
 }
 
-// yamlLine finds the line number in a yaml.v3 message ("yaml: line 4: …" or "line 4: …").
-func yamlLine(err error) int {
-	msg := err.Error()
-	if i := strings.Index(msg, "line "); i >= 0 {
-		var n int
-		if _, err := fmt.Sscanf(msg[i:], "line %d", &n); err == nil {
-			return n
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("value (%q)", n.Value)
+	}
+	return "YAML node"
+}
+
+// decode fills c from the file, leaving fields whose value has the wrong type at their
+// default and reporting each such value at its place. It returns false when the file could
+// not be decoded at all (a key given twice).
+func (v *validator) decode(c *Config) bool {
+	err := v.root.Decode(c)
+	var te *yaml.TypeError
+	if err == nil {
+		return true
+	}
+	if !errors.As(err, &te) {
+		v.is.AddYAMLSyntax(err)
+		return false
+	}
+	for _, e := range te.Errors {
+		line := yamlLine(e)
+		_, msg, _ := strings.Cut(e, ": ")
+		key, n := v.nodeAt(line, msg)
+		if key != "" {
+			msg = key + ": " + msg
 		}
+		v.is.AddAt(n.Line, n.Column, "%s", msg)
+		v.typed = append(v.typed, fusion.Position{Line: n.Line, Column: n.Column})
+	}
+	return true
+}
+
+// dropShadowed removes the checks' complaints about values that had the wrong type: such a
+// field kept its default (or a zero element), which says nothing about the file.
+func (v *validator) dropShadowed() {
+	v.is.List = slices.DeleteFunc(v.is.List, func(it fusion.Issue) bool {
+		return slices.ContainsFunc(v.typed, func(p fusion.Position) bool {
+			return p.Line == it.Pos.Line && p.Column == it.Pos.Column && !strings.Contains(it.Message, "cannot unmarshal")
+		})
+	})
+}
+
+// yamlLine finds the line number in a yaml.v3 decoding message ("line 4: …"), 1 when none.
+func yamlLine(msg string) int {
+	var n int
+	if _, err := fmt.Sscanf(msg, "line %d", &n); err == nil && n > 0 {
+		return n
 	}
 	return 1
 }
 
-func trimLine(msg string) string {
-	if _, after, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(msg, "line ") {
-		msg = after
+// nodeAt finds the value a yaml.v3 type error on a line is about ("cannot unmarshal !!str
+// `lots` into []int"): the last value node on that line whose text starts as the quoted
+// one, else the line's last value node; and the key it belongs to.
+func (v *validator) nodeAt(line int, msg string) (string, *yaml.Node) {
+	quoted := ""
+	if _, after, ok := strings.Cut(msg, "`"); ok {
+		quoted, _, _ = strings.Cut(after, "`")
+		quoted = strings.TrimSuffix(quoted, "...")
 	}
-	if f, ok := strings.CutPrefix(msg, "field "); ok {
-		if name, _, ok := strings.Cut(f, " not found in type"); ok {
-			return fmt.Sprintf("unknown field %q (see the example in `go doc ./cli/appconfig`)", name)
+	var best, bestMatch *yaml.Node
+	var key, keyMatch string
+	var walk func(n *yaml.Node, k string)
+	walk = func(n *yaml.Node, k string) {
+		if n.Line == line && n != v.root {
+			best, key = n, k
+			if quoted != "" && strings.HasPrefix(n.Value, quoted) {
+				bestMatch, keyMatch = n, k
+			}
+		}
+		for i := 0; i < len(n.Content); i++ {
+			if n.Kind == yaml.MappingNode && i+1 < len(n.Content) {
+				walk(n.Content[i+1], n.Content[i].Value)
+				i++
+				continue
+			}
+			walk(n.Content[i], k)
 		}
 	}
-	return msg
+	walk(v.root, "")
+	switch {
+	case bestMatch != nil:
+		return keyMatch, bestMatch
+	case best != nil:
+		return key, best
+	}
+	return "", &yaml.Node{Line: line, Column: 1}
+}
+
+// duplicates reports every mapping key given twice, at the second, and whether there was
+// one: yaml.v3 would silently decode the file wrong.
+func (v *validator) duplicates(n *yaml.Node) bool {
+	found := false
+	if n.Kind == yaml.MappingNode {
+		first := map[string]*yaml.Node{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if f, dup := first[k.Value]; dup {
+				v.is.AddAt(k.Line, k.Column, "%q is given twice (first on line %d)", k.Value, f.Line)
+				found = true
+			}
+			first[k.Value] = k
+		}
+	}
+	for _, c := range n.Content {
+		found = v.duplicates(c) || found
+	}
+	return found
+}
+
+// unknownFields reports every mapping key that is not a field of the configuration at its
+// place, with the fields that are, so that a misspelt field is seen beside every other
+// problem instead of hiding them.
+func (v *validator) unknownFields(n *yaml.Node, t reflect.Type, where string) {
+	switch t.Kind() {
+	case reflect.Slice:
+		if n.Kind == yaml.SequenceNode {
+			for _, e := range n.Content {
+				v.unknownFields(e, t.Elem(), where)
+			}
+		}
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return // the decoder reports the wrong type
+		}
+		fields, names := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			ft, ok := fields[k.Value]
+			switch {
+			case ok:
+				v.unknownFields(n.Content[i+1], ft, k.Value)
+			case where == "":
+				v.is.AddAt(k.Line, k.Column, "unknown field %q (see the example in `go doc ./cli/appconfig`)", k.Value)
+			default:
+				v.is.AddAt(k.Line, k.Column, "unknown field %q in %s (fields: %s)", k.Value, where, strings.Join(names, ", "))
+			}
+		}
+	}
+}
+
+// yamlFields returns a struct type's YAML field names (yaml.v3's rule: the tag's name, else
+// the Go name in lower case) with their types, and the names in declaration order.
+func yamlFields(t reflect.Type) (map[string]reflect.Type, []string) {
+	fields := map[string]reflect.Type{}
+	var names []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f.Type
+		names = append(names, name)
+	}
+	return fields, names
 }
 
 type validator struct {
-	is   *fusion.Issues
-	root *yaml.Node
+	is    *fusion.Issues
+	root  *yaml.Node
+	typed []fusion.Position // values of the wrong type, reported by decode
+	tasks []string          // the app's tasks, when known (a sample's)
 }
 
 // node returns the YAML node at a path of mapping keys and sequence indexes, or the deepest
@@ -265,6 +403,9 @@ func (v *validator) check(c *Config) {
 	}
 	if c.Sample != "" {
 		s, err := samples.ByName(c.Sample)
+		if err == nil {
+			v.tasks = s.Graph.Tasks
+		}
 		switch {
 		case err != nil:
 			v.errorf([]any{"sample"}, "%v", err)
@@ -357,10 +498,16 @@ func (v *validator) compilePolicy(c *Config) {
 		rule constraint.Rule
 	}
 	var places []place
+	ok := true
 	for i, r := range c.Constraints {
 		if r.Name == "" {
 			r.Name = fmt.Sprintf("constraints[%d]", i)
 			c.Constraints[i].Name = r.Name
+		}
+		if strings.TrimSpace(r.Expr) == "" {
+			v.errorf([]any{"constraints", i}, "constraint %s has no expr", r.Name)
+			ok = false
+			continue
 		}
 		places = append(places, place{[]any{"constraints", i, "expr"}, r})
 	}
@@ -368,7 +515,6 @@ func (v *validator) compilePolicy(c *Config) {
 		places = append(places, place{[]any{"objective"}, constraint.Rule{Name: "objective", Expr: c.Objective}})
 	}
 	places = append(places, place{[]any{"canary", "acceptance"}, constraint.Rule{Name: "acceptance", Expr: c.Canary.Acceptance}})
-	ok := true
 	for _, p := range places { // compile each alone so each error is placed
 		var spec constraint.Spec
 		switch p.path[0] {
@@ -379,28 +525,21 @@ func (v *validator) compilePolicy(c *Config) {
 		default:
 			spec.Acceptance = p.rule
 		}
+		n := v.node(p.path...)
 		if _, err := constraint.Compile(spec); err != nil {
 			ok = false
-			n := v.node(p.path...)
 			var cis *fusion.Issues
 			if !errors.As(err, &cis) {
 				v.is.AddAt(n.Line, n.Column, "%s: %v", p.rule.Name, err)
 				continue
 			}
 			for _, it := range cis.List {
-				line, col := n.Line+it.Pos.Line-1, it.Pos.Column
-				if it.Pos.Line == 1 && n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
-					col += n.Column - 1
-					if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
-						col++
-					}
-				} else if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
-					line++ // the text starts on the line after '|' or '>', indented like its first line
-					col += v.indent(n.Line + 1)
-				}
+				line, col := v.inExpr(n, it.Pos)
 				v.is.AddAt(line, col, "%s: %s", p.rule.Name, it.Message)
 			}
+			continue
 		}
+		v.checkTaskNames(p.rule, n)
 	}
 	if !ok {
 		return
@@ -415,6 +554,43 @@ func (v *validator) compilePolicy(c *Config) {
 		return
 	}
 	c.Policy = policy
+}
+
+// inExpr returns the place in the file of a position in the expression of node n: a CEL
+// position is relative to the expression, which starts after the key (and a quote) or, in a
+// block scalar ('|' or '>'), on the next line, indented like its first line.
+func (v *validator) inExpr(n *yaml.Node, pos fusion.Position) (int, int) {
+	line, col := n.Line+pos.Line-1, pos.Column
+	block := n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0
+	switch {
+	case block:
+		line++
+		col += v.indent(n.Line + 1)
+	case pos.Line == 1:
+		col += n.Column - 1
+		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			col++
+		}
+	}
+	return line, col
+}
+
+// checkTaskNames flags a task name a rule writes that the app does not have: such a rule
+// holds or fails for every setup alike, which is never what was meant.
+func (v *validator) checkTaskNames(r constraint.Rule, n *yaml.Node) {
+	if v.tasks == nil {
+		return
+	}
+	refs, err := constraint.TaskRefs(r.Expr)
+	if err != nil {
+		return // compiled above; cannot fail
+	}
+	for _, ref := range refs {
+		if !slices.Contains(v.tasks, ref.Name) {
+			line, col := v.inExpr(n, ref.Pos)
+			v.is.AddAt(line, col, "%s: %q is not a task of the app (tasks: %s)", r.Name, ref.Name, strings.Join(v.tasks, ", "))
+		}
+	}
 }
 
 // FusionPrices returns the cost model of the configured prices and architecture (x86_64

@@ -46,6 +46,26 @@ func TestErrorsGolden(t *testing.T) {
 	}
 }
 
+// TestSyntaxGolden places each kind of YAML syntax error on the line it is on (yaml.v3's
+// parser counts from 0, one line early) and at the unclosed bracket it is about: a Parse
+// that passes yaml.v3's line through, or puts every caret at column 1, differs.
+func TestSyntaxGolden(t *testing.T) {
+	paths, err := filepath.Glob("testdata/syntax/*.yaml")
+	if err != nil || len(paths) < 9 {
+		t.Fatalf("syntax cases: %v %v", paths, err)
+	}
+	var b strings.Builder
+	for _, p := range paths {
+		_, err := LoadFile(p)
+		if err == nil {
+			t.Errorf("%s: no error", p)
+			continue
+		}
+		b.WriteString(err.Error() + "\n\n")
+	}
+	fusiontest.Golden(t, "testdata/syntax.errors", b.String())
+}
+
 func TestEmptyAndMissing(t *testing.T) {
 	if _, err := Parse("e.yaml", nil); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Fatalf("got %v", err)

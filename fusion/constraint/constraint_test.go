@@ -2,6 +2,7 @@ package constraint_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -134,5 +135,37 @@ func TestPolicyJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"constraints":[{"expr":"1 +"}]}`), &p); err == nil {
 		t.Error("bad spec decoded")
+	}
+}
+
+// TestTaskRefs finds the task names of the usual ways to name a task, at their place, and
+// nothing else: a TaskRefs that missed a form (a macro's variable, a list after in) or took
+// any string (the setup's text, an ID) fails here.
+func TestTaskRefs(t *testing.T) {
+	for _, c := range []struct {
+		expr string
+		want []string // "name@line:col"
+	}{
+		{`setup.groups.all(g, g.root == "AS" || !("AS" in g.tasks))`, []string{"AS@1:31", "AS@1:41"}},
+		{`setup.groups.exists(g, "QQ" != g.root && g.root in ["A", "B"])`, []string{"QQ@1:24", "A@1:53", "B@1:58"}},
+		{`setup.groups.all(g, g.tasks.exists(t, t == "CT") || g.memory <= 256)`, []string{"CT@1:44"}},
+		{"\"Z\" in tasks &&\n  setup.text != \"A@128\" && setup.id != \"x\"", []string{"Z@1:1"}},
+		{`candidate.predicted.p95_ms < 300.0`, nil},
+		{`setup.groups.all(g, g.memory <= 1024)`, nil},
+	} {
+		refs, err := constraint.TaskRefs(c.expr)
+		if err != nil {
+			t.Fatalf("%s: %v", c.expr, err)
+		}
+		var got []string
+		for _, r := range refs {
+			got = append(got, fmt.Sprintf("%s@%d:%d", r.Name, r.Pos.Line, r.Pos.Column))
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("TaskRefs(%s) = %v, want %v", c.expr, got, c.want)
+		}
+	}
+	if _, err := constraint.TaskRefs(`g.root ==`); err == nil {
+		t.Error("TaskRefs of a broken expression: no error")
 	}
 }

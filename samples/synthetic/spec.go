@@ -79,16 +79,7 @@ func Parse(source string, text []byte) (Spec, error) {
 	is := &fusion.Issues{Source: source, Text: string(text)}
 	var root yaml.Node
 	if err := yaml.Unmarshal(text, &root); err != nil {
-		var te *yaml.TypeError
-		line := 1
-		msg := err.Error()
-		if !errors.As(err, &te) {
-			// yaml.v3 reports "yaml: line N: message".
-			if _, err := fmt.Sscanf(msg, "yaml: line %d:", &line); err == nil {
-				msg = strings.TrimSpace(msg[strings.Index(msg[6:], ":")+7:])
-			}
-		}
-		is.AddAt(line, 1, "%s", strings.TrimPrefix(msg, "yaml: "))
+		is.AddYAMLSyntax(err)
 		return Spec{}, is
 	}
 	p := parser{is: is}

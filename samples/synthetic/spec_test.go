@@ -31,9 +31,11 @@ func TestParseErrorsGolden(t *testing.T) {
 	}
 }
 
+// TestParseRejectsSyntax: a syntax error is placed on its own line, not one early as
+// yaml.v3's parser numbers it (a Parse passing yaml.v3's line through says x.yaml:2).
 func TestParseRejectsSyntax(t *testing.T) {
-	_, err := Parse("x.yaml", []byte("app: a\ntasks: [\n"))
-	if err == nil || !strings.HasPrefix(err.Error(), "x.yaml:") {
+	_, err := Parse("x.yaml", []byte("app: a\nentry: A\ntasks:\n  A: {}\n - B: {}\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "x.yaml:5:2: did not find expected key") {
 		t.Fatalf("got %v", err)
 	}
 }
