@@ -56,6 +56,9 @@ type Deployment struct {
 	Version string `json:"version,omitempty"`
 	// Functions are the names of the setup's group functions, sorted.
 	Functions []string `json:"functions,omitempty"`
+	// LogGroup is the one log group all of the setup's functions log to; "" when each logs
+	// to its own (a setup deployed before apps had one group).
+	LogGroup string `json:"logGroup,omitempty"`
 }
 
 // DeployRequest asks for one setup of an app to be deployed.

@@ -22,6 +22,10 @@
 //     version. Promoting points the alias at the candidate alone; rolling back points it at
 //     the current setup alone.
 //
+// Every function of an app logs to one log group, "/fusionize/{app}" by default
+// (Options.LogGroup, through LoggingConfig.LogGroup), so that Traces reads a whole app with
+// one FilterLogEvents call per poll however many functions its setups have.
+//
 // Retiring a setup deletes its group functions and its version of the entry function (never
 // one the alias routes to). Code is sent inline (ZipFile, up to 50 MB zipped) or, with
 // Bundle.S3Bucket and S3Key, from S3 (the zip must already be uploaded there: this package
@@ -71,6 +75,14 @@ const (
 	DefaultHandler        = "bootstrap"
 	DefaultTimeoutSeconds = 30
 	DefaultWaitTimeout    = 5 * time.Minute
+	// DefaultLogGroup is the one log group every function of an app logs to
+	// (LoggingConfig.LogGroup), so that one FilterLogEvents call per poll reads the whole
+	// app: FilterLogEvents has a quota of 5 requests per second per account and Region,
+	// which cannot be raised (AWS re:Post, "How do I determine throttling in my CloudWatch
+	// logs?", https://repost.aws/knowledge-center/cloudwatch-logs-throttling). Custom
+	// groups may not begin with "aws/" (Lambda Developer Guide, "Configuring CloudWatch
+	// log groups").
+	DefaultLogGroup = "/fusionize/{app}"
 )
 
 // Bundle is the zip of an app's bundle (see runtime/bundle).
@@ -106,6 +118,9 @@ type Options struct {
 	Alias string
 	// EntryFunction names the stable entry function; "{app}" is replaced. Default "{app}".
 	EntryFunction string
+	// LogGroup names the log group all functions of an app log to; "{app}" is replaced.
+	// Default DefaultLogGroup.
+	LogGroup string
 	// FunctionPattern names group functions (runtime.Config.FunctionPattern); default
 	// runtime.DefaultFunctionPattern.
 	FunctionPattern string
@@ -170,6 +185,9 @@ func New(ctx context.Context, opts Options) (*Platform, error) {
 	if p.opts.EntryFunction == "" {
 		p.opts.EntryFunction = DefaultEntryFunction
 	}
+	if p.opts.LogGroup == "" {
+		p.opts.LogGroup = DefaultLogGroup
+	}
 	if p.opts.Runtime == "" {
 		p.opts.Runtime = DefaultRuntime
 	}
@@ -229,6 +247,11 @@ func (p *Platform) EntryFunction(app string) string {
 	return strings.ReplaceAll(p.opts.EntryFunction, "{app}", app)
 }
 
+// AppLogGroup returns the log group every function of an app logs to.
+func (p *Platform) AppLogGroup(app string) string {
+	return strings.ReplaceAll(p.opts.LogGroup, "{app}", app)
+}
+
 // Alias returns the alias clients invoke.
 func (p *Platform) Alias() string { return p.opts.Alias }
 
@@ -242,9 +265,10 @@ func versionDescription(setupID string) string { return "fusionize setup " + set
 
 // functionConfig is what a function of a group should have.
 type functionConfig struct {
-	name   string
-	memory int32
-	env    map[string]string
+	name     string
+	memory   int32
+	env      map[string]string
+	logGroup string
 }
 
 func (p *Platform) config(app string, s fusion.Setup, g fusion.Group, name string) functionConfig {
@@ -254,7 +278,7 @@ func (p *Platform) config(app string, s fusion.Setup, g fusion.Group, name strin
 			env[k] = v
 		}
 	}
-	return functionConfig{name: name, memory: int32(g.MemoryMB), env: env}
+	return functionConfig{name: name, memory: int32(g.MemoryMB), env: env, logGroup: p.AppLogGroup(app)}
 }
 
 // Deploy deploys every group function of the setup and publishes (or finds) the entry
@@ -284,10 +308,13 @@ func (p *Platform) Deploy(ctx context.Context, req activities.DeployRequest) (ac
 	}
 	slices.Sort(d.Functions)
 	fn := p.EntryFunction(req.App)
-	if v, err := p.findVersion(ctx, fn, id); err != nil {
+	if v, group, err := p.findVersion(ctx, fn, id); err != nil {
 		return activities.Deployment{}, err
 	} else if v != "" {
 		d.Version = v
+		if group == p.AppLogGroup(req.App) {
+			d.LogGroup = group // else published before the app had one group: read its functions' own
+		}
 		return d, nil
 	}
 	rev, err := p.ensureFunction(ctx, req.App, p.config(req.App, s, entry, fn))
@@ -301,29 +328,39 @@ func (p *Platform) Deploy(ctx context.Context, req activities.DeployRequest) (ac
 		return activities.Deployment{}, fmt.Errorf("publish version of %s for setup %s: %w", fn, id, classify(err))
 	}
 	d.Version = aws.ToString(out.Version)
+	d.LogGroup = p.AppLogGroup(req.App)
 	p.log.Info("deployed setup", "app", req.App, "setup", id, "entry", fn, "version", d.Version)
 	return d, nil
 }
 
-// findVersion returns the entry function's version published for a setup, or "".
-func (p *Platform) findVersion(ctx context.Context, fn, setupID string) (string, error) {
+// findVersion returns the entry function's version published for a setup, or "", and the
+// log group the version logs to.
+func (p *Platform) findVersion(ctx context.Context, fn, setupID string) (version, logGroup string, err error) {
 	pages := awslambda.NewListVersionsByFunctionPaginator(p.lambda, &awslambda.ListVersionsByFunctionInput{FunctionName: aws.String(fn)})
 	want := versionDescription(setupID)
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if isNotFound(err) {
-			return "", nil
+			return "", "", nil
 		}
 		if err != nil {
-			return "", fmt.Errorf("list versions of %s: %w", fn, classify(err))
+			return "", "", fmt.Errorf("list versions of %s: %w", fn, classify(err))
 		}
 		for _, v := range page.Versions {
 			if aws.ToString(v.Version) != "$LATEST" && aws.ToString(v.Description) == want {
-				return aws.ToString(v.Version), nil
+				return aws.ToString(v.Version), logGroupOf(fn, v.LoggingConfig), nil
 			}
 		}
 	}
-	return "", nil
+	return "", "", nil
+}
+
+// logGroupOf returns the log group a function configured with lc logs to.
+func logGroupOf(fn string, lc *types.LoggingConfig) string {
+	if lc != nil && aws.ToString(lc.LogGroup) != "" {
+		return aws.ToString(lc.LogGroup)
+	}
+	return LogGroup(fn)
 }
 
 // ensureFunction makes function c.name exist with the app's code and c's configuration,
@@ -350,6 +387,7 @@ func (p *Platform) ensureFunction(ctx context.Context, app string, c functionCon
 			Architectures: []types.Architecture{lambdaArch(b.Arch)},
 			Environment:   &types.Environment{Variables: c.env},
 			Description:   aws.String("Fusionize function of " + app),
+			LoggingConfig: &types.LoggingConfig{LogGroup: aws.String(c.logGroup), LogFormat: types.LogFormatText},
 		})
 		var conflict *types.ResourceConflictException
 		if err != nil && !errors.As(err, &conflict) {
@@ -391,12 +429,14 @@ func (p *Platform) ensureFunction(ctx context.Context, app string, c functionCon
 	if cfg.Environment != nil {
 		env = cfg.Environment.Variables
 	}
-	if aws.ToInt32(cfg.MemorySize) != c.memory || !maps.Equal(env, c.env) || aws.ToInt32(cfg.Timeout) != p.opts.TimeoutSeconds {
+	if aws.ToInt32(cfg.MemorySize) != c.memory || !maps.Equal(env, c.env) || aws.ToInt32(cfg.Timeout) != p.opts.TimeoutSeconds ||
+		logGroupOf(c.name, cfg.LoggingConfig) != c.logGroup {
 		out, err := p.lambda.UpdateFunctionConfiguration(ctx, &awslambda.UpdateFunctionConfigurationInput{
-			FunctionName: aws.String(c.name),
-			MemorySize:   aws.Int32(c.memory),
-			Timeout:      aws.Int32(p.opts.TimeoutSeconds),
-			Environment:  &types.Environment{Variables: c.env},
+			FunctionName:  aws.String(c.name),
+			MemorySize:    aws.Int32(c.memory),
+			Timeout:       aws.Int32(p.opts.TimeoutSeconds),
+			Environment:   &types.Environment{Variables: c.env},
+			LoggingConfig: &types.LoggingConfig{LogGroup: aws.String(c.logGroup), LogFormat: types.LogFormatText},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("update configuration of %s: %w", c.name, classify(err))
@@ -491,7 +531,7 @@ func (p *Platform) Retire(ctx context.Context, d activities.Deployment) error {
 	id := d.Setup.ID()
 	version := d.Version
 	if version == "" {
-		v, err := p.findVersion(ctx, fn, id)
+		v, _, err := p.findVersion(ctx, fn, id)
 		if err != nil {
 			return err
 		}

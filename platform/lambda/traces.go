@@ -19,25 +19,17 @@ import (
 func LogGroup(function string) string { return "/aws/lambda/" + function }
 
 // Traces reads the trace lines and REPORT lines that the deployments' functions logged in
-// the query's window, through FilterLogEvents over their /aws/lambda/<function> log groups.
-// Trace records of the entry function are kept only for the queried setups. Log groups that
-// do not exist yet (functions never invoked) are skipped.
+// the query's window through FilterLogEvents: one paginated call over the app's log group
+// for the deployments whose functions all log there (Deployment.LogGroup), and one per
+// function's own /aws/lambda/<function> group, the entry function's included, for
+// deployments made before apps had one group. Trace records are kept only for the queried
+// setups. Log groups that do not exist yet (nothing logged) are skipped.
 func (p *Platform) Traces(ctx context.Context, q activities.TraceQuery) (activities.Traces, error) {
 	setups := map[string]bool{}
 	var groups []string
-	entry := p.EntryFunction(q.App)
-	groups = append(groups, LogGroup(entry))
 	for _, d := range q.Deployments {
 		setups[d.Setup.ID()] = true
-		names := d.Functions
-		if len(names) == 0 {
-			for _, g := range d.Setup.Groups {
-				names = append(names, p.FunctionName(q.App, d.Setup, g.Root))
-			}
-		}
-		for _, n := range names {
-			groups = append(groups, LogGroup(n))
-		}
+		groups = append(groups, p.logGroups(q.App, d)...)
 	}
 	slices.Sort(groups)
 	groups = slices.Compact(groups)
@@ -48,6 +40,24 @@ func (p *Platform) Traces(ctx context.Context, q activities.TraceQuery) (activit
 		}
 	}
 	return out, nil
+}
+
+// logGroups returns the log groups a deployment's functions log to.
+func (p *Platform) logGroups(app string, d activities.Deployment) []string {
+	if d.LogGroup != "" {
+		return []string{d.LogGroup}
+	}
+	groups := []string{LogGroup(p.EntryFunction(app))}
+	names := d.Functions
+	if len(names) == 0 {
+		for _, g := range d.Setup.Groups {
+			names = append(names, p.FunctionName(app, d.Setup, g.Root))
+		}
+	}
+	for _, n := range names {
+		groups = append(groups, LogGroup(n))
+	}
+	return groups
 }
 
 func (p *Platform) readGroup(ctx context.Context, group string, q activities.TraceQuery, setups map[string]bool, out *activities.Traces) error {

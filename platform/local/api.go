@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,7 +66,16 @@ type (
 		PackageType      string     `json:"PackageType"`
 		Architectures    []string   `json:"Architectures"`
 		EphemeralStorage *storageIn `json:"EphemeralStorage"`
+		LoggingConfig    *loggingIn `json:"LoggingConfig"`
 		Layers           []string   `json:"Layers"`
+	}
+	// loggingIn is Lambda's LoggingConfig: the local platform writes text logs to the
+	// function's log group, its own by default or one that functions share.
+	loggingIn struct {
+		LogGroup            *string `json:"LogGroup"`
+		LogFormat           string  `json:"LogFormat"`
+		ApplicationLogLevel string  `json:"ApplicationLogLevel"`
+		SystemLogLevel      string  `json:"SystemLogLevel"`
 	}
 	updateCodeIn struct {
 		codeIn
@@ -83,6 +93,7 @@ type (
 		MemorySize       *int       `json:"MemorySize"`
 		Environment      *envIn     `json:"Environment"`
 		EphemeralStorage *storageIn `json:"EphemeralStorage"`
+		LoggingConfig    *loggingIn `json:"LoggingConfig"`
 		RevisionID       string     `json:"RevisionId"`
 		Layers           []string   `json:"Layers"`
 	}
@@ -156,7 +167,7 @@ func configJSON(f *function, c *config) configOut {
 		TracingConfig: map[string]string{"Mode": "PassThrough"}, RevisionID: c.RevisionID,
 		State: "Active", LastUpdateStatus: "Successful", PackageType: "Zip", Architectures: []string{c.Arch},
 		EphemeralStorage: map[string]int{"Size": c.Ephemeral},
-		LoggingConfig:    map[string]string{"LogFormat": "Text", "LogGroup": "/aws/lambda/" + f.Name},
+		LoggingConfig:    map[string]string{"LogFormat": "Text", "LogGroup": c.logGroup(f.Name)},
 		SnapStart:        map[string]string{"ApplyOn": "None", "OptimizationStatus": "Off"},
 	}
 	if len(c.Env) > 0 {
@@ -404,6 +415,35 @@ func validateEnv(env map[string]string) error {
 }
 
 // validateConfig checks a complete configuration.
+// logGroupRE is CloudWatch Logs' rule for log group names.
+var logGroupRE = regexp.MustCompile(`^[\w./#-]{1,512}$`)
+
+// applyLogging sets c's log group from a LoggingConfig. Text is the only log format: the
+// platform writes what the function prints as it is, and the REPORT lines as text.
+func applyLogging(c *config, in *loggingIn) error {
+	if in == nil {
+		return nil
+	}
+	if in.LogFormat != "" && in.LogFormat != "Text" {
+		return invalidParam("LoggingConfig.LogFormat %q is not supported by the local platform: it writes Text logs", in.LogFormat)
+	}
+	if in.LogGroup == nil {
+		return nil
+	}
+	g := *in.LogGroup
+	switch {
+	case g == "":
+		c.LogGroup = "" // back to the function's own group
+	case !logGroupRE.MatchString(g):
+		return invalidParam("1 validation error detected: Value '%s' at 'loggingConfig.logGroup' failed to satisfy constraint: Member must have length between 1 and 512 and match [\\.\\-_/#A-Za-z0-9]+", g)
+	case strings.HasPrefix(g, "aws/"):
+		return invalidParam("LoggingConfig.LogGroup %q: a custom log group may not begin with aws/", g)
+	default:
+		c.LogGroup = g
+	}
+	return nil
+}
+
 func validateConfig(c *config) error {
 	var problems []string
 	if !slices.Contains(supportedRuntimes, c.Runtime) {
@@ -480,6 +520,9 @@ func (p *Platform) createFunction(w http.ResponseWriter, r *http.Request, reqID,
 	}
 	if in.Environment != nil && len(in.Environment.Variables) > 0 {
 		c.Env = maps.Clone(in.Environment.Variables)
+	}
+	if err := applyLogging(c, in.LoggingConfig); err != nil {
+		return err
 	}
 	if err := validateConfig(c); err != nil {
 		return err
@@ -760,6 +803,9 @@ func (p *Platform) updateConfiguration(w http.ResponseWriter, r *http.Request, r
 			if len(in.Environment.Variables) > 0 {
 				c.Env = maps.Clone(in.Environment.Variables)
 			}
+		}
+		if err := applyLogging(&c, in.LoggingConfig); err != nil {
+			return err
 		}
 		if err := validateConfig(&c); err != nil {
 			return err

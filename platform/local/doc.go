@@ -16,7 +16,9 @@
 //   - the Lambda Runtime API that aws-lambda-go bootstraps poll, under /runtime/<instance token>/
 //     (each instance gets AWS_LAMBDA_RUNTIME_API=host:port/runtime/<token>);
 //   - CloudWatch Logs (awsJson1_1 at POST /): FilterLogEvents, GetLogEvents, DescribeLogGroups
-//     and DescribeLogStreams over the log groups /aws/lambda/<name>;
+//     and DescribeLogStreams over each function's log group: /aws/lambda/<name>, or the group
+//     its LoggingConfig.LogGroup names, which functions may share (streams there are named
+//     YYYY/MM/DD/<name>[<version>]<id>, as on Lambda; Text format only);
 //   - Prometheus metrics at GET /metrics.
 //
 // New validates the Options, loads the state kept in Options.DataDir and starts serving at once;

@@ -202,11 +202,6 @@ func (inst *instance) environment() []string {
 	return env
 }
 
-// logStreamName is Lambda's stream name for a new instance: date, [version] and a random id.
-func logStreamName(version string, now time.Time) string {
-	return now.UTC().Format("2006/01/02") + "/[" + version + "]" + randomHex(16)
-}
-
 // start runs the bootstrap. On failure the instance is unusable and already forgotten.
 func (inst *instance) start() error {
 	p := inst.p
@@ -883,8 +878,8 @@ func (p *Platform) acquire(f *function, version string, cfg *config) (*instance,
 		version:  version,
 		cfg:      cfg,
 		region:   f.Region,
-		group:    "/aws/lambda/" + f.Name,
-		stream:   logStreamName(version, now),
+		group:    cfg.logGroup(f.Name),
+		stream:   cfg.logStream(f.Name, version, now),
 		secret:   "\x00fz" + randomHex(8),
 		codeDir:  filepath.Join(p.opts.RunDir, cfg.codeDir()),
 		work:     make(chan *invocation, 1),
@@ -1090,7 +1085,8 @@ func (p *Platform) executeOnce(f *function, version string, cfg *config, inv *in
 		}
 		p.log.Warn("local platform: bootstrap does not start", "function", f.Name, "err", err)
 		msg := entrypointError(inv.id, err)
-		p.logs.appendEvents("/aws/lambda/"+f.Name, logStreamName(version, time.Now()), time.Now(), msg+"\n", "Runtime.InvalidEntrypoint\n")
+		now := time.Now()
+		p.logs.appendEvents(cfg.logGroup(f.Name), cfg.logStream(f.Name, version, now), now, msg+"\n", "Runtime.InvalidEntrypoint\n")
 		p.metrics.observe(f.Name, outcomeCrash, cold, 0, 0, cfg.MemorySize)
 		inv.finish(result{payload: errorPayload("Runtime.InvalidEntrypoint", msg), functionError: true, outcome: outcomeCrash})
 		return false

@@ -58,23 +58,45 @@ var reservedEnvKeys = map[string]bool{
 // version. An update replaces $LATEST's *config, so instances compare pointers to know whether
 // they still run the current configuration.
 type config struct {
-	Version      string            `json:"version"`
-	Runtime      string            `json:"runtime"`
-	Handler      string            `json:"handler,omitempty"`
-	Role         string            `json:"role"`
-	Description  string            `json:"description,omitempty"`
-	MemorySize   int               `json:"memorySize"`
-	Timeout      int               `json:"timeout"`
-	Env          map[string]string `json:"env,omitempty"`
-	Arch         string            `json:"arch"`
-	Ephemeral    int               `json:"ephemeralStorage"`
-	CodeSha256   string            `json:"codeSha256"` // base64 of the zip's SHA-256, as Lambda reports it
-	CodeSize     int64             `json:"codeSize"`
-	LastModified time.Time         `json:"lastModified"`
-	RevisionID   string            `json:"revisionId"`
+	Version     string            `json:"version"`
+	Runtime     string            `json:"runtime"`
+	Handler     string            `json:"handler,omitempty"`
+	Role        string            `json:"role"`
+	Description string            `json:"description,omitempty"`
+	MemorySize  int               `json:"memorySize"`
+	Timeout     int               `json:"timeout"`
+	Env         map[string]string `json:"env,omitempty"`
+	Arch        string            `json:"arch"`
+	Ephemeral   int               `json:"ephemeralStorage"`
+	// LogGroup is the log group the function logs to (LoggingConfig.LogGroup); "" is
+	// Lambda's default, /aws/lambda/<function name>.
+	LogGroup     string    `json:"logGroup,omitempty"`
+	CodeSha256   string    `json:"codeSha256"` // base64 of the zip's SHA-256, as Lambda reports it
+	CodeSize     int64     `json:"codeSize"`
+	LastModified time.Time `json:"lastModified"`
+	RevisionID   string    `json:"revisionId"`
 	// FromRevision is, for a published version, the RevisionID $LATEST had when it was
 	// published: publishing again without a change returns that version.
 	FromRevision string `json:"fromRevision,omitempty"`
+}
+
+// logGroup is the log group the function of that name logs to.
+func (c *config) logGroup(fn string) string {
+	if c.LogGroup != "" {
+		return c.LogGroup
+	}
+	return "/aws/lambda/" + fn
+}
+
+// logStream names a new log stream of an instance of version of function fn, as Lambda
+// does: YYYY/MM/DD/[version]id in the function's own group, and with the function's name
+// before the version in a group that functions may share.
+func (c *config) logStream(fn, version string, now time.Time) string {
+	day := now.UTC().Format("2006/01/02") + "/"
+	if c.LogGroup != "" {
+		return day + fn + "[" + version + "]" + randomHex(16)
+	}
+	return day + "[" + version + "]" + randomHex(16)
 }
 
 // codeDir is the directory, relative to RunDir, holding c's unpacked code.
