@@ -2,7 +2,6 @@ package fusion
 
 import (
 	"cmp"
-	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -220,26 +219,9 @@ const usPerMS = 1000.0
 // Profile computes the profile of everything added so far, in named passes: dedupe the
 // records and join the REPORT lines, complete the graph with what the traces show, gather
 // the task runs (own time, calls, concurrency), then the traces (remote overhead, cold
-// starts, latency and cost per setup).
+// starts, latency and cost per setup) into a Digest, and summarize it (ProfileOf).
 func (b *ProfileBuilder) Profile() Profile {
-	p := Profile{Graph: Graph{Entry: b.graph.Entry, Tasks: slices.Clone(b.graph.Tasks), Edges: slices.Clone(b.graph.Edges)}}
-	recs, dropped := dedupe(b.records)
-	p.Dropped = dropped
-	reports := joinReports(b.reports)
-	p.Graph = completeGraph(p.Graph, recs)
-	runs := gatherRuns(recs, reports)
-	p.Tasks, p.Edges = runs.stats(p.Graph, b.opts.MaxSamples)
-	p.LocalAsync = Summarize(runs.localAsync, b.opts.MaxSamples)
-	p.RemoteAsync = Summarize(runs.remoteAsync, b.opts.MaxSamples)
-	tr := gatherTraces(recs, reports, b.opts.Prices)
-	p.Invocations, p.ColdStarts, p.Incomplete = tr.invocations, tr.coldStarts, tr.incomplete
-	p.RemoteSync = Summarize(tr.overhead, b.opts.MaxSamples)
-	p.Init = Summarize(tr.inits, b.opts.MaxSamples)
-	if p.Invocations > 0 {
-		p.ColdStartRate = float64(p.ColdStarts) / float64(p.Invocations)
-	}
-	p.Setups = tr.stats(b.opts.MaxSamples)
-	return p
+	return ProfileOf(b.graph, b.opts, b.Digest())
 }
 
 // dedupe orders the records and drops duplicates: the same request ID twice, or, without
@@ -408,32 +390,6 @@ func appendAt(m map[string]map[int][]float64, task string, mem int, x float64) {
 	m[task][mem] = append(m[task][mem], x)
 }
 
-// stats summarizes the runs per task of g (own time per memory size, ascending) and per
-// edge (calls per caller run; 1 for an edge whose caller never ran).
-func (a *runAcc) stats(g Graph, keep int) ([]TaskStat, []EdgeStat) {
-	var tasks []TaskStat
-	for _, t := range g.Tasks {
-		ts := TaskStat{Task: t, Runs: a.runs[t], ParallelSync: a.multiSync[t] > 0 && 2*a.overlapSync[t] > a.multiSync[t]}
-		mems := slices.Sorted(maps.Keys(a.self[t]))
-		for _, m := range mems {
-			ts.Sizes = append(ts.Sizes, SizeStat{MemoryMB: m, Self: Summarize(a.self[t][m], keep), Alone: Summarize(a.alone[t][m], keep),
-				CPU: Summarize(a.cpu[t][m], keep)})
-		}
-		tasks = append(tasks, ts)
-	}
-	var edges []EdgeStat
-	for _, e := range g.Edges {
-		es := EdgeStat{Caller: e.Caller, Callee: e.Callee, Mode: e.Mode, Calls: a.calls[e], CallerRuns: a.runs[e.Caller]}
-		if es.CallerRuns > 0 {
-			es.PerRun = float64(es.Calls) / float64(es.CallerRuns)
-		} else {
-			es.PerRun = 1 // never observed: assume the declared call is made once
-		}
-		edges = append(edges, es)
-	}
-	return tasks, edges
-}
-
 // traceAcc gathers what whole traces show: invocations and cold starts, remote sync
 // overheads, init durations, and per setup the requests' latency and cost.
 type traceAcc struct {
@@ -561,27 +517,6 @@ func (a *traceAcc) invocation(tr []TraceRecord, r *TraceRecord, need map[[2]stri
 		}
 	}
 	return c
-}
-
-// stats summarizes each setup seen, in setup ID order.
-func (a *traceAcc) stats(keep int) []SetupStat {
-	var out []SetupStat
-	for _, id := range slices.Sorted(slices.Values(a.setupIDs)) {
-		sa := a.setups[id]
-		st := SetupStat{ID: id, Requests: len(sa.lat), ColdRequests: sa.cold,
-			Latency: Summarize(sa.lat, keep), Warm: Summarize(sa.warm, keep), Cost: Summarize(sa.cost, keep)}
-		st.Samples = sa.samples
-		if len(st.Samples) > keep {
-			st.Samples = st.Samples[:keep]
-		}
-		for _, r := range slices.Sorted(maps.Keys(sa.groups)) {
-			ga := sa.groups[r]
-			st.Groups = append(st.Groups, GroupStat{Root: r, MemoryMB: ga.mem, Invocations: ga.n, ColdStarts: ga.cold,
-				BilledMS: Summarize(ga.billed, keep), MeanCost: ga.cost / float64(ga.n)})
-		}
-		out = append(out, st)
-	}
-	return out
 }
 
 type groupAcc struct {
