@@ -35,8 +35,12 @@ func (is *Issues) Add(off int, format string, args ...any) {
 	is.List = append(is.List, Issue{Pos: PositionOf(is.Text, off), Message: fmt.Sprintf(format, args...)})
 }
 
-// AddAt records a problem at a known line and column (1-based).
+// AddAt records a problem at a known line and column (1-based). A place past the text's last
+// line (a parser's empty node after "---") is moved to the end of the text.
 func (is *Issues) AddAt(line, col int, format string, args ...any) {
+	if lines := strings.Split(is.Text, "\n"); line > len(lines) {
+		line, col = len(lines), len([]rune(lines[len(lines)-1]))+1
+	}
 	is.List = append(is.List, Issue{Pos: Position{Offset: -1, Line: line, Column: col}, Message: fmt.Sprintf(format, args...)})
 }
 

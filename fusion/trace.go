@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -150,7 +151,8 @@ type Report struct {
 // ErrNotReport is returned by ParseReport for lines that are not REPORT lines.
 var ErrNotReport = errors.New("not a REPORT line")
 
-// ParseReport decodes a Lambda REPORT line.
+// ParseReport decodes a Lambda REPORT line. Durations must be finite and not negative,
+// billed duration and memory whole numbers of milliseconds and MB.
 func ParseReport(line string) (Report, error) {
 	line = strings.TrimSpace(line)
 	if !strings.HasPrefix(line, "REPORT RequestId: ") {
@@ -162,27 +164,24 @@ func ParseReport(line string) (Report, error) {
 		if !ok {
 			continue
 		}
-		num := func(unit string) (float64, error) {
-			return strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(v, unit)), 64)
-		}
 		var err error
-		var f float64
 		switch k {
 		case "RequestId":
 			r.RequestID = v
 		case "Duration":
-			r.DurationMS, err = num(" ms")
+			r.DurationMS, err = reportMS(v)
 		case "Billed Duration":
-			f, err = num(" ms")
-			r.BilledMS = int64(f)
+			r.BilledMS, err = reportInt(v, " ms", 63)
 		case "Memory Size":
-			f, err = num(" MB")
-			r.MemoryMB = int(f)
+			var n int64
+			n, err = reportInt(v, " MB", 31)
+			r.MemoryMB = int(n)
 		case "Max Memory Used":
-			f, err = num(" MB")
-			r.MaxMemoryMB = int(f)
+			var n int64
+			n, err = reportInt(v, " MB", 31)
+			r.MaxMemoryMB = int(n)
 		case "Init Duration":
-			r.InitDurationMS, err = num(" ms")
+			r.InitDurationMS, err = reportMS(v)
 		}
 		if err != nil {
 			return Report{}, fmt.Errorf("REPORT line field %q: %w", k, err)
@@ -192,4 +191,40 @@ func ParseReport(line string) (Report, error) {
 		return Report{}, errors.New("REPORT line without a request ID")
 	}
 	return r, nil
+}
+
+// reportMS reads "4.65 ms".
+func reportMS(v string) (float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(v, " ms")), 64)
+	if err != nil {
+		return 0, err
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+		return 0, fmt.Errorf("%q is not a duration", v)
+	}
+	return f, nil
+}
+
+// reportInt reads a whole number with its unit ("5 ms", "256 MB") that fits in bits bits.
+func reportInt(v, unit string, bits int) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(v, unit)), 10, bits+1)
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("%q is negative", v)
+	}
+	return n, nil
+}
+
+// String returns the report as Lambda writes it (durations with every digit they have, so
+// that ParseReport gives the same Report back).
+func (r Report) String() string {
+	ms := func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+	s := fmt.Sprintf("REPORT RequestId: %s\tDuration: %s ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t",
+		r.RequestID, ms(r.DurationMS), r.BilledMS, r.MemoryMB, r.MaxMemoryMB)
+	if r.InitDurationMS > 0 {
+		s += "Init Duration: " + ms(r.InitDurationMS) + " ms\t"
+	}
+	return s
 }

@@ -3,6 +3,7 @@ package fusion_test
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"testing"
 
@@ -89,4 +90,36 @@ func normal(r fusion.TraceRecord) fusion.TraceRecord {
 		r.Calls = nil
 	}
 	return r
+}
+
+// FuzzParseReport: whatever parses has finite, non-negative figures and prints back to a line
+// that parses to the same Report. Before, "Duration: NaN ms", "-5 ms" and "Billed Duration:
+// 1e300 ms" (an int64 overflow) parsed, and NaN broke every median built on it.
+func FuzzParseReport(f *testing.F) {
+	f.Add("REPORT RequestId: abc\tDuration: 4.65 ms\tBilled Duration: 5 ms\tMemory Size: 256 MB\tMax Memory Used: 20 MB\tInit Duration: 12.5 ms\t")
+	f.Add("REPORT RequestId: 8f0e-11\tDuration: 0.31 ms\tBilled Duration: 1 ms\tMemory Size: 128 MB\tMax Memory Used: 9 MB\t")
+	f.Add("REPORT RequestId: x\tDuration: NaN ms")
+	f.Add("REPORT RequestId: x\tBilled Duration: 1e300 ms")
+	f.Add("START RequestId: abc Version: $LATEST")
+	f.Fuzz(func(t *testing.T, line string) {
+		r, err := fusion.ParseReport(line)
+		if err != nil {
+			return
+		}
+		for _, v := range []float64{r.DurationMS, r.InitDurationMS} {
+			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+				t.Fatalf("ParseReport(%q) = %+v: a duration that is no duration", line, r)
+			}
+		}
+		if r.BilledMS < 0 || r.MemoryMB < 0 || r.MaxMemoryMB < 0 {
+			t.Fatalf("ParseReport(%q) = %+v: negative", line, r)
+		}
+		again, err := fusion.ParseReport(r.String())
+		if err != nil {
+			t.Fatalf("ParseReport(%q) = %+v, whose line %q does not parse: %v", line, r, r.String(), err)
+		}
+		if again != r {
+			t.Fatalf("round trip %q: %+v → %q → %+v", line, r, r.String(), again)
+		}
+	})
 }

@@ -125,7 +125,11 @@ func CompactEnv(text string) string {
 	return "z1:" + base64.RawStdEncoding.EncodeToString(buf.Bytes())
 }
 
-// ExpandEnv returns the text of a value made by CompactEnv (or a plain value unchanged).
+// maxExpanded bounds what a compressed value may expand to (1 MB).
+const maxExpanded = 1 << 20
+
+// ExpandEnv returns the text of a value made by CompactEnv (or a plain value unchanged). A
+// value that would expand past 1 MB is an error.
 func ExpandEnv(v string) (string, error) {
 	rest, ok := strings.CutPrefix(v, "z1:")
 	if !ok {
@@ -135,9 +139,12 @@ func ExpandEnv(v string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("compressed value: %w", err)
 	}
-	text, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(raw)), 1<<20))
+	text, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(raw)), maxExpanded+1))
 	if err != nil {
 		return "", fmt.Errorf("compressed value: %w", err)
+	}
+	if len(text) > maxExpanded {
+		return "", fmt.Errorf("compressed value expands past %d bytes", maxExpanded)
 	}
 	return string(text), nil
 }
@@ -185,6 +192,9 @@ func ConfigFromEnv(getenv func(string) string, defaultApp string) (Config, error
 			root, fn, ok := strings.Cut(strings.TrimSpace(part), "=")
 			if !ok || root == "" || fn == "" {
 				return Config{}, fmt.Errorf("%s: %q is not root=function", EnvFunctions, part)
+			}
+			if prev, dup := c.Functions[root]; dup {
+				return Config{}, fmt.Errorf("%s names two functions for %q: %q and %q", EnvFunctions, root, prev, fn)
 			}
 			c.Functions[root] = fn
 		}

@@ -1,11 +1,18 @@
 package appconfig
 
 import (
+	"errors"
+	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/fusion/fusiontest"
 )
 
@@ -86,4 +93,60 @@ func TestSampleConfigs(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// FuzzParse: no input panics; every problem is placed inside the file (a line of it, a
+// column of at least 1); a config that loads prints back as YAML that loads to the same
+// config, so nothing was accepted that the decoder read differently from the checks.
+func FuzzParse(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/*.yaml")
+	more, _ := filepath.Glob("testdata/syntax/*.yaml")
+	samples, _ := filepath.Glob("../../samples/configs/*.yaml")
+	for _, p := range slices.Concat(seeds, more, samples) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		c, err := Parse("fuzz.yaml", text)
+		if err != nil {
+			var is *fusion.Issues
+			if !errors.As(err, &is) || len(is.List) == 0 {
+				t.Fatalf("error %T %v is not a list of issues", err, err)
+			}
+			// YAML breaks lines at \n, \r\n and a lone \r.
+			lines := strings.Count(strings.ReplaceAll(string(text), "\r\n", "\n"), "\r") + strings.Count(string(text), "\n") + 1
+			for _, it := range is.List {
+				if it.Pos.Line < 1 || it.Pos.Line > lines || it.Pos.Column < 1 {
+					t.Fatalf("issue %q at %d:%d, outside the %d lines of %q", it.Message, it.Pos.Line, it.Pos.Column, lines, text)
+				}
+			}
+			return
+		}
+		if c.Policy == nil {
+			t.Fatalf("config of %q without a policy", text)
+		}
+		out, err := yaml.Marshal(c)
+		if err != nil {
+			t.Fatalf("marshal %+v: %v", c, err)
+		}
+		again, err := Parse("again.yaml", out)
+		if err != nil {
+			t.Fatalf("%q loads, but not as printed:\n%s\n%v", text, out, err)
+		}
+		c.Policy, again.Policy = nil, nil
+		for _, x := range []*Config{&c, &again} { // empty and nil print alike ({} and [])
+			if len(x.Environment) == 0 {
+				x.Environment = nil
+			}
+			if len(x.Constraints) == 0 {
+				x.Constraints = nil
+			}
+		}
+		if !reflect.DeepEqual(c, again) {
+			t.Fatalf("round trip of %q:\n%+v\n%+v", text, c, again)
+		}
+	})
 }

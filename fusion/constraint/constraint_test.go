@@ -2,6 +2,7 @@ package constraint_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -168,4 +169,60 @@ func TestTaskRefs(t *testing.T) {
 	if _, err := constraint.TaskRefs(`g.root ==`); err == nil {
 		t.Error("TaskRefs of a broken expression: no error")
 	}
+}
+
+// FuzzCompile: no expression panics the compiler or, compiled, the evaluation (bounded by
+// the cost limit); every problem lies inside the expression; a policy that compiles
+// crosses JSON to the same spec and evaluates there to the same answer; TaskRefs reads
+// every expression that compiles.
+func FuzzCompile(f *testing.F) {
+	for _, e := range []string{
+		`setup.groups.all(g, g.root == "AS" || !("AS" in g.tasks))`,
+		`setup.groups.all(g, g.memory <= 1024)`,
+		`candidate.predicted.p95_ms < 300.0`,
+		`candidate.predicted.cost_per_request < 2e-5 && "A" in tasks`,
+		`setup.groups.exists(g, g.tasks.exists(t, t == "B")) || setup.text.contains("@128")`,
+		`[1, 2, 3].map(x, [1, 2, 3].map(y, x * y)).size() > 2`,
+		`candidate.predicted.median_ms / baseline.predicted.median_ms > 1.0 ? false : true`,
+		`g.root ==`, `1 +`, `"unclosed`,
+	} {
+		f.Add(e)
+	}
+	v := vars("A+B@256,C@1024", 80, 150, 9e-6)
+	f.Fuzz(func(t *testing.T, expr string) {
+		spec := constraint.Spec{Constraints: []constraint.Rule{{Name: "c", Expr: expr}}}
+		p, err := constraint.Compile(spec)
+		if err != nil {
+			var is *fusion.Issues
+			if !errors.As(err, &is) || len(is.List) == 0 {
+				t.Fatalf("Compile(%q): error %T is not a list of issues: %v", expr, err, err)
+			}
+			lines := strings.Count(expr, "\n") + 1
+			for _, it := range is.List {
+				if it.Pos.Line < 1 || it.Pos.Line > lines || it.Pos.Column < 1 {
+					t.Fatalf("Compile(%q): issue %q at %d:%d, outside the expression", expr, it.Message, it.Pos.Line, it.Pos.Column)
+				}
+			}
+			return
+		}
+		violated, evalErr := p.Check(v)
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatalf("marshal policy of %q: %v", expr, err)
+		}
+		var again constraint.Policy
+		if err := json.Unmarshal(b, &again); err != nil {
+			t.Fatalf("policy of %q does not cross JSON (%s): %v", expr, b, err)
+		}
+		if !reflect.DeepEqual(again.Spec(), p.Spec()) {
+			t.Fatalf("spec of %q changed crossing JSON: %+v", expr, again.Spec())
+		}
+		violated2, evalErr2 := again.Check(v)
+		if !reflect.DeepEqual(violated, violated2) || (evalErr == nil) != (evalErr2 == nil) {
+			t.Fatalf("%q: evaluated %v %v before JSON, %v %v after", expr, violated, evalErr, violated2, evalErr2)
+		}
+		if _, err := constraint.TaskRefs(expr); err != nil {
+			t.Fatalf("TaskRefs(%q) of a compiled expression: %v", expr, err)
+		}
+	})
 }

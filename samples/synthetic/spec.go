@@ -5,14 +5,14 @@
 //	entry: A              # the task outside requests reach
 //	tasks:
 //	  A:
-//	    cpu_ms: 2         # CPU work per run, reference-core milliseconds (default 0)
-//	    threads: 1        # goroutines sharing the CPU work (default 1)
-//	    io_ms: 5          # wait per run, milliseconds (default 0)
-//	    payload_bytes: 64 # size of the task's output (default 16)
+//	    cpu_ms: 2         # CPU work per run, reference-core milliseconds (default 0, at most 900,000)
+//	    threads: 1        # goroutines sharing the CPU work (default 1, at most 64)
+//	    io_ms: 5          # wait per run, milliseconds (default 0, at most 900,000)
+//	    payload_bytes: 64 # size of the task's output (default 16, at most 6 MB)
 //	    calls:
 //	      - to: B         # callee
 //	        mode: sync    # sync (default) or async
-//	        count: 2      # calls per run (default 1)
+//	        count: 2      # calls per run (default 1, at most 1,000)
 //	        parallel: true  # sync calls of this entry run concurrently (default false)
 //	      - {to: C, mode: async}
 //	  B: {cpu_ms: 3}
@@ -118,7 +118,8 @@ func (p *parser) mapping(n *yaml.Node, what string, keys []string, f func(key st
 	}
 }
 
-func (p *parser) number(v *yaml.Node, what string, integer bool) float64 {
+// number reads a finite number that is not negative.
+func (p *parser) number(v *yaml.Node, what string) float64 {
 	var f float64
 	if v.Kind != yaml.ScalarNode || v.Decode(&f) != nil {
 		p.errorf(v, "%s must be a number, not %q", what, v.Value)
@@ -131,18 +132,41 @@ func (p *parser) number(v *yaml.Node, what string, integer bool) float64 {
 	if f < 0 {
 		p.errorf(v, "%s must not be negative", what)
 	}
-	if integer && f != float64(int(f)) {
-		p.errorf(v, "%s must be a whole number", what)
-	}
 	return f
 }
 
-// maxWorkMS is the longest work a task may do per run: Lambda's 15-minute timeout.
-const maxWorkMS = 15 * 60 * 1000
+// Bounds of a spec: the longest work a task may do per run (Lambda's 15-minute timeout), the
+// most goroutines sharing a task's CPU work (Lambda's largest function has 6 vCPUs), the
+// most calls one call site makes per run, and the largest output (Lambda's 6 MB payload).
+const (
+	maxWorkMS  = 15 * 60 * 1000
+	maxThreads = 64
+	maxCount   = 1000
+	maxPayload = 6 << 20
+)
+
+// count reads a whole number from lo to hi; out of range, it reports and returns lo.
+func (p *parser) count(v *yaml.Node, what string, lo, hi int) int {
+	f := p.number(v, what)
+	switch {
+	case f < float64(lo):
+		if f >= 0 { // number reported a negative one
+			p.errorf(v, "%s must be at least %d", what, lo)
+		}
+		return lo
+	case f > float64(hi):
+		p.errorf(v, "%s %s exceeds %d", what, v.Value, hi)
+		return lo
+	case f != math.Trunc(f):
+		p.errorf(v, "%s must be a whole number", what)
+		return lo
+	}
+	return int(f)
+}
 
 // duration reads a task's work in milliseconds, which must fit in one Lambda invocation.
 func (p *parser) duration(v *yaml.Node, what string) float64 {
-	f := p.number(v, what, false)
+	f := p.number(v, what)
 	if f > maxWorkMS {
 		p.errorf(v, "%s %s exceeds Lambda's 15-minute limit (%d ms)", what, v.Value, maxWorkMS)
 		return 0
@@ -230,15 +254,11 @@ func (p *parser) task(name string, n *yaml.Node, calls map[string][]*yaml.Node) 
 		case "cpu_ms":
 			t.CPUMS = p.duration(v, "cpu_ms")
 		case "threads":
-			if t.Threads = int(p.number(v, "threads", true)); t.Threads < 1 {
-				p.errorf(v, "threads must be at least 1")
-			}
+			t.Threads = p.count(v, "threads", 1, maxThreads)
 		case "io_ms":
 			t.IOMS = p.duration(v, "io_ms")
 		case "payload_bytes":
-			if t.PayloadBytes = int(p.number(v, "payload_bytes", true)); t.PayloadBytes > 6<<20 {
-				p.errorf(v, "payload_bytes %d exceeds Lambda's 6 MB payload limit", t.PayloadBytes)
-			}
+			t.PayloadBytes = p.count(v, "payload_bytes", 0, maxPayload)
 		case "calls":
 			if v.Kind != yaml.SequenceNode {
 				p.errorf(v, "calls must be a list")
@@ -264,9 +284,7 @@ func (p *parser) call(caller string, n *yaml.Node, calls map[string][]*yaml.Node
 				p.errorf(v, "%v", err)
 			}
 		case "count":
-			if c.Count = int(p.number(v, "count", true)); c.Count < 1 {
-				p.errorf(v, "count must be at least 1")
-			}
+			c.Count = p.count(v, "count", 1, maxCount)
 		case "parallel":
 			if v.Decode(&c.Parallel) != nil {
 				p.errorf(v, "parallel must be true or false")
