@@ -31,6 +31,7 @@ func platformCommand() *cli.Command {
 			&cli.DurationFlag{Name: "idle-timeout", Value: local.DefaultIdleTimeout, Usage: "stop instances idle for longer"},
 			&cli.StringFlag{Name: "cgroups", Value: local.CgroupsAuto, Usage: "enforce memory sizes with cgroups: auto (where possible) or off"},
 			concurrencyFlag,
+			maxStartingFlag,
 			latencyProfileFlag,
 			&cli.BoolFlag{Name: "allow-remote", Usage: "serve on a non-loopback --addr (e.g. 0.0.0.0:9001): anyone who reaches it can deploy and run code as this user"},
 			&cli.StringSliceFlag{Name: "allowed-host", Usage: "a further host name clients may call the platform by (besides loopback names and its address); repeatable"},
@@ -51,6 +52,15 @@ var concurrencyFlag = &cli.IntFlag{
 	EnvVars: []string{"FUSIONIZE_CONCURRENCY"},
 	Usage: "concurrency limit shared by all functions, as Lambda's account limit (default: Lambda's 1000, " +
 		"or what this machine's memory at 32 MB per instance and open-file limit hold)",
+}
+
+// maxStartingFlag bounds the local platform's instance starts in progress at once.
+var maxStartingFlag = &cli.IntFlag{
+	Name:    "max-starting",
+	Value:   local.DefaultMaxStarting(),
+	EnvVars: []string{"FUSIONIZE_MAX_STARTING"},
+	Usage: "instances starting (cold starts in progress) at once across the platform; more requests that need a new " +
+		"instance wait for a start to end or a warm instance to come free (default: 4 per CPU core)",
 }
 
 // latencyProfileFlag chooses the local platform's latency profile.
@@ -112,6 +122,7 @@ func runPlatform(c *cli.Context) error {
 		IdleTimeout:      c.Duration("idle-timeout"),
 		Cgroups:          c.String("cgroups"),
 		ConcurrencyLimit: c.Int("concurrency"),
+		MaxStarting:      c.Int("max-starting"),
 		AllowRemote:      c.Bool("allow-remote"),
 		AllowedHosts:     c.StringSlice("allowed-host"),
 		Isolation:        c.String("isolation"),
@@ -174,6 +185,7 @@ func platformBenchCommand() *cli.Command {
 			&cli.DurationFlag{Name: "load-duration", Value: 2 * time.Minute, Usage: "how long each load run sends requests"},
 			&cli.Float64Flag{Name: "work-scale", Usage: "work scale of the samples (0: chosen per run to fit the machine)"},
 			concurrencyFlag,
+			maxStartingFlag,
 			latencyProfileFlag,
 		},
 		Action: runPlatformBench,
@@ -212,6 +224,7 @@ func runPlatformBench(c *cli.Context) error {
 	}
 	results, err := runLoadBench(c.Context, runs, local.Options{
 		Addr: c.String("addr"), Cgroups: c.String("cgroups"), ConcurrencyLimit: c.Int("concurrency"), LatencyProfile: profile,
+		MaxStarting: c.Int("max-starting"),
 	}, c.Duration("load-duration"), c.Float64("work-scale"), c.App.ErrWriter)
 	if len(results) > 0 {
 		fmt.Fprintln(c.App.Writer)

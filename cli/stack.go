@@ -39,6 +39,8 @@ type StackOptions struct {
 	Environment   map[string]string // added to every deployed function
 	// ConcurrencyLimit is the local platform's (0: local.DefaultConcurrencyLimit()).
 	ConcurrencyLimit int
+	// MaxStarting bounds the platform's instance starts at once (0: local.DefaultMaxStarting()).
+	MaxStarting int
 	// LatencyProfile is added by the local platform to every invocation (zero: none).
 	LatencyProfile local.LatencyProfile
 	Logger         *slog.Logger
@@ -108,7 +110,7 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	progress("starting the local platform ...")
 	s.Platform, err = local.New(local.Options{
 		Addr: o.PlatformAddr, DataDir: filepath.Join(o.DataDir, "platform"), Logger: o.Logger,
-		ConcurrencyLimit: o.ConcurrencyLimit, LatencyProfile: o.LatencyProfile,
+		ConcurrencyLimit: o.ConcurrencyLimit, LatencyProfile: o.LatencyProfile, MaxStarting: o.MaxStarting,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the local platform: %w (use --platform-addr for another address, or --data-dir if another stack uses this one)", err)
@@ -274,6 +276,7 @@ func stackFlags() []cli.Flag {
 		&cli.StringFlag{Name: "platform-addr", Value: "127.0.0.1:9001", Usage: "local platform address"},
 		&cli.StringFlag{Name: "metrics-addr", Value: "127.0.0.1:9464", Usage: "worker Prometheus /metrics address (empty: none)"},
 		concurrencyFlag,
+		maxStartingFlag,
 		latencyProfileFlag,
 		&cli.BoolFlag{Name: "verbose", Usage: "log the stack's components to stderr"},
 	}
@@ -291,7 +294,7 @@ func stackOptions(c *cli.Context) (StackOptions, error) {
 	return StackOptions{
 		DataDir: c.String("data-dir"), TemporalPort: c.Int("temporal-port"), UIPort: c.Int("ui-port"),
 		PlatformAddr: c.String("platform-addr"), MetricsAddr: c.String("metrics-addr"), Logger: logger,
-		ConcurrencyLimit: c.Int("concurrency"), LatencyProfile: profile,
+		ConcurrencyLimit: c.Int("concurrency"), LatencyProfile: profile, MaxStarting: c.Int("max-starting"),
 		Progress: c.App.ErrWriter,
 	}, nil
 }
