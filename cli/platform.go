@@ -60,7 +60,7 @@ var maxStartingFlag = &cli.IntFlag{
 	Value:   local.DefaultMaxStarting(),
 	EnvVars: []string{"FUSIONIZE_MAX_STARTING"},
 	Usage: "instances starting (cold starts in progress) at once across the platform; more requests that need a new " +
-		"instance wait for a start to end or a warm instance to come free (default: 4 per CPU core)",
+		"instance wait for a start to end or a warm instance to come free; 4 per CPU core unless set",
 }
 
 // latencyProfileFlag chooses the local platform's latency profile.
