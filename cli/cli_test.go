@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -69,6 +71,45 @@ func TestBundleUserErrors(t *testing.T) {
 		_, _, err := run(t, context.Background(), tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: got %v, want an error containing %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+// TestValidateSampleConfigs: every sample config validates as shipped, its setup-only
+// constraints feasible and met by the initial setup (validate exits 0 and says so).
+func TestValidateSampleConfigs(t *testing.T) {
+	paths, _ := filepath.Glob("../samples/configs/*.yaml")
+	if len(paths) < 3 {
+		t.Fatalf("sample configs: %v", paths)
+	}
+	for _, p := range paths {
+		out, errOut, err := run(t, context.Background(), "validate", p)
+		if err != nil || !strings.Contains(out, p+": ok (constraints: ") {
+			t.Errorf("%s: %v\n%s%s", p, err, out, errOut)
+		}
+	}
+}
+
+// TestValidateInfeasible: validate refuses, naming the constraint, a policy whose initial
+// setup breaks a constraint on the setup alone, one that no setup can meet, and two that no
+// setup meets together; a validate that said ok to these (as before) fails here.
+func TestValidateInfeasible(t *testing.T) {
+	dir := t.TempDir()
+	for name, c := range map[string]struct{ rules, want string }{
+		"initial": {"  - {name: small, expr: 'setup.groups.all(g, g.memory <= 128)'}\n",
+			"the initial setup AS@256,CA@256,CS@256,CSA@256,CSL@256,CT@256,CW@256,DJ@256,I@256,SE@256 violates small"},
+		"alone": {"  - {name: big, expr: 'setup.groups.all(g, g.memory >= 4096)'}\n  - {name: slo, expr: 'candidate.predicted.p95_ms < 300.0'}\n",
+			"no setup satisfies the constraints: big alone excludes every one"},
+		"together": {"  - {name: few, expr: 'setup.groups.size() <= 2'}\n  - {name: many, expr: 'setup.groups.size() >= 4'}\n",
+			"no setup satisfies the constraints few, many together"},
+	} {
+		path := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(path, []byte("name: iot\nsample: iot\nconstraints:\n"+c.rules), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, errOut, err := run(t, context.Background(), "validate", path)
+		if err == nil || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: got %v\n%s\nwant %q", name, err, errOut, c.want)
 		}
 	}
 }

@@ -48,13 +48,17 @@ func writeFailure(ctx context.Context, c client.Client, w io.Writer, app string,
 }
 
 // checkStart checks what a worker cannot fix before an optimizer starts: the initial setup
-// fits the app, and a configured bundle exists.
+// fits the app and satisfies the constraints on the setup alone, some setup satisfies them
+// all, and a configured bundle exists.
 func checkStart(cfg appconfig.Config, in workflows.OptimizerInput) error {
 	var errs []error
 	if !in.Initial.IsZero() {
 		if err := in.Initial.Validate(in.Settings.Graph); err != nil {
 			errs = append(errs, fmt.Errorf("--initial %q does not fit app %s: %w", in.Initial, cfg.Name, err))
 		}
+	}
+	if _, err := checkConstraints(cfg, in.Settings.Graph, in.Initial); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.Bundle != "" {
 		if _, err := os.Stat(cfg.Bundle); err != nil {

@@ -4,11 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/fusionize/fusionize/cli/appconfig"
 	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/fusion/constraint"
+	"github.com/fusionize/fusionize/fusion/plan"
 	"github.com/fusionize/fusionize/samples"
 	"github.com/fusionize/fusionize/samples/synthetic"
 )
@@ -19,7 +23,9 @@ func validateCommand() *cli.Command {
 		Usage:     "check app configs, a setup or a synthetic app spec, reporting every problem with its position",
 		ArgsUsage: "[config.yaml ...]",
 		Description: "Checks each app config (fields, memory sizes, canary policy, and the CEL constraints, objective and\n" +
-			"acceptance rule, with the task names they write against a sample's tasks), a setup text against an app\n" +
+			"acceptance rule, with the task names they write against a sample's tasks; for a sample also that the\n" +
+			"initial setup satisfies the constraints on the setup alone and that some setup satisfies them all,\n" +
+			"naming the constraint that excludes every setup), a setup text against an app\n" +
 			"(--setup with --sample or --spec: every problem at the group or task it is about), and a synthetic spec\n" +
 			"(--spec). Nothing is deployed or changed. Examples:\n" +
 			"  fusionize validate iot.yaml\n" +
@@ -35,11 +41,12 @@ func validateCommand() *cli.Command {
 			}
 			var problems []error
 			for _, path := range c.Args().Slice() {
-				if _, err := appconfig.LoadFile(path); err != nil {
+				said, err := validateConfig(path)
+				if err != nil {
 					problems = append(problems, err)
 					continue
 				}
-				fmt.Fprintf(c.App.Writer, "%s: ok\n", path)
+				fmt.Fprintf(c.App.Writer, "%s: ok%s\n", path, said)
 			}
 			var graph *fusion.Graph
 			if spec := c.String("spec"); spec != "" {
@@ -81,6 +88,27 @@ func validateCommand() *cli.Command {
 	}
 }
 
+// validateConfig loads a config and, for a sample (whose graph is known), checks its
+// constraints against the setups (checkConstraints).
+func validateConfig(path string) (string, error) {
+	cfg, err := appconfig.LoadFile(path)
+	if err != nil || cfg.Sample == "" {
+		return "", err
+	}
+	g, err := configGraph(cfg)
+	if err != nil {
+		return "", err
+	}
+	said, err := checkConstraints(cfg, g, fusion.Setup{})
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if said != "" {
+		said = " (constraints: " + said + ")"
+	}
+	return said, nil
+}
+
 // validateSetup checks a setup text against the app, every problem at its place in the text.
 func validateSetup(text string, g *fusion.Graph) (fusion.Setup, error) {
 	if g == nil {
@@ -90,4 +118,51 @@ func validateSetup(text string, g *fusion.Graph) (fusion.Setup, error) {
 		return fusion.Setup{}, errors.New("setup: give --sample or --spec to check it against an app")
 	}
 	return fusion.ParseSetupFor(text, *g)
+}
+
+// checkConstraints decides what can be decided of the constraints before anything runs: the
+// setup the optimizer deploys first (initial, or all remote at initial_memory when zero)
+// satisfies those on the setup alone, and some setup satisfies them all (plan.CheckFeasible).
+// It returns a line saying what was checked, or an error naming the constraints at fault.
+func checkConstraints(cfg appconfig.Config, g fusion.Graph, initial fusion.Setup) (string, error) {
+	if cfg.Policy == nil {
+		return "", nil
+	}
+	if initial.IsZero() {
+		initial = fusion.AllRemote(g, cfg.InitialMemory)
+	}
+	f, err := plan.CheckFeasible(g, cfg.MemorySizes, cfg.Policy)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", cfg.Name, err)
+	}
+	var errs []error
+	v := &constraint.Vars{Candidate: constraint.Subject{Setup: constraint.SetupOf(initial)}, Tasks: g.Tasks}
+	violated, err := cfg.Policy.Check(v)
+	if err != nil {
+		return "", fmt.Errorf("%s: constraints of the initial setup: %w", cfg.Name, err)
+	}
+	if bad := slices.DeleteFunc(violated, func(n string) bool { return !slices.Contains(f.SetupOnly, n) }); len(bad) > 0 {
+		errs = append(errs, fmt.Errorf("the initial setup %s violates %s, and the optimizer starts by deploying it to live "+
+			"traffic: change initial_memory (or --initial) or the constraint", initial, strings.Join(bad, ", ")))
+	}
+	switch {
+	case f.Feasible():
+	case len(f.Excluding) > 0:
+		errs = append(errs, fmt.Errorf("no setup satisfies the constraints: %s alone excludes every one of the %d setups "+
+			"searched (memory sizes %v)", strings.Join(f.Excluding, ", "), f.Searched, cfg.MemorySizes))
+	default:
+		errs = append(errs, fmt.Errorf("no setup satisfies the constraints %s together, though each alone can be met "+
+			"(%d setups searched)", strings.Join(f.SetupOnly, ", "), f.Searched))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return "", fmt.Errorf("%s: %w", cfg.Name, err)
+	}
+	var said []string
+	if len(f.SetupOnly) > 0 {
+		said = append(said, fmt.Sprintf("%s hold for the initial setup and can be met, e.g. by %s", strings.Join(f.SetupOnly, ", "), f.Example))
+	}
+	if len(f.Deferred) > 0 {
+		said = append(said, fmt.Sprintf("%s read metrics and are decided on predictions", strings.Join(f.Deferred, ", ")))
+	}
+	return strings.Join(said, "; "), nil
 }

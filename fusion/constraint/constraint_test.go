@@ -226,3 +226,29 @@ func FuzzCompile(f *testing.F) {
 		}
 	})
 }
+
+// TestSetupOnly tells constraints on the setup alone from those on metrics: a SetupOnly that
+// took every constraint (or none) as setup-only fails here.
+func TestSetupOnly(t *testing.T) {
+	for expr, want := range map[string]bool{
+		`setup.groups.all(g, g.memory <= 256)`:                          true,
+		`candidate.setup.groups.size() <= 3 && "A" in tasks`:            true,
+		`setup.groups.all(g, g.root == "AS" || !("AS" in g.tasks))`:     true,
+		`candidate.predicted.p95_ms < 300.0`:                            false,
+		`setup.groups.size() < baseline.setup.groups.size()`:            false,
+		`setup.groups.all(g, g.memory <= 256) || verdict.p_value < 0.1`: false,
+		`candidate.observed.requests == 0 || setup.groups.size() > 1`:   false,
+	} {
+		got, err := constraint.SetupOnly(expr)
+		if err != nil || got != want {
+			t.Errorf("SetupOnly(%s) = %v, %v; want %v", expr, got, err, want)
+		}
+	}
+	p := constraint.MustCompile(constraint.Spec{Constraints: []constraint.Rule{
+		{Name: "cap", Expr: `setup.groups.all(g, g.memory <= 256)`},
+		{Name: "slo", Expr: `candidate.predicted.p95_ms < 300.0`},
+	}})
+	if got := p.SetupOnly(); !reflect.DeepEqual(got, []string{"cap"}) {
+		t.Errorf("Policy.SetupOnly = %v, want [cap]", got)
+	}
+}

@@ -94,3 +94,51 @@ func isSelect(x celast.Expr, field string) bool {
 func isTaskList(x celast.Expr) bool {
 	return isSelect(x, "tasks") || x.Kind() == celast.IdentKind && x.AsIdent() == "tasks"
 }
+
+// SetupOnly reports whether an expression reads nothing but the setup (setup, candidate.setup)
+// and the app's tasks, so that it can be decided for a setup before anything has run or been
+// predicted. Expressions reading metrics, the baseline or the verdict cannot.
+func SetupOnly(expr string) (bool, error) {
+	e, err := env()
+	if err != nil {
+		return false, fmt.Errorf("constraint environment: %w", err)
+	}
+	a, iss := e.Compile(expr)
+	if iss.Err() != nil {
+		return false, issues("expression", expr, iss)
+	}
+	root := celast.NavigateAST(a.NativeRep())
+	local := map[string]bool{}
+	for _, c := range celast.MatchDescendants(root, celast.KindMatcher(celast.ComprehensionKind)) {
+		comp := c.AsComprehension()
+		local[comp.IterVar()], local[comp.AccuVar()] = true, true
+		if comp.HasIterVar2() {
+			local[comp.IterVar2()] = true
+		}
+	}
+	for _, id := range celast.MatchDescendants(root, celast.KindMatcher(celast.IdentKind)) {
+		switch name := id.AsIdent(); {
+		case name == "setup" || name == "tasks" || local[name]:
+		case name == "candidate":
+			parent, ok := id.Parent()
+			if !ok || !isSelect(parent, "setup") {
+				return false, nil
+			}
+		default:
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// SetupOnly returns the names of the policy's constraints that read the setup alone (see
+// the function SetupOnly), in the order of the spec.
+func (p *Policy) SetupOnly() []string {
+	var out []string
+	for i, r := range p.spec.Constraints {
+		if ok, err := SetupOnly(r.Expr); err == nil && ok {
+			out = append(out, p.constraints[i].name)
+		}
+	}
+	return out
+}
