@@ -20,7 +20,7 @@ import (
 // function exists, and the fuzzer must not start processes.
 var fuzzOps = []struct{ method, path, target string }{
 	{http.MethodPost, "/2015-03-31/functions", ""},
-	{http.MethodPut, "/2015-03-31/functions/", ""}, // …/{name}/configuration or /code
+	{http.MethodPut, "/2015-03-31/functions/", ""},  // …/{name}/configuration or /code
 	{http.MethodPost, "/2015-03-31/functions/", ""}, // …/{name}/versions or /aliases
 	{http.MethodPut, "/2015-03-31/functions/", ""},  // …/{name}/aliases/{alias}
 	{http.MethodGet, "/2015-03-31/functions", ""},
