@@ -5,6 +5,15 @@
 // of a time window), the planners of package fusion/plan and a Clock — so that platform/lambda
 // satisfies them against AWS Lambda or the local platform, and tests use hand-written fakes.
 //
+// Traces are read once. Observe reads incrementally: each poll asks the TraceSource only for
+// what was logged since its cursor (less a 2 s overlap for late ingestion), keeps the records
+// of requests still in flight, and reduces each request, once complete, into a
+// fusion.Digest. It heartbeats its ReadState, so a retried Observe resumes there, and
+// returns it, so the next Observe of the same window goes on from it. The Judge compares the
+// digest of the canary step, and Plan merges the digests of earlier windows (the workflows
+// keep them thinned to PlanDigestKeep values per sample, without per-request samples);
+// neither reads logs again, except windows recorded before observations carried digests.
+//
 // Every activity is idempotent: a retried Deploy creates no second function, a retried
 // Promote or Retire is harmless. Long waits (Observe) heartbeat their progress. Invalid input
 // (a setup that does not fit the app's graph, a policy whose CEL does not compile, an unknown
@@ -289,12 +298,18 @@ type ObserveInput struct {
 	App         string       `json:"app"`
 	Deployments []Deployment `json:"deployments"`
 	Start       time.Time    `json:"start"`
-	// MinWarm is the number of warm requests wanted of every deployment.
+	// MinWarm is the number of warm requests wanted of every deployment (beyond Before's).
 	MinWarm int `json:"minWarm"`
 	// MaxWait bounds the wait; Observe returns what it saw when it runs out.
 	MaxWait time.Duration `json:"maxWait"`
 	// Prices of the app (its architecture and price overrides); nil takes Options.Prices.
 	Prices *fusion.Prices `json:"prices,omitempty"`
+	// From is the state an earlier Observe of the same window ended with: reading goes on
+	// from its cursor, counting what it digested. Nil reads from Start.
+	From *ReadState `json:"from,omitempty"`
+	// Before are the counts of an earlier observation of the window whose state From is:
+	// MinWarm more warm requests are wanted of each deployment than it had seen.
+	Before []SetupObservation `json:"before,omitempty"`
 }
 
 // SetupObservation is what was seen of one deployment.
@@ -311,6 +326,23 @@ type Observation struct {
 	Setups []SetupObservation `json:"setups"`
 	// Enough is true when every deployment reached MinWarm warm requests.
 	Enough bool `json:"enough"`
+	// State is where reading stands, with the digest of the traces of the window closed so
+	// far, and Pending the digest of those still open (both nil in observations recorded
+	// before reading was incremental): Digest merges them.
+	State   *ReadState     `json:"state,omitempty"`
+	Pending *fusion.Digest `json:"pending,omitempty"`
+}
+
+// Digest returns the digest of every trace the observation read, and false for an
+// observation recorded before observations carried digests.
+func (o Observation) Digest() (fusion.Digest, bool) {
+	if o.State == nil {
+		return fusion.Digest{}, false
+	}
+	if o.Pending == nil {
+		return o.State.Digest, true
+	}
+	return o.State.Digest.Merge(*o.Pending), true
 }
 
 // Setup returns the observation of the setup with that ID.
@@ -324,45 +356,49 @@ func (o Observation) Setup(id string) SetupObservation {
 }
 
 // Observe waits until every deployment has served MinWarm warm requests since Start, or
-// MaxWait has passed, reading traces every poll interval and heartbeating the counts.
+// MaxWait has passed. It reads the traces incrementally, one poll every poll interval
+// reading only what was logged since the last (from In.From's cursor, or from a heartbeat's
+// when Temporal retries it), digests the traces old enough to be complete, and heartbeats
+// its ReadState. It returns the window's digest in Observation.State.
 func (a *Activities) Observe(ctx context.Context, in ObserveInput) (Observation, error) {
 	if len(in.Deployments) == 0 || in.Start.IsZero() {
 		return Observation{}, permanent(ErrInvalidInput, "observe: no deployments or no start time")
 	}
 	defer keepAlive(ctx)() // a slow read of the traces must not look like a dead worker
+	from := in.From
+	if activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) {
+		var st ReadState
+		if err := activity.GetHeartbeatDetails(ctx, &st); err == nil && !st.Cursor.IsZero() {
+			from = &st // a retry resumes where the last attempt stood
+		}
+	}
+	r := newTraceReader(a.traces, in.App, in.Deployments, a.pricesOf(in.Prices), in.Start, from)
 	deadline := a.clock.Now().Add(in.MaxWait)
 	var settle time.Time
 	for {
 		now := a.clock.Now()
-		tr, err := a.traces.Traces(ctx, TraceQuery{App: in.App, Deployments: in.Deployments, Start: in.Start, End: now})
-		if err != nil {
-			return Observation{}, platformError(ErrTraces, fmt.Errorf("observe %s: %w", in.App, err))
+		if err := r.poll(ctx, now); err != nil {
+			return Observation{}, platformError(ErrTraces, fmt.Errorf("observe %s from %s: %w", in.App, r.read.Format(time.RFC3339), err))
 		}
-		p := a.profile(fusion.Graph{}, tr, 1, in.Prices)
-		obs := Observation{Window: Window{Start: in.Start, End: now, Deployments: in.Deployments}, Enough: true}
-		for _, d := range in.Deployments {
-			so := SetupObservation{SetupID: d.Setup.ID()}
-			if st, ok := p.Setup(so.SetupID); ok {
-				so.Requests = st.Requests
-				so.Warm = st.Requests - st.ColdRequests
-				so.Metrics, _ = plan.Observe(p, d.Setup)
-			}
-			obs.Enough = obs.Enough && so.Warm >= in.MinWarm
-			obs.Setups = append(obs.Setups, so)
-		}
-		activity.RecordHeartbeat(ctx, obs.Setups)
-		if !now.Before(deadline) {
-			return obs, nil
-		}
-		if obs.Enough {
+		pending := r.pending()
+		obs := observation(in, now, fusion.ProfileOf(fusion.Graph{}, fusion.ProfileOptions{Prices: r.prices, MaxSamples: 1}, r.state.Digest, pending))
+		done := !now.Before(deadline)
+		if obs.Enough && !done {
 			// Cost per request needs complete requests, and async work of the latest
 			// requests may still be running: give it a short while to finish.
 			if settle.IsZero() {
 				settle = now.Add(min(costSettle, deadline.Sub(now)))
 			}
-			if costKnown(obs) || !now.Before(settle) {
-				return obs, nil
-			}
+			done = costKnown(obs) || !now.Before(settle)
+		}
+		r.close(now)
+		if activity.IsActivity(ctx) {
+			activity.RecordHeartbeat(ctx, r.state)
+		}
+		if done {
+			pending = r.pending()
+			obs.State, obs.Pending = &r.state, &pending
+			return obs, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -370,6 +406,28 @@ func (a *Activities) Observe(ctx context.Context, in ObserveInput) (Observation,
 		case <-a.clock.After(min(a.poll, deadline.Sub(now))):
 		}
 	}
+}
+
+// observation is what the profile p of the traces read tells of the deployments.
+func observation(in ObserveInput, now time.Time, p fusion.Profile) Observation {
+	obs := Observation{Window: Window{Start: in.Start, End: now, Deployments: in.Deployments}, Enough: true}
+	for _, d := range in.Deployments {
+		so := SetupObservation{SetupID: d.Setup.ID()}
+		if st, ok := p.Setup(so.SetupID); ok {
+			so.Requests = st.Requests
+			so.Warm = st.Requests - st.ColdRequests
+			so.Metrics, _ = plan.Observe(p, d.Setup)
+		}
+		before := 0
+		for _, b := range in.Before {
+			if b.SetupID == so.SetupID {
+				before = b.Warm
+			}
+		}
+		obs.Enough = obs.Enough && so.Warm-before >= in.MinWarm
+		obs.Setups = append(obs.Setups, so)
+	}
+	return obs
 }
 
 // costSettle is how long Observe waits, once it has enough requests, for them to complete
@@ -420,8 +478,10 @@ type PlanInput struct {
 	App     string       `json:"app"`
 	Graph   fusion.Graph `json:"graph"`
 	Current fusion.Setup `json:"current"`
-	// Windows whose traces make the profile (the current setup's collection and earlier
-	// trials).
+	// Digests and Windows make the profile (the current setup's collection and earlier
+	// trials): the digests as they are, the windows (recorded before observations carried
+	// digests) read from the logs.
+	Digests     []fusion.Digest `json:"digests,omitempty"`
 	Windows     []Window        `json:"windows"`
 	Policy      constraint.Spec `json:"policy"`
 	Planner     string          `json:"planner"`
@@ -433,7 +493,8 @@ type PlanInput struct {
 	MaxCandidates int `json:"maxCandidates,omitempty"`
 }
 
-// Plan builds the profile from the windows' traces and asks the named planner what to do.
+// Plan builds the profile from the digests (and the windows' traces) and asks the named
+// planner what to do.
 func (a *Activities) Plan(ctx context.Context, in PlanInput) (plan.Plan, error) {
 	defer keepAlive(ctx)()
 	if err := in.Graph.Validate(); err != nil {
@@ -460,15 +521,20 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (plan.Plan, error) 
 		slices.Sort(names)
 		return plan.Plan{}, permanent(ErrUnknownPlanner, "no planner %q (planners: %s)", name, strings.Join(names, ", "))
 	}
-	tr, err := a.read(ctx, in.App, in.Windows)
-	if err != nil {
-		return plan.Plan{}, err
-	}
 	prices := a.pricesOf(in.Prices)
-	b := fusion.NewProfileBuilder(in.Graph, fusion.ProfileOptions{Prices: prices, MaxSamples: 500})
-	b.AddRecords(tr.Records...)
-	b.AddReports(tr.Reports...)
-	p, err := pl.Plan(plan.Input{Graph: in.Graph, Current: cur, Profile: b.Profile(), MemorySizes: in.MemorySizes,
+	digests := in.Digests
+	if len(in.Windows) > 0 {
+		tr, err := a.read(ctx, in.App, in.Windows)
+		if err != nil {
+			return plan.Plan{}, err
+		}
+		b := fusion.NewProfileBuilder(in.Graph, fusion.ProfileOptions{Prices: prices})
+		b.AddRecords(tr.Records...)
+		b.AddReports(tr.Reports...)
+		digests = append(slices.Clip(digests), b.Digest())
+	}
+	prof := fusion.ProfileOf(in.Graph, fusion.ProfileOptions{Prices: prices, MaxSamples: 500}, digests...)
+	p, err := pl.Plan(plan.Input{Graph: in.Graph, Current: cur, Profile: prof, MemorySizes: in.MemorySizes,
 		Prices: prices, Policy: pol, History: in.History, Seed: in.Seed})
 	if err != nil {
 		return plan.Plan{}, permanent(ErrPlanner, "plan %s with %s: %v", in.App, name, err)
@@ -490,11 +556,13 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (plan.Plan, error) 
 
 // JudgeInput is the input of Judge.
 type JudgeInput struct {
-	App    string          `json:"app"`
-	Graph  fusion.Graph    `json:"graph"`
-	Stable Deployment      `json:"stable"`
-	Canary Deployment      `json:"canary"`
-	Window Window          `json:"window"`
+	App    string       `json:"app"`
+	Graph  fusion.Graph `json:"graph"`
+	Stable Deployment   `json:"stable"`
+	Canary Deployment   `json:"canary"`
+	Window Window       `json:"window"`
+	// Digest of the window's traces (Observation.State's); nil reads the window's logs.
+	Digest *fusion.Digest  `json:"digest,omitempty"`
 	Judge  judge.Options   `json:"judge"`
 	Policy constraint.Spec `json:"policy"`
 	// Predicted metrics of the canary and the stable setup, for the acceptance rule.
@@ -529,7 +597,7 @@ type Verdict struct {
 	Canary       constraint.Metrics `json:"canary"`
 }
 
-// Judge reads the canary window's traces, compares the arms with the canary judge on the
+// Judge takes the canary window's digest (or reads its traces), compares the arms with the canary judge on the
 // policy's objective (judge.Decide: latency, cost, tail) and evaluates the policy's
 // acceptance rule, which decides.
 func (a *Activities) Judge(ctx context.Context, in JudgeInput) (Verdict, error) {
@@ -544,11 +612,16 @@ func (a *Activities) Judge(ctx context.Context, in JudgeInput) (Verdict, error) 
 			return Verdict{}, err
 		}
 	}
-	tr, err := a.read(ctx, in.App, []Window{in.Window})
-	if err != nil {
-		return Verdict{}, err
+	var p fusion.Profile
+	if in.Digest != nil {
+		p = fusion.ProfileOf(in.Graph, fusion.ProfileOptions{Prices: a.pricesOf(in.Prices), MaxSamples: 5000}, *in.Digest)
+	} else {
+		tr, err := a.read(ctx, in.App, []Window{in.Window})
+		if err != nil {
+			return Verdict{}, err
+		}
+		p = a.profile(in.Graph, tr, 5000, in.Prices)
 	}
-	p := a.profile(in.Graph, tr, 5000, in.Prices)
 	ss, _ := p.Setup(stable.ID())
 	cs, _ := p.Setup(canary.ID())
 	obj := judge.PolicyObjective(pol, constraint.SetupOf(canary), constraint.SetupOf(stable), in.Graph.Tasks)

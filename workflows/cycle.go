@@ -37,7 +37,11 @@ type cycle struct {
 	approval string
 	parent   *workflow.Execution
 	trials   []plan.Trial
-	windows  []activities.Window
+	digests  []fusion.Digest     // of the traces observed, for the planner
+	windows  []activities.Window // observed without a digest (histories recorded before)
+	// stepDigest is 1 + the index in digests of the current canary step's digest, which an
+	// extension replaces with its own (it holds the step's traces so far); 0 when none.
+	stepDigest int
 	// candidate is the deployed candidate or measured setup, kept for rollback.
 	candidate activities.Deployment
 }
@@ -250,6 +254,7 @@ func (c *cycle) finish(res CycleResult) CycleResult {
 	c.rec.Ended = workflow.Now(c.root)
 	res.Record = c.rec
 	res.Trials = c.trials
+	res.Digests = c.digests
 	res.Windows = c.windows
 	c.st.Candidate = fusion.Setup{}
 	c.st.Current = res.Current.Setup
@@ -361,11 +366,11 @@ func (c *cycle) collect(cur activities.Deployment) error {
 		return err
 	}
 	c.setPhase(PhaseCollecting, fmt.Sprintf("observing %d requests of the current setup", c.in.Collect.MinRequests))
-	obs, err := c.observe([]activities.Deployment{cur}, c.in.Collect.MinRequests, c.in.Collect.Window)
+	obs, err := c.observe([]activities.Deployment{cur}, c.in.Collect.MinRequests, c.in.Collect.Window, nil)
 	if err != nil {
 		return err
 	}
-	c.windows = append(c.windows, obs.Window)
+	c.keep(obs.Window, obs)
 	c.rec.BaselineObserved = obs.Setup(cur.Setup.ID()).Metrics
 	return nil
 }
@@ -379,6 +384,7 @@ func (c *cycle) plan(cur activities.Deployment) (plan.Plan, error) {
 		}
 		c.setPhase(PhasePlanning, "planning with "+c.in.Planner)
 		in := activities.PlanInput{App: c.in.App, Graph: c.in.Graph, Current: cur.Setup,
+			Digests: append(last(c.input.Digests, MaxWindows), c.digests...),
 			Windows: append(last(c.input.Windows, MaxWindows), c.windows...), Policy: c.in.Policy, Planner: c.in.Planner,
 			History: append(last(c.input.History, MaxTrials), c.trials...), MemorySizes: c.in.MemorySizes, Seed: c.input.Seed + uint64(round), Prices: c.in.Prices}
 		p, err := exec(c, planActivity, planOptions, in)
@@ -479,8 +485,10 @@ func (c *cycle) canaryStep(step int, w float64, cur, dep activities.Deployment) 
 		return v, false, ended(RolledBack, fmt.Sprintf("route: %v", err))
 	}
 	start := workflow.Now(c.root)
+	var seen *activities.Observation // what the step observed so far, across extensions
+	c.stepDigest = 0
 	for ext := 0; ; ext++ {
-		if v, err = c.observeStep(cur, dep, start); err != nil {
+		if v, seen, err = c.observeStep(cur, dep, start, seen); err != nil {
 			if errors.Is(err, errAborted) || c.aborted {
 				return v, false, errAborted
 			}
@@ -615,18 +623,37 @@ func (c *cycle) rollbackWith(ctx workflow.Context) {
 	c.candidate = activities.Deployment{}
 }
 
-// observe collects until every deployment has min warm requests or window has passed, in
-// observeChunks activities.
-func (c *cycle) observe(deps []activities.Deployment, min int, window time.Duration) (activities.Observation, error) {
+// keep keeps what was observed in a window for the planner: its digest, thinned and without
+// per-request samples, or, for an observation recorded before observations carried digests,
+// the window to read.
+func (c *cycle) keep(w activities.Window, obs activities.Observation) {
+	d, ok := obs.Digest()
+	if !ok {
+		c.windows = append(c.windows, w)
+		return
+	}
+	c.digests = append(c.digests, d.Thin(activities.PlanDigestKeep, 0))
+}
+
+// observe collects until every deployment has min warm requests (more than prev, an earlier
+// observation of the same deployments to go on from, had seen) or window has passed, in
+// observeChunks activities, each reading on from where the last stood.
+func (c *cycle) observe(deps []activities.Deployment, min int, window time.Duration, prev *activities.Observation) (activities.Observation, error) {
 	start := workflow.Now(c.root)
+	var from *activities.ReadState
+	var before []activities.SetupObservation
+	if prev != nil && prev.State != nil {
+		from, before, start = prev.State, prev.Setups, prev.State.Cursor
+	}
 	chunk := window / observeChunks
 	var obs activities.Observation
 	for i := 0; i < observeChunks; i++ {
-		in := activities.ObserveInput{App: c.in.App, Deployments: deps, Start: start, MinWarm: min, MaxWait: chunk, Prices: c.in.Prices}
+		in := activities.ObserveInput{App: c.in.App, Deployments: deps, Start: start, MinWarm: min, MaxWait: chunk, Prices: c.in.Prices, From: from, Before: before}
 		var err error
 		if obs, err = exec(c, observeActivity, observeOptions(chunk), in); err != nil {
 			return obs, err
 		}
+		from = obs.State
 		if len(deps) == 2 {
 			c.st.StableSamples, c.st.CanarySamples = obs.Setup(deps[0].Setup.ID()).Warm, obs.Setup(deps[1].Setup.ID()).Warm
 			c.report()
@@ -638,20 +665,31 @@ func (c *cycle) observe(deps []activities.Deployment, min int, window time.Durat
 	return obs, nil
 }
 
-// observeStep observes the canary step that started at start and judges it.
-func (c *cycle) observeStep(cur, dep activities.Deployment, start time.Time) (activities.Verdict, error) {
-	obs, err := c.observe([]activities.Deployment{cur, dep}, c.in.Canary.MinSamples, c.in.Canary.Window)
+// observeStep observes the canary step that started at start, going on from what it
+// observed before an extension (seen), and judges all the step observed.
+func (c *cycle) observeStep(cur, dep activities.Deployment, start time.Time, seen *activities.Observation) (activities.Verdict, *activities.Observation, error) {
+	obs, err := c.observe([]activities.Deployment{cur, dep}, c.in.Canary.MinSamples, c.in.Canary.Window, seen)
 	if err != nil {
-		return activities.Verdict{}, err
+		return activities.Verdict{}, seen, err
 	}
 	in := activities.JudgeInput{App: c.in.App, Graph: c.in.Graph, Stable: cur, Canary: dep,
 		Window: activities.Window{Start: start, End: obs.Window.End, Deployments: []activities.Deployment{cur, dep}},
 		Judge:  c.in.Canary.Judge, Policy: c.in.Policy, Prices: c.in.Prices, CanaryPredicted: c.rec.Predicted, StablePredicted: c.rec.BaselinePredicted}
+	if d, ok := obs.Digest(); ok {
+		in.Digest = &d
+	}
 	v, err := exec(c, judgeActivity, planOptions, in)
 	if err != nil {
-		return v, err
+		return v, &obs, err
 	}
-	c.windows = append(c.windows, in.Window)
+	if c.stepDigest > 0 && in.Digest != nil {
+		c.digests[c.stepDigest-1] = in.Digest.Thin(activities.PlanDigestKeep, 0)
+	} else {
+		c.keep(in.Window, obs)
+		if in.Digest != nil {
+			c.stepDigest = len(c.digests)
+		}
+	}
 	c.st.LastVerdict = &v
 	c.rec.Verdict, c.rec.Accepted = v.Outcome, v.Accepted
 	c.rec.CandidateObserved, c.rec.BaselineObserved = v.Canary, v.Stable
@@ -661,7 +699,7 @@ func (c *cycle) observeStep(cur, dep activities.Deployment, start time.Time) (ac
 	m.Gauge(MetricPredictedCost).Update(c.rec.Predicted.CostPerRequest)
 	m.Gauge(MetricObservedCost).Update(v.Canary.CostPerRequest)
 	c.report()
-	return v, nil
+	return v, &obs, nil
 }
 
 // measure runs one of the planner's measurements: the setup takes the first canary weight of
@@ -671,11 +709,11 @@ func (c *cycle) measure(cur activities.Deployment, m plan.MeasurementRequest) er
 	c.rec.Measurements++
 	if m.Setup.ID() == cur.Setup.ID() {
 		c.setPhase(PhaseMeasuring, "observing the current setup longer: "+m.Reason)
-		obs, err := c.observe([]activities.Deployment{cur}, max(m.Requests, 1), c.in.Canary.Window)
+		obs, err := c.observe([]activities.Deployment{cur}, max(m.Requests, 1), c.in.Canary.Window, nil)
 		if err != nil {
 			return err
 		}
-		c.windows = append(c.windows, obs.Window)
+		c.keep(obs.Window, obs)
 		c.trials = append(c.trials, plan.Trial{Setup: m.Setup, Kind: plan.Measurement, Observed: obs.Setup(cur.Setup.ID()).Metrics})
 		return nil
 	}
@@ -693,7 +731,7 @@ func (c *cycle) measure(cur activities.Deployment, m plan.MeasurementRequest) er
 	err = execAction(c, routeActivity, shortOptions, activities.RouteInput{Stable: cur, Canary: dep, Weight: c.in.Canary.Weights[0]})
 	var obs activities.Observation
 	if err == nil {
-		obs, err = c.observe([]activities.Deployment{cur, dep}, max(m.Requests, 1), c.in.Canary.Window)
+		obs, err = c.observe([]activities.Deployment{cur, dep}, max(m.Requests, 1), c.in.Canary.Window, nil)
 	}
 	if err != nil && (c.aborted || errors.Is(err, errAborted)) {
 		return errAborted
@@ -707,7 +745,7 @@ func (c *cycle) measure(cur activities.Deployment, m plan.MeasurementRequest) er
 	c.candidate = activities.Deployment{}
 	c.st.Candidate = fusion.Setup{}
 	if err == nil {
-		c.windows = append(c.windows, obs.Window)
+		c.keep(obs.Window, obs)
 		c.trials = append(c.trials, plan.Trial{Setup: m.Setup, Kind: plan.Measurement, Observed: obs.Setup(dep.Setup.ID()).Metrics})
 	}
 	return nil

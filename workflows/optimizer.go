@@ -254,7 +254,7 @@ func (o *optimizer) runCycle(ctx workflow.Context) error {
 	}
 	cctx := workflow.WithChildOptions(ctx, opts)
 	o.child = workflow.ExecuteChildWorkflow(cctx, CycleWorkflow, CycleInput{
-		Settings: o.s, Cycle: n, Current: o.st.Current, History: o.st.History, Windows: o.st.Windows, Seed: o.st.Seed,
+		Settings: o.s, Cycle: n, Current: o.st.Current, History: o.st.History, Digests: o.st.Digests, Windows: o.st.Windows, Seed: o.st.Seed,
 	})
 	o.running = true
 	o.status.Cycle = n
@@ -289,7 +289,8 @@ func (o *optimizer) runCycle(ctx workflow.Context) error {
 	o.st.Converged = res.Outcome == Converged
 	o.st.Infeasible = res.Outcome == Infeasible
 	o.st.History = last(append(o.st.History, res.Trials...), MaxTrials)
-	o.st.Windows = last(append(o.st.Windows, res.Windows...), MaxWindows)
+	o.st.Digests = last(append(o.st.Digests, res.Digests...), MaxWindows)
+	o.st.Windows = last(append(o.st.Windows, res.Windows...), MaxWindows-len(o.st.Digests))
 	o.st.Records = last(append(o.st.Records, res.Record), MaxRecords)
 	o.status.LastVerdict = nil
 	if res.Record.Verdict != "" {

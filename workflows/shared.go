@@ -362,8 +362,10 @@ type CycleInput struct {
 	Cycle    int      `json:"cycle"`
 	// Current is the live deployment.
 	Current activities.Deployment `json:"current"`
-	// History of trials and Windows of traces from earlier cycles, for the planner.
+	// History of trials, and Digests of traces (Windows, recorded before observations
+	// carried digests, to read) from earlier cycles, for the planner.
 	History []plan.Trial        `json:"history,omitempty"`
+	Digests []fusion.Digest     `json:"digests,omitempty"`
 	Windows []activities.Window `json:"windows,omitempty"`
 	Seed    uint64              `json:"seed"`
 }
@@ -374,8 +376,9 @@ type CycleResult struct {
 	// Current is the live deployment after the cycle.
 	Current activities.Deployment `json:"current"`
 	Record  CycleRecord           `json:"record"`
-	// Trials and Windows this cycle added.
+	// Trials, Digests (and Windows without digests) this cycle added.
 	Trials  []plan.Trial        `json:"trials,omitempty"`
+	Digests []fusion.Digest     `json:"digests,omitempty"`
 	Windows []activities.Window `json:"windows,omitempty"`
 }
 
@@ -406,9 +409,11 @@ type OptimizerState struct {
 	Infeasible bool `json:"infeasible,omitempty"`
 	Paused     bool `json:"paused,omitempty"`
 	// History of trials for the planner (the latest MaxTrials), cycle Records for the
-	// history query (the latest MaxRecords) and trace Windows (the latest MaxWindows).
+	// history query (the latest MaxRecords) and trace Digests and Windows (the latest
+	// MaxWindows of both together, digests first).
 	History []plan.Trial        `json:"history,omitempty"`
 	Records []CycleRecord       `json:"records,omitempty"`
+	Digests []fusion.Digest     `json:"digests,omitempty"`
 	Windows []activities.Window `json:"windows,omitempty"`
 	Seed    uint64              `json:"seed"`
 }

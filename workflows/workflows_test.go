@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -64,6 +65,11 @@ type script struct {
 	inputs     []any         // every Plan, Observe, Judge and Deploy input, in order
 	promoteErr int           // the first promoteErr Promote calls fail
 	calls      []string
+	// digests makes Observe read incrementally: the k-th Observe returns a state whose digest
+	// counts k invocations (and a pending one with a cold start), and has enough samples
+	// only when it goes on from an earlier state.
+	digests  bool
+	observeN int
 }
 
 func (s *script) record(format string, args ...any) {
@@ -121,6 +127,14 @@ func newEnv(t *testing.T, s *script) *testEnv {
 		for _, d := range in.Deployments {
 			obs.Setups = append(obs.Setups, activities.SetupObservation{SetupID: d.Setup.ID(), Requests: in.MinWarm, Warm: in.MinWarm,
 				Metrics: constraint.Metrics{MedianMS: 200, Requests: int64(in.MinWarm)}})
+		}
+		if s.digests {
+			s.mu.Lock()
+			s.observeN++
+			obs.State = &activities.ReadState{Cursor: obs.Window.End, Digest: fusion.Digest{Invocations: s.observeN}}
+			obs.Pending = &fusion.Digest{Invocations: 1, ColdStarts: 1}
+			obs.Enough = in.From != nil
+			s.mu.Unlock()
 		}
 		return obs, nil
 	}).After(s.observeFor)
@@ -818,5 +832,61 @@ func TestOptimizerAbort(t *testing.T) {
 	}
 	if !strings.HasSuffix(s.called(), "promote "+allRemoteText+"\nretire "+fusedText) {
 		t.Errorf("abort did not roll back:\n%s", s.called())
+	}
+}
+
+// TestCycleDigests: with observations that carry digests, each Observe of a window goes on
+// from the last one's state (an extension from the step's, wanting new samples beyond the
+// ones seen), the judge gets the step's digest instead of reading logs, and the planner's
+// digests are one per window — an extension's replacing its step's. It catches chunks that
+// read their window again, a judge reading logs, and a step counted twice by the planner.
+func TestCycleDigests(t *testing.T) {
+	inc, pass := verdict(judge.Inconclusive, false), verdict(judge.Pass, true)
+	s := &script{plans: []plan.Plan{candidatePlan(fused)}, verdicts: []activities.Verdict{inc, pass}, digests: true}
+	e := newEnv(t, s)
+	in := cycleInput(settings())
+	in.Settings.Canary.OnInconclusive = Extend
+	res, err := runCycle(t, e, in)
+	if err != nil || res.Outcome != Promoted {
+		t.Fatalf("outcome %s %v, want promoted", res.Outcome, err)
+	}
+	// Observe calls: collect 1, 2; step 1: 3, 4; its extension: 5; step 2: 6, 7.
+	var froms, judged []int
+	before := 0
+	for _, x := range s.inputs {
+		switch in := x.(type) {
+		case activities.ObserveInput:
+			n := 0
+			if in.From != nil {
+				n = in.From.Digest.Invocations
+			}
+			froms = append(froms, n)
+			before += len(in.Before)
+		case activities.JudgeInput:
+			if in.Digest == nil {
+				t.Fatal("the judge got no digest")
+			}
+			judged = append(judged, in.Digest.Invocations)
+		case activities.PlanInput:
+			if len(in.Windows) != 0 {
+				t.Errorf("the planner reads %d windows", len(in.Windows))
+			}
+		}
+	}
+	if want := []int{0, 1, 0, 3, 4, 0, 6}; !slices.Equal(froms, want) {
+		t.Errorf("Observe went on from the states of calls %v, want %v", froms, want)
+	}
+	if before != 2 { // the extension wants new samples of both arms beyond those seen
+		t.Errorf("%d counts seen before given to Observe, want the extension's 2", before)
+	}
+	if want := []int{4 + 1, 5 + 1, 7 + 1}; !slices.Equal(judged, want) {
+		t.Errorf("judged digests of %v invocations, want %v (each step's last state and its pending traces)", judged, want)
+	}
+	var kept []int
+	for _, d := range res.Digests {
+		kept = append(kept, d.Invocations)
+	}
+	if want := []int{2 + 1, 5 + 1, 7 + 1}; !slices.Equal(kept, want) || len(res.Windows) != 0 {
+		t.Errorf("digests kept for the planner %v (windows %d), want %v", kept, len(res.Windows), want)
 	}
 }

@@ -151,85 +151,108 @@ func New(ctx context.Context, opts Options) (*Platform, error) {
 	if opts.Role == "" {
 		problems = append(problems, "Role is required (the functions' execution role ARN; any ARN for platform/local)")
 	}
-	p := &Platform{opts: opts, shas: map[string]string{}, log: opts.Logger}
+	p := &Platform{opts: opts.withDefaults(), shas: map[string]string{}, log: opts.Logger}
 	for _, app := range slices.Sorted(maps.Keys(opts.Bundles)) {
-		b := opts.Bundles[app]
-		if b.Zip == "" {
-			problems = append(problems, fmt.Sprintf("bundle of %s: no zip path", app))
-			continue
-		}
-		data, err := os.ReadFile(b.Zip)
+		sha, err := checkBundle(opts.Bundles[app])
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("bundle of %s: %v", app, err))
 			continue
 		}
-		sum := sha256.Sum256(data)
-		p.shas[app] = base64.StdEncoding.EncodeToString(sum[:])
-		if (b.S3Bucket == "") != (b.S3Key == "") {
-			problems = append(problems, fmt.Sprintf("bundle of %s: give both S3Bucket and S3Key, or neither", app))
-		}
-		if arch := lambdaArch(b.Arch); arch != types.ArchitectureX8664 && arch != types.ArchitectureArm64 {
-			problems = append(problems, fmt.Sprintf("bundle of %s: architecture %q is not amd64/x86_64 or arm64", app, b.Arch))
-		} else if built, err := bootstrapArch(data); err != nil {
-			problems = append(problems, fmt.Sprintf("bundle of %s: %v", app, err))
-		} else if built != "" && built != arch {
-			problems = append(problems, fmt.Sprintf("bundle of %s: %s holds a bootstrap built for %s, not %s (give --arch %s)", app, b.Zip, built, arch, built))
-		}
+		p.shas[app] = sha
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("lambda platform: %s", strings.Join(problems, "; "))
 	}
-	if p.opts.Alias == "" {
-		p.opts.Alias = DefaultAlias
-	}
-	if p.opts.EntryFunction == "" {
-		p.opts.EntryFunction = DefaultEntryFunction
-	}
-	if p.opts.LogGroup == "" {
-		p.opts.LogGroup = DefaultLogGroup
-	}
-	if p.opts.Runtime == "" {
-		p.opts.Runtime = DefaultRuntime
-	}
-	if p.opts.Handler == "" {
-		p.opts.Handler = DefaultHandler
-	}
-	if p.opts.TimeoutSeconds == 0 {
-		p.opts.TimeoutSeconds = DefaultTimeoutSeconds
-	}
-	if p.opts.WaitTimeout == 0 {
-		p.opts.WaitTimeout = DefaultWaitTimeout
-	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	p.lambda, p.logs = opts.Lambda, opts.Logs
-	if p.lambda == nil || p.logs == nil {
-		var cfg aws.Config
-		if opts.AWSConfig != nil {
-			cfg = *opts.AWSConfig
-		} else {
-			var err error
-			if cfg, err = config.LoadDefaultConfig(ctx); err != nil {
-				return nil, fmt.Errorf("lambda platform: AWS configuration: %w", err)
-			}
-		}
-		if p.lambda == nil {
-			p.lambda = awslambda.NewFromConfig(cfg, func(o *awslambda.Options) {
-				if opts.Endpoint != "" {
-					o.BaseEndpoint = aws.String(opts.Endpoint)
-				}
-			})
-		}
-		if p.logs == nil {
-			p.logs = cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) {
-				if opts.Endpoint != "" {
-					o.BaseEndpoint = aws.String(opts.Endpoint)
-				}
-			})
-		}
+	if err := p.clients(ctx); err != nil {
+		return nil, err
 	}
 	return p, nil
+}
+
+// withDefaults returns the options with every unset default filled in.
+func (o Options) withDefaults() Options {
+	set := func(v *string, def string) {
+		if *v == "" {
+			*v = def
+		}
+	}
+	set(&o.Alias, DefaultAlias)
+	set(&o.EntryFunction, DefaultEntryFunction)
+	set(&o.LogGroup, DefaultLogGroup)
+	set(&o.Runtime, DefaultRuntime)
+	set(&o.Handler, DefaultHandler)
+	if o.TimeoutSeconds == 0 {
+		o.TimeoutSeconds = DefaultTimeoutSeconds
+	}
+	if o.WaitTimeout == 0 {
+		o.WaitTimeout = DefaultWaitTimeout
+	}
+	return o
+}
+
+// checkBundle reads a bundle's zip and checks it against the bundle's settings; it returns
+// the zip's SHA-256 as Lambda reports it (base64).
+func checkBundle(b Bundle) (string, error) {
+	if b.Zip == "" {
+		return "", errors.New("no zip path")
+	}
+	data, err := os.ReadFile(b.Zip)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	var problems []string
+	if (b.S3Bucket == "") != (b.S3Key == "") {
+		problems = append(problems, "give both S3Bucket and S3Key, or neither")
+	}
+	if arch := lambdaArch(b.Arch); arch != types.ArchitectureX8664 && arch != types.ArchitectureArm64 {
+		problems = append(problems, fmt.Sprintf("architecture %q is not amd64/x86_64 or arm64", b.Arch))
+	} else if built, err := bootstrapArch(data); err != nil {
+		problems = append(problems, err.Error())
+	} else if built != "" && built != arch {
+		problems = append(problems, fmt.Sprintf("%s holds a bootstrap built for %s, not %s (give --arch %s)", b.Zip, built, arch, built))
+	}
+	if len(problems) > 0 {
+		return "", errors.New(strings.Join(problems, "; "))
+	}
+	return base64.StdEncoding.EncodeToString(sum[:]), nil
+}
+
+// clients makes the SDK clients Options does not give, from Options.AWSConfig or the SDK's
+// default configuration chain.
+func (p *Platform) clients(ctx context.Context) error {
+	opts := p.opts
+	p.lambda, p.logs = opts.Lambda, opts.Logs
+	if p.lambda != nil && p.logs != nil {
+		return nil
+	}
+	var cfg aws.Config
+	if opts.AWSConfig != nil {
+		cfg = *opts.AWSConfig
+	} else {
+		var err error
+		if cfg, err = config.LoadDefaultConfig(ctx); err != nil {
+			return fmt.Errorf("lambda platform: AWS configuration: %w", err)
+		}
+	}
+	if p.lambda == nil {
+		p.lambda = awslambda.NewFromConfig(cfg, func(o *awslambda.Options) {
+			if opts.Endpoint != "" {
+				o.BaseEndpoint = aws.String(opts.Endpoint)
+			}
+		})
+	}
+	if p.logs == nil {
+		p.logs = cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) {
+			if opts.Endpoint != "" {
+				o.BaseEndpoint = aws.String(opts.Endpoint)
+			}
+		})
+	}
+	return nil
 }
 
 func lambdaArch(a string) types.Architecture {
@@ -366,41 +389,14 @@ func logGroupOf(fn string, lc *types.LoggingConfig) string {
 // ensureFunction makes function c.name exist with the app's code and c's configuration,
 // and returns the revision of its $LATEST.
 func (p *Platform) ensureFunction(ctx context.Context, app string, c functionConfig) (*string, error) {
-	b := p.opts.Bundles[app]
-	sha := p.shas[app]
 	got, err := p.lambda.GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String(c.name)})
 	if isNotFound(err) {
-		code := &types.FunctionCode{}
-		if b.S3Bucket != "" {
-			code.S3Bucket, code.S3Key = aws.String(b.S3Bucket), aws.String(b.S3Key)
-		} else if code.ZipFile, err = os.ReadFile(b.Zip); err != nil {
-			return nil, &activities.PermanentError{Err: fmt.Errorf("read bundle of %s: %w", app, err)}
-		}
-		_, err = p.lambda.CreateFunction(ctx, &awslambda.CreateFunctionInput{
-			FunctionName:  aws.String(c.name),
-			Code:          code,
-			Role:          aws.String(p.opts.Role),
-			Runtime:       types.Runtime(p.opts.Runtime),
-			Handler:       aws.String(p.opts.Handler),
-			MemorySize:    aws.Int32(c.memory),
-			Timeout:       aws.Int32(p.opts.TimeoutSeconds),
-			Architectures: []types.Architecture{lambdaArch(b.Arch)},
-			Environment:   &types.Environment{Variables: c.env},
-			Description:   aws.String("Fusionize function of " + app),
-			LoggingConfig: &types.LoggingConfig{LogGroup: aws.String(c.logGroup), LogFormat: types.LogFormatText},
-		})
-		var conflict *types.ResourceConflictException
-		if err != nil && !errors.As(err, &conflict) {
-			return nil, fmt.Errorf("create function %s: %w", c.name, classify(err))
-		}
-		if err = p.waitUpdated(ctx, c.name, true); err != nil {
-			return nil, err
-		}
-		if got, err = p.lambda.GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String(c.name)}); err != nil {
-			return nil, fmt.Errorf("get function %s: %w", c.name, classify(err))
-		}
+		got, err = p.createFunction(ctx, app, c)
 	} else if err != nil {
-		return nil, fmt.Errorf("get function %s: %w", c.name, classify(err))
+		err = fmt.Errorf("get function %s: %w", c.name, classify(err))
+	}
+	if err != nil {
+		return nil, err
 	}
 	cfg := got.Configuration
 	if cfg.LastUpdateStatus == types.LastUpdateStatusInProgress || cfg.State == types.StatePending {
@@ -409,44 +405,102 @@ func (p *Platform) ensureFunction(ctx context.Context, app string, c functionCon
 		}
 	}
 	rev := cfg.RevisionId
-	if aws.ToString(cfg.CodeSha256) != sha {
-		in := &awslambda.UpdateFunctionCodeInput{FunctionName: aws.String(c.name)}
-		if b.S3Bucket != "" {
-			in.S3Bucket, in.S3Key = aws.String(b.S3Bucket), aws.String(b.S3Key)
-		} else if in.ZipFile, err = os.ReadFile(b.Zip); err != nil {
-			return nil, &activities.PermanentError{Err: fmt.Errorf("read bundle of %s: %w", app, err)}
-		}
-		out, err := p.lambda.UpdateFunctionCode(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("update code of %s: %w", c.name, classify(err))
-		}
-		rev = out.RevisionId
-		if err := p.waitUpdated(ctx, c.name, false); err != nil {
+	if aws.ToString(cfg.CodeSha256) != p.shas[app] {
+		if rev, err = p.updateCode(ctx, app, c.name); err != nil {
 			return nil, err
 		}
 	}
-	var env map[string]string
-	if cfg.Environment != nil {
-		env = cfg.Environment.Variables
-	}
-	if aws.ToInt32(cfg.MemorySize) != c.memory || !maps.Equal(env, c.env) || aws.ToInt32(cfg.Timeout) != p.opts.TimeoutSeconds ||
-		logGroupOf(c.name, cfg.LoggingConfig) != c.logGroup {
-		out, err := p.lambda.UpdateFunctionConfiguration(ctx, &awslambda.UpdateFunctionConfigurationInput{
-			FunctionName:  aws.String(c.name),
-			MemorySize:    aws.Int32(c.memory),
-			Timeout:       aws.Int32(p.opts.TimeoutSeconds),
-			Environment:   &types.Environment{Variables: c.env},
-			LoggingConfig: &types.LoggingConfig{LogGroup: aws.String(c.logGroup), LogFormat: types.LogFormatText},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("update configuration of %s: %w", c.name, classify(err))
-		}
-		rev = out.RevisionId
-		if err := p.waitUpdated(ctx, c.name, false); err != nil {
+	if !p.configured(cfg, c) {
+		if rev, err = p.updateConfig(ctx, c); err != nil {
 			return nil, err
 		}
 	}
 	return rev, nil
+}
+
+// code is where the app's bundle comes from: S3, or the zip read here.
+func (p *Platform) code(app string) (bucket, key *string, zip []byte, err error) {
+	b := p.opts.Bundles[app]
+	if b.S3Bucket != "" {
+		return aws.String(b.S3Bucket), aws.String(b.S3Key), nil, nil
+	}
+	if zip, err = os.ReadFile(b.Zip); err != nil {
+		return nil, nil, nil, &activities.PermanentError{Err: fmt.Errorf("read bundle of %s: %w", app, err)}
+	}
+	return nil, nil, zip, nil
+}
+
+// createFunction creates function c.name, waits until it is active and returns it.
+func (p *Platform) createFunction(ctx context.Context, app string, c functionConfig) (*awslambda.GetFunctionOutput, error) {
+	code := &types.FunctionCode{}
+	var err error
+	if code.S3Bucket, code.S3Key, code.ZipFile, err = p.code(app); err != nil {
+		return nil, err
+	}
+	_, err = p.lambda.CreateFunction(ctx, &awslambda.CreateFunctionInput{
+		FunctionName:  aws.String(c.name),
+		Code:          code,
+		Role:          aws.String(p.opts.Role),
+		Runtime:       types.Runtime(p.opts.Runtime),
+		Handler:       aws.String(p.opts.Handler),
+		MemorySize:    aws.Int32(c.memory),
+		Timeout:       aws.Int32(p.opts.TimeoutSeconds),
+		Architectures: []types.Architecture{lambdaArch(p.opts.Bundles[app].Arch)},
+		Environment:   &types.Environment{Variables: c.env},
+		Description:   aws.String("Fusionize function of " + app),
+		LoggingConfig: &types.LoggingConfig{LogGroup: aws.String(c.logGroup), LogFormat: types.LogFormatText},
+	})
+	var conflict *types.ResourceConflictException
+	if err != nil && !errors.As(err, &conflict) {
+		return nil, fmt.Errorf("create function %s: %w", c.name, classify(err))
+	}
+	if err = p.waitUpdated(ctx, c.name, true); err != nil {
+		return nil, err
+	}
+	got, err := p.lambda.GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String(c.name)})
+	if err != nil {
+		return nil, fmt.Errorf("get function %s: %w", c.name, classify(err))
+	}
+	return got, nil
+}
+
+// updateCode gives function name the app's code and returns its new revision.
+func (p *Platform) updateCode(ctx context.Context, app, name string) (*string, error) {
+	in := &awslambda.UpdateFunctionCodeInput{FunctionName: aws.String(name)}
+	var err error
+	if in.S3Bucket, in.S3Key, in.ZipFile, err = p.code(app); err != nil {
+		return nil, err
+	}
+	out, err := p.lambda.UpdateFunctionCode(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("update code of %s: %w", name, classify(err))
+	}
+	return out.RevisionId, p.waitUpdated(ctx, name, false)
+}
+
+// configured reports whether a function's configuration is c's.
+func (p *Platform) configured(cfg *types.FunctionConfiguration, c functionConfig) bool {
+	var env map[string]string
+	if cfg.Environment != nil {
+		env = cfg.Environment.Variables
+	}
+	return aws.ToInt32(cfg.MemorySize) == c.memory && maps.Equal(env, c.env) && aws.ToInt32(cfg.Timeout) == p.opts.TimeoutSeconds &&
+		logGroupOf(c.name, cfg.LoggingConfig) == c.logGroup
+}
+
+// updateConfig gives function c.name c's configuration and returns its new revision.
+func (p *Platform) updateConfig(ctx context.Context, c functionConfig) (*string, error) {
+	out, err := p.lambda.UpdateFunctionConfiguration(ctx, &awslambda.UpdateFunctionConfigurationInput{
+		FunctionName:  aws.String(c.name),
+		MemorySize:    aws.Int32(c.memory),
+		Timeout:       aws.Int32(p.opts.TimeoutSeconds),
+		Environment:   &types.Environment{Variables: c.env},
+		LoggingConfig: &types.LoggingConfig{LogGroup: aws.String(c.logGroup), LogFormat: types.LogFormatText},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update configuration of %s: %w", c.name, classify(err))
+	}
+	return out.RevisionId, p.waitUpdated(ctx, c.name, false)
 }
 
 // waitUpdated waits until the function is active (after a create) or its last update

@@ -3,6 +3,7 @@ package lambda_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -119,7 +120,7 @@ func TestLogReadsPerCycle(t *testing.T) {
 		row := measureCycleReads(t, plat, arts[0].Zip, app, fusion.MustParseSetup(s.current), fusion.MustParseSetup(s.canary))
 		table = append(table, fmt.Sprintf("| %d | %s |", s.groups, row))
 	}
-	t.Logf("\n| functions | collect calls | collect bytes | plan calls | plan bytes | canary calls | canary bytes | cycle calls | cycle bytes |\n|---|---|---|---|---|---|---|---|---|\n%s", strings.Join(table, "\n"))
+	t.Logf("\n| functions | collect calls | collect bytes | plan calls | plan bytes | canary calls | canary bytes | cycle calls | cycle bytes | 8 plan digests (JSON bytes) |\n|---|---|---|---|---|---|---|---|---|---|\n%s", strings.Join(table, "\n"))
 }
 
 func measureCycleReads(t *testing.T, plat *local.Platform, zip, app string, current, canary fusion.Setup) string {
@@ -180,8 +181,11 @@ func measureCycleReads(t *testing.T, plat *local.Platform, zip, app string, curr
 	}
 	observe := func(deps []activities.Deployment, from time.Time) activities.Observation {
 		var obs activities.Observation
-		for range 4 { // the cycle's observeChunks, each 15 s polled every 5 s
-			run(acts.Observe, activities.ObserveInput{App: app, Deployments: deps, Start: from, MinWarm: 1 << 30, MaxWait: 15 * time.Second}, &obs)
+		for range 4 { // the cycle's observeChunks, each 15 s polled every 5 s, each going on from the last
+			run(acts.Observe, activities.ObserveInput{App: app, Deployments: deps, Start: from, MinWarm: 1 << 30, MaxWait: 15 * time.Second, From: obs.State}, &obs)
+		}
+		if obs.State == nil {
+			t.Fatal("Observe returned no state to go on from")
 		}
 		return obs
 	}
@@ -189,12 +193,16 @@ func measureCycleReads(t *testing.T, plat *local.Platform, zip, app string, curr
 	obs := observe([]activities.Deployment{cur}, start)
 	collectCalls, collectBytes := counter.take()
 
-	var windows []activities.Window
-	for range 8 {
-		windows = append(windows, obs.Window)
+	var digests []fusion.Digest
+	for range 8 { // the collection and 7 earlier windows, as the cycle keeps them
+		digests = append(digests, digest(t, obs).Thin(activities.PlanDigestKeep, 0))
+	}
+	size, err := json.Marshal(digests)
+	if err != nil {
+		t.Fatal(err)
 	}
 	var pl plan.Plan
-	run(acts.Plan, activities.PlanInput{App: app, Graph: graph, Current: current, Windows: windows, Planner: activities.PlannerModel,
+	run(acts.Plan, activities.PlanInput{App: app, Graph: graph, Current: current, Digests: digests, Planner: activities.PlannerModel,
 		Policy: constraint.Spec{}, MemorySizes: []int{128, 256}}, &pl)
 	planCalls, planBytes := counter.take()
 
@@ -210,7 +218,7 @@ func measureCycleReads(t *testing.T, plat *local.Platform, zip, app string, curr
 		obs := observe([]activities.Deployment{cur, can}, stepStart)
 		var v activities.Verdict
 		run(acts.Judge, activities.JudgeInput{App: app, Graph: graph, Stable: cur, Canary: can, Window: obs.Window,
-			Judge: judge.Options{}, Policy: constraint.Spec{}}, &v)
+			Digest: ptr(digest(t, obs)), Judge: judge.Options{}, Policy: constraint.Spec{}}, &v)
 		if v.StableN+v.CanaryN == 0 {
 			t.Fatalf("judge saw no requests: %+v", v)
 		}
@@ -222,6 +230,22 @@ func measureCycleReads(t *testing.T, plat *local.Platform, zip, app string, curr
 	if err := p.Retire(ctx, can); err != nil {
 		t.Fatal(err)
 	}
-	return fmt.Sprintf("%d | %d | %d | %d | %d | %d | %d | %d", collectCalls, collectBytes, planCalls, planBytes, canaryCalls, canaryBytes,
-		collectCalls+planCalls+canaryCalls, collectBytes+planBytes+canaryBytes)
+	// One FilterLogEvents per poll whatever the number of functions (16 polls collecting,
+	// 32 in the canary), none to plan or judge.
+	if collectCalls != 16 || planCalls != 0 || canaryCalls != 32 {
+		t.Errorf("%s: %d calls collecting, %d planning, %d in the canary; want 16, 0, 32", app, collectCalls, planCalls, canaryCalls)
+	}
+	return fmt.Sprintf("%d | %d | %d | %d | %d | %d | %d | %d | %d", collectCalls, collectBytes, planCalls, planBytes, canaryCalls, canaryBytes,
+		collectCalls+planCalls+canaryCalls, collectBytes+planBytes+canaryBytes, len(size))
 }
+
+func digest(t *testing.T, obs activities.Observation) fusion.Digest {
+	t.Helper()
+	d, ok := obs.Digest()
+	if !ok {
+		t.Fatal("the observation carries no digest")
+	}
+	return d
+}
+
+func ptr[T any](v T) *T { return &v }
