@@ -289,6 +289,11 @@ func WriteHistory(w io.Writer, rs []workflows.CycleRecord) {
 		if r.Reason != "" {
 			fmt.Fprintf(w, "cycle %d: %s\n", r.Cycle, strings.TrimSpace(r.Reason))
 		}
+		// The planner's own words, when they say more: what it could not measure within the
+		// constraints, what it learned.
+		if pr := strings.TrimSpace(r.PlanReason); pr != "" && !strings.Contains(r.Reason, pr) {
+			fmt.Fprintf(w, "cycle %d plan: %s\n", r.Cycle, pr)
+		}
 	}
 }
 

@@ -191,3 +191,15 @@ func deref[T any](p *T) any {
 	}
 	return *p
 }
+
+// TestWriteHistoryShowsPlanReason: history prints the planner's reason where it says more
+// than the cycle's outcome, so that "no measurement within the constraints can ground the
+// model" reaches the user; a history that printed only the outcome's reason fails here.
+func TestWriteHistoryShowsPlanReason(t *testing.T) {
+	var b strings.Builder
+	WriteHistory(&b, []workflows.CycleRecord{{Cycle: 1, Outcome: workflows.Converged, Reason: "the current setup is predicted best",
+		PlanReason: "the current setup is predicted best; no measurement within the constraints can ground the model (own time of A observed at one memory size only: at 1024 MB it would break cap)"}})
+	if !strings.Contains(b.String(), "cycle 1 plan: the current setup is predicted best; no measurement within the constraints") {
+		t.Fatalf("history:\n%s", b.String())
+	}
+}

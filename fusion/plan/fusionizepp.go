@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/fusion/constraint"
@@ -42,8 +43,10 @@ import (
 //     mean cost per request, then to the later setup; the authors' order is not stated.
 //     When the profile lacks a setup's billed durations (a History-only input), its
 //     observed median latency stands in.
-//   - Constraints: the paper has none. Setups whose observed metrics violate the policy's
-//     constraints are not chosen at the stop; the rules themselves ignore the policy.
+//   - Constraints: the paper has none. A setup the rules reach that breaks a constraint on
+//     the setup alone is not measured (it would take live traffic) and the rules go on as
+//     if it had been; setups whose observed metrics violate the policy's constraints are
+//     not chosen at the stop.
 //   - Memory sizes come from MemorySizes when set (PaperMemorySizes holds the paper's
 //     lists), else from Input.MemorySizes.
 type FusionizePP struct {
@@ -71,6 +74,8 @@ type ppRun struct {
 	requests int
 	// measured are the setups of the run in the order the rules visit them.
 	measured []fusion.Setup
+	// skipped says which setups the rules reached were not measured, breaking a constraint.
+	skipped []string
 }
 
 // Plan implements Planner.
@@ -83,11 +88,26 @@ func (f FusionizePP) Plan(in Input) (Plan, error) {
 		return Plan{}, err
 	}
 	r := &ppRun{in: in, requests: cmp.Or(max(f.Requests, 0), 1000)}
+	out := r.plan()
+	if len(r.skipped) > 0 {
+		out.Reason += "; not measured, against the constraints: " + strings.Join(r.skipped, "; ")
+	}
+	return out, nil
+}
+
+// plan replays the rules and says what to measure next, or where the run stopped.
+func (r *ppRun) plan() Plan {
 	out := Plan{Planner: "fusionize++"}
-	if next, why, done := r.replay(); !done {
+	next, why, done := r.replay()
+	if !done {
 		out.Measurements = []MeasurementRequest{{Setup: next, Reason: why, Requests: r.requests}}
 		out.Reason = why
-		return out, nil
+		return out
+	}
+	if len(r.measured) == 0 {
+		out.Converged, out.Infeasible = true, true
+		out.Reason = "every setup the rules reached breaks a constraint"
+		return out
 	}
 	final, med := r.stop()
 	fo, _ := r.observed(final)
@@ -96,7 +116,7 @@ func (f FusionizePP) Plan(in Input) (Plan, error) {
 	out.Candidates = []Candidate{{Setup: final, Predicted: Prediction{Metrics: fo},
 		Reason: "lowest median billed duration of the entry function of the setups measured"}}
 	out.Reason = fmt.Sprintf("converged on %s (median entry billed duration %.0f ms)", final, med)
-	return out, nil
+	return out
 }
 
 // replay walks the rules until a setup has not been measured yet (returned with the reason
@@ -135,8 +155,20 @@ func (r *ppRun) replay() (next fusion.Setup, why string, done bool) {
 	return fusion.Setup{}, "", true
 }
 
-// visit records s as a setup of the run and reports whether it was measured.
+// visit records s as a setup of the run and reports whether it was measured. A setup that
+// breaks a constraint on the setup alone is never measured (a measurement takes live
+// traffic): it is recorded as skipped, and the rules go on as if it had been.
 func (r *ppRun) visit(s fusion.Setup) bool {
+	violated, err := liveViolations(r.in, s, nil, constraint.Subject{})
+	if err != nil {
+		violated = []string{err.Error()}
+	}
+	if len(violated) > 0 {
+		if note := fmt.Sprintf("%s (breaks %s)", s, strings.Join(violated, ", ")); !slices.Contains(r.skipped, note) {
+			r.skipped = append(r.skipped, note)
+		}
+		return true
+	}
 	if !slices.ContainsFunc(r.measured, s.Equal) {
 		r.measured = append(r.measured, s)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/fusion/apps"
+	"github.com/fusionize/fusionize/fusion/constraint"
 	"github.com/fusionize/fusionize/fusion/plan"
 )
 
@@ -178,3 +179,34 @@ func TestFusionizePPInliningOrder(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestFusionizePPMeasuresWithinConstraints: the heuristic's memory step sets every function
+// to each size of its list in turn; with a 256 MB cap, the sizes above are skipped (said in
+// the plan) instead of measured on live traffic, and the run still ends. A heuristic that
+// measured every step, as the paper's does, fails here.
+func TestFusionizePPMeasuresWithinConstraints(t *testing.T) {
+	app := apps.Tree()
+	capped := constraint.MustCompile(constraint.Spec{Constraints: []constraint.Rule{{Name: "cap", Expr: "setup.groups.all(g, g.memory <= 256)"}}})
+	pp := plan.FusionizePP{Requests: 200, MemorySizes: []int{128, 256, 1024, 2048}}
+	res, err := plan.Run(pp, app, plan.RunOptions{Graph: app.Graph, Policy: capped, DefaultMemoryMB: 128, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Converged || len(res.Trials) < 3 {
+		t.Fatalf("run: converged %v after %d trials", res.Converged, len(res.Trials))
+	}
+	for _, tr := range res.Trials {
+		for _, g := range tr.Setup.Groups {
+			if g.MemoryMB > 256 {
+				t.Fatalf("%s %s ran on live traffic, breaking cap", tr.Kind, tr.Setup)
+			}
+		}
+	}
+	p, err := pp.Plan(plan.Input{Graph: app.Graph, Policy: capped, History: res.Trials, DefaultMemoryMB: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.Reason, "not measured, against the constraints: ") || !strings.Contains(p.Reason, "@1024 (breaks cap)") {
+		t.Fatalf("the plan does not say what it skipped: %q", p.Reason)
+	}
+}

@@ -137,7 +137,11 @@ func (p *Model) Plan(in Input) (Plan, error) {
 	}
 	m := newModel(in.Profile, in.Graph, in.Prices)
 	learned := m.calibrate(in, opts.SearchRequests)
-	if reqs := p.measurements(in, m, opts); len(reqs) > 0 {
+	reqs, ungrounded, err := p.measurements(in, m, opts)
+	if err != nil {
+		return Plan{}, err
+	}
+	if len(reqs) > 0 {
 		out.Measurements = reqs
 		out.Reason = reqs[0].Reason
 		return out, nil
@@ -183,6 +187,9 @@ func (p *Model) Plan(in Input) (Plan, error) {
 	}
 	if len(learned) > 0 {
 		out.Reason += "; learned from earlier runs: " + strings.Join(learned, "; ")
+	}
+	if ungrounded != "" {
+		out.Reason += "; " + ungrounded
 	}
 	return out, nil
 }
@@ -422,12 +429,49 @@ func (s *searcher) search() {
 	}
 }
 
-// measurements returns the measurements needed to ground the model, nil when none.
-func (p *Model) measurements(in Input, m *model, opts ModelOptions) []MeasurementRequest {
+// measurements returns the measurements needed to ground the model, nil when none, and why
+// none could be asked for when some were needed but every one would break a constraint (a
+// measurement takes live traffic, so it must satisfy the policy as a candidate must).
+func (p *Model) measurements(in Input, m *model, opts ModelOptions) ([]MeasurementRequest, string, error) {
+	want, reason := groundingSizes(in, m)
+	if len(want) == 0 {
+		return nil, "", nil
+	}
 	done := map[string]bool{}
 	for _, t := range in.History {
 		done[t.Setup.ID()] = true
 	}
+	cur := m.quick(in.Current, opts.SearchRequests, in.Seed).metrics()
+	base := constraint.Subject{Setup: constraint.SetupOf(in.Current), Predicted: cur}
+	base.Observed, _ = Observe(in.Profile, in.Current)
+	var refused []string
+	for _, size := range want {
+		s := withMemory(in.Current, size)
+		if done[s.ID()] || !measuresSomethingNew(in, m, s, size) {
+			continue
+		}
+		pred := m.quick(s, opts.SearchRequests, in.Seed).metrics()
+		violated, err := liveViolations(in, s, &pred, base)
+		if err != nil {
+			return nil, "", fmt.Errorf("model planner: %w", err)
+		}
+		if len(violated) > 0 {
+			refused = append(refused, fmt.Sprintf("at %d MB it would break %s", size, strings.Join(violated, ", ")))
+			continue
+		}
+		return []MeasurementRequest{{Setup: s, Requests: opts.MeasurementRequests,
+			Reason: fmt.Sprintf("%s: measure the current setup at %d MB", reason, size)}}, "", nil
+	}
+	if len(refused) == 0 {
+		return nil, "", nil
+	}
+	return nil, fmt.Sprintf("no measurement within the constraints can ground the model (%s: %s); "+
+		"predictions at other sizes are extrapolated", reason, strings.Join(refused, "; ")), nil
+}
+
+// groundingSizes returns the memory sizes at which the current setup should be measured to
+// ground the model, in order of preference, and why.
+func groundingSizes(in Input, m *model) ([]int, string) {
 	observed := func(tm *taskModel, pred func(int) bool) bool { return slices.ContainsFunc(tm.sizes, pred) }
 	var single, cpuBound []string
 	maxSize := in.MemorySizes[len(in.MemorySizes)-1]
@@ -442,8 +486,6 @@ func (p *Model) measurements(in Input, m *model, opts ModelOptions) []Measuremen
 			cpuBound = append(cpuBound, tm.name)
 		}
 	}
-	var want []int
-	var reason string
 	switch {
 	case len(single) > 0:
 		near := in.MemorySizes[0]
@@ -452,35 +494,25 @@ func (p *Model) measurements(in Input, m *model, opts ModelOptions) []Measuremen
 				near = s
 			}
 		}
-		want = []int{near, maxSize, in.MemorySizes[0]}
-		reason = fmt.Sprintf("own time of %s observed at one memory size only", strings.Join(single, ", "))
+		return []int{near, maxSize, in.MemorySizes[0]}, fmt.Sprintf("own time of %s observed at one memory size only", strings.Join(single, ", "))
 	case len(cpuBound) > 0:
-		want = []int{maxSize}
-		reason = fmt.Sprintf("CPU-bound %s never observed above %d MB (one vCPU)", strings.Join(cpuBound, ", "), vcpuMB)
-	default:
-		return nil
+		return []int{maxSize}, fmt.Sprintf("CPU-bound %s never observed above %d MB (one vCPU)", strings.Join(cpuBound, ", "), vcpuMB)
 	}
-	for _, size := range want {
-		s := withMemory(in.Current, size)
-		if done[s.ID()] {
-			continue
-		}
-		if _, ok := in.Profile.Setup(s.ID()); ok {
-			continue
-		}
-		news := 0
-		for _, tm := range m.tasks {
-			if tm.observed && !slices.Contains(tm.sizes, size) {
-				news++
-			}
-		}
-		if news == 0 {
-			continue
-		}
-		return []MeasurementRequest{{Setup: s, Requests: opts.MeasurementRequests,
-			Reason: fmt.Sprintf("%s: measure the current setup at %d MB", reason, size)}}
+	return nil, ""
+}
+
+// measuresSomethingNew reports whether running s (the current setup at size) would observe
+// a task at a size not observed yet.
+func measuresSomethingNew(in Input, m *model, s fusion.Setup, size int) bool {
+	if _, ok := in.Profile.Setup(s.ID()); ok {
+		return false
 	}
-	return nil
+	for _, tm := range m.tasks {
+		if tm.observed && !slices.Contains(tm.sizes, size) {
+			return true
+		}
+	}
+	return false
 }
 
 // keepsMissing says why the planner should stop canarying when its last MaxMisses canaries

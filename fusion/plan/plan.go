@@ -364,3 +364,23 @@ func describe(g fusion.Graph, cur, s fusion.Setup) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// liveViolations returns the constraints setup s would break if it took live traffic as a
+// measurement: with a prediction (pred not nil), every constraint evaluated on it (as
+// candidates are); without one, those on the setup alone (constraint.SetupOnly), the only
+// ones that can be decided before s runs.
+func liveViolations(in Input, s fusion.Setup, pred *constraint.Metrics, base constraint.Subject) ([]string, error) {
+	v := &constraint.Vars{Candidate: constraint.Subject{Setup: constraint.SetupOf(s)}, Baseline: base, Tasks: in.Graph.Tasks}
+	if pred != nil {
+		v.Candidate.Predicted = *pred
+	}
+	violated, err := in.Policy.Check(v)
+	if err != nil {
+		return nil, fmt.Errorf("constraints of measurement %s: %w", s, err)
+	}
+	if pred == nil {
+		only := in.Policy.SetupOnly()
+		violated = slices.DeleteFunc(violated, func(n string) bool { return !slices.Contains(only, n) })
+	}
+	return violated, nil
+}

@@ -439,3 +439,41 @@ func TestModelLearnsFromCanary(t *testing.T) {
 		t.Errorf("the plan does not say what it learned: %s", p.Reason)
 	}
 }
+
+// TestModelMeasurementsWithinConstraints reproduces issue 12's case: with every group capped
+// at 256 MB, the model asked to measure the current setup at 1,024 MB on live traffic. Now
+// each measurement satisfies the constraints (the nearest allowed size is measured instead),
+// and where none can, the plan says so and goes on without one. A planner measuring at
+// 1,024 MB regardless fails the first half; one that stalls or stays silent, the second.
+func TestModelMeasurementsWithinConstraints(t *testing.T) {
+	app := apps.IoT()
+	capped := constraint.MustCompile(constraint.Spec{Constraints: []constraint.Rule{{Name: "cap", Expr: "setup.groups.all(g, g.memory <= 256)"}}})
+	in := plan.Input{Graph: app.Graph, Current: fusion.AllRemote(app.Graph, 256), Profile: profileAt(app, 256), Policy: capped, Seed: 3}
+	p, err := plan.NewModel(plan.ModelOptions{}).Plan(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Measurements) != 1 || p.Measurements[0].Setup.String() != fusion.AllRemote(app.Graph, 128).String() {
+		t.Fatalf("capped at 256 MB with 256 MB observed: %+v, want a measurement at 128 MB", p.Measurements)
+	}
+	only := constraint.MustCompile(constraint.Spec{Constraints: []constraint.Rule{{Name: "exactly-256", Expr: "setup.groups.all(g, g.memory == 256)"}}})
+	in.Policy = only
+	p, err = plan.NewModel(plan.ModelOptions{}).Plan(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Measurements) > 0 {
+		t.Fatalf("measurements %+v break exactly-256", p.Measurements)
+	}
+	if !strings.Contains(p.Reason, "no measurement within the constraints can ground the model") ||
+		!strings.Contains(p.Reason, "at 1024 MB it would break exactly-256") {
+		t.Fatalf("plan does not say why it measured nothing: %q", p.Reason)
+	}
+	for _, c := range p.Candidates {
+		for _, g := range c.Setup.Groups {
+			if g.MemoryMB != 256 {
+				t.Fatalf("candidate %s breaks exactly-256", c.Setup)
+			}
+		}
+	}
+}
