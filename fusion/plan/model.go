@@ -69,8 +69,10 @@ func (o ModelOptions) withDefaults() ModelOptions {
 //     wherever it appears again (calibrate);
 //  1. grounds the model: a task whose own time was observed at a single memory size cannot
 //     be scaled to others, so it asks for a short measurement of the current setup with
-//     every group at another size (the allowed size nearest 1,024 MB, then the largest
-//     when CPU-bound tasks might use a second vCPU), one setup covering every task at once;
+//     every group at another size (the allowed size nearest 1,024 MB, else the largest,
+//     else the smallest; the largest when CPU-bound tasks might use a second vCPU), one
+//     setup covering every task at once, and only one that satisfies the policy's constraints (it takes live
+//     traffic); when none does, the plan says so and the model goes on extrapolating;
 //  2. searches the fusion choices (each edge local or remote) and a memory size per group:
 //     every fusion choice when few enough, each with per-group memory by coordinate
 //     descent; else a beam search from the current setup, all-remote and
