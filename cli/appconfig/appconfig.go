@@ -46,6 +46,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"slices"
@@ -452,6 +453,7 @@ func (v *validator) check(c *Config) {
 		v.errorf([]any{"target"}, "target %q: want %s", c.Target, strings.Join(Targets, " or "))
 	}
 	v.checkCanary(&c.Canary)
+	v.checkCanarySamples(&c.Canary, c.Load.Rate)
 	if c.Load.Rate <= 0 {
 		v.errorf([]any{"load", "rate"}, "load rate must be above 0 requests per second")
 	}
@@ -487,6 +489,30 @@ func (v *validator) checkCanary(k *Canary) {
 	if !oneOf(k.OnInconclusive, OnInconclusive) {
 		v.errorf([]any{"canary", "on_inconclusive"}, "on_inconclusive %q: want %s", k.OnInconclusive, strings.Join(OnInconclusive, ", "))
 	}
+}
+
+// checkCanarySamples reports a canary whose first step cannot reach min_samples at the
+// config's load: the candidate's arm gets rate × weight requests a second (a few of them
+// cold) for the window, and for max_extensions more windows with on_inconclusive: extend;
+// short of min_samples, every verdict would be inconclusive.
+func (v *validator) checkCanarySamples(k *Canary, rate float64) {
+	if rate <= 0 || len(k.Weights) == 0 || k.Weights[0] <= 0 || k.Weights[0] >= 1 || k.Window < time.Second || k.MinSamples < 1 {
+		return
+	}
+	windows := 1
+	if k.OnInconclusive == "extend" && k.MaxExtensions > 0 {
+		windows += k.MaxExtensions
+	}
+	perSecond := rate * min(k.Weights[0], 1-k.Weights[0]) // the smaller arm
+	expected := perSecond * k.Window.Seconds() * float64(windows)
+	if expected >= float64(k.MinSamples) {
+		return
+	}
+	need := time.Duration(math.Ceil(float64(k.MinSamples)*1.25/perSecond/float64(windows)/5) * 5 * float64(time.Second))
+	v.errorf([]any{"canary", "window"}, "canary window %v (%d window(s) with extensions): at load.rate %g/s the smaller arm of step 1 (%g %%) "+
+		"gets about %.0f requests, fewer than min_samples %d, so every step would end inconclusive: make the window at least %v "+
+		"(a quarter spare for cold starts), allow extensions, or raise the first weight",
+		k.Window, windows, rate, 100*k.Weights[0], expected, k.MinSamples, need)
 }
 
 // compilePolicy compiles the CEL rules and reports their errors at their place in the file:

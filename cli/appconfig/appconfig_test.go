@@ -150,3 +150,28 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestCanaryMustReachItsSamples: the shipped web shop config had a 45 s window at 10 % of 10
+// requests/s with min_samples 60 and on_inconclusive pause, so every step ended inconclusive
+// (about 45 samples) and paused. It catches a check that ignores the load, the weight or the
+// extensions an extend policy allows.
+func TestCanaryMustReachItsSamples(t *testing.T) {
+	base := "name: webshop\nsample: webshop\nload: {rate: 10}\ncanary:\n  weights: [0.1, 0.5]\n  min_samples: 60\n"
+	for _, c := range []struct {
+		canary string
+		ok     bool
+	}{
+		{"  window: 45s\n  on_inconclusive: pause\n", false},
+		{"  window: 45s\n  on_inconclusive: extend\n  max_extensions: 0\n", false},
+		{"  window: 45s\n  on_inconclusive: extend\n  max_extensions: 1\n", true}, // 90 samples over two windows
+		{"  window: 2m\n  on_inconclusive: pause\n", true},
+	} {
+		_, err := Parse("c.yaml", []byte(base+c.canary))
+		if c.ok && err != nil {
+			t.Errorf("%q: %v, want ok", c.canary, err)
+		}
+		if !c.ok && (err == nil || !strings.Contains(err.Error(), "every step would end inconclusive")) {
+			t.Errorf("%q: %v, want the samples problem", c.canary, err)
+		}
+	}
+}
