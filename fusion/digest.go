@@ -55,6 +55,8 @@ type SizeDigest struct {
 type EdgeCount struct {
 	Edge
 	Calls int `json:"calls"`
+	// AfterSync of the Calls were async calls made after the caller's sync calls returned.
+	AfterSync int `json:"afterSync,omitempty"`
 }
 
 // SetupDigest is what the requests of one setup showed.
@@ -103,7 +105,7 @@ func (d *Digest) addRuns(a *runAcc) {
 		d.Tasks = append(d.Tasks, td)
 	}
 	for e, n := range a.calls {
-		d.Calls = append(d.Calls, EdgeCount{Edge: e, Calls: n})
+		d.Calls = append(d.Calls, EdgeCount{Edge: e, Calls: n, AfterSync: a.afterSync[e]})
 	}
 	slices.SortFunc(d.Calls, func(a, b EdgeCount) int { return compareEdges(a.Edge, b.Edge) })
 	d.LocalAsync, d.RemoteAsync = ValuesOf(a.localAsync), ValuesOf(a.remoteAsync)
@@ -142,7 +144,7 @@ func (d Digest) Merge(o Digest) Digest {
 	}
 	out.Tasks = mergeSorted(d.Tasks, o.Tasks, func(t TaskDigest) string { return t.Task }, mergeTask)
 	out.Calls = mergeByKey(d.Calls, o.Calls, func(a, b EdgeCount) int { return compareEdges(a.Edge, b.Edge) },
-		func(a, b EdgeCount) EdgeCount { a.Calls += b.Calls; return a })
+		func(a, b EdgeCount) EdgeCount { a.Calls += b.Calls; a.AfterSync += b.AfterSync; return a })
 	out.Setups = mergeSorted(d.Setups, o.Setups, func(s SetupDigest) string { return s.ID }, mergeSetup)
 	return out
 }
@@ -289,13 +291,16 @@ func (d Digest) taskStats(g Graph, keep int) ([]TaskStat, []EdgeStat) {
 		}
 		out = append(out, ts)
 	}
-	calls := map[Edge]int{}
+	calls := map[Edge]EdgeCount{}
 	for _, c := range d.Calls {
-		calls[c.Edge] = c.Calls
+		calls[c.Edge] = c
 	}
 	var edges []EdgeStat
 	for _, e := range g.Edges {
-		es := EdgeStat{Caller: e.Caller, Callee: e.Callee, Mode: e.Mode, Calls: calls[e], CallerRuns: tasks[e.Caller].Runs}
+		es := EdgeStat{Caller: e.Caller, Callee: e.Callee, Mode: e.Mode, Calls: calls[e].Calls, CallerRuns: tasks[e.Caller].Runs}
+		if es.Calls > 0 {
+			es.AfterSync = float64(calls[e].AfterSync) / float64(es.Calls)
+		}
 		if es.CallerRuns > 0 {
 			es.PerRun = float64(es.Calls) / float64(es.CallerRuns)
 		} else {

@@ -51,6 +51,9 @@ type EdgeStat struct {
 	Calls      int     `json:"calls"`
 	CallerRuns int     `json:"callerRuns"`
 	PerRun     float64 `json:"perRun"`
+	// AfterSync is the share of the edge's async calls made after the caller's sync calls had
+	// all returned (0 for sync edges, and where the caller makes no sync call).
+	AfterSync float64 `json:"afterSync,omitempty"`
 }
 
 // TaskStat is what is known of one task's own time.
@@ -308,13 +311,14 @@ type runAcc struct {
 	self, alone, cpu        map[string]map[int][]float64
 	runs                    map[string]int
 	calls                   map[Edge]int
+	afterSync               map[Edge]int // async calls made after their task run's sync calls returned
 	multiSync, overlapSync  map[string]int
 	localAsync, remoteAsync []float64
 }
 
 func gatherRuns(recs []TraceRecord, reports map[string]Report) *runAcc {
 	a := &runAcc{self: map[string]map[int][]float64{}, alone: map[string]map[int][]float64{}, cpu: map[string]map[int][]float64{}, runs: map[string]int{},
-		calls: map[Edge]int{}, multiSync: map[string]int{}, overlapSync: map[string]int{}}
+		calls: map[Edge]int{}, afterSync: map[Edge]int{}, multiSync: map[string]int{}, overlapSync: map[string]int{}}
 	for _, r := range recs {
 		mem := r.MemoryMB
 		if rep, ok := reports[r.RequestID]; ok && rep.MemoryMB > 0 {
@@ -354,6 +358,7 @@ func (a *runAcc) add(r TraceRecord, mem int) {
 			concurrent = true
 		}
 	}
+	a.countAfterSync(r, syncIn)
 	if len(r.Tasks) == 1 && r.CPU > 0 {
 		appendAt(a.cpu, r.Tasks[0].Task, mem, float64(r.CPU)/usPerMS)
 	}
@@ -369,6 +374,28 @@ func (a *runAcc) add(r TraceRecord, mem int) {
 			if overlapping(sc) {
 				a.overlapSync[t.Task]++
 			}
+		}
+	}
+}
+
+// countAfterSync counts the async calls of r made after every sync call of their task run had
+// returned (Tree's A calls B and then starts C), so the model knows when inlined async work
+// starts; syncIn holds each run's sync calls.
+func (a *runAcc) countAfterSync(r TraceRecord, syncIn [][]CallRecord) {
+	for _, c := range r.Calls {
+		if c.Mode != Async {
+			continue
+		}
+		i := runOf(r.Tasks, c)
+		if i < 0 || len(syncIn[i]) == 0 {
+			continue
+		}
+		after := true
+		for _, s := range syncIn[i] {
+			after = after && c.Start >= s.Start+s.Duration
+		}
+		if after {
+			a.afterSync[Edge{Caller: c.Caller, Callee: c.Callee, Mode: c.Mode}]++
 		}
 	}
 }

@@ -89,6 +89,8 @@ type edgeModel struct {
 	callee int
 	mode   fusion.Mode
 	perRun float64
+	// late: an async call the traces show made after the caller's sync calls returned.
+	late bool
 }
 
 type taskModel struct {
@@ -169,7 +171,11 @@ func newModel(p fusion.Profile, g fusion.Graph, prices fusion.Prices) *model {
 		if es, ok := p.Edge(e.Caller, e.Callee); ok && es.CallerRuns > 0 {
 			per = es.PerRun
 		}
-		m.edges[m.index[e.Caller]] = append(m.edges[m.index[e.Caller]], edgeModel{callee: m.index[e.Callee], mode: e.Mode, perRun: per})
+		late := false
+		if es, ok := p.Edge(e.Caller, e.Callee); ok {
+			late = e.Mode == fusion.Async && es.AfterSync >= 0.5
+		}
+		m.edges[m.index[e.Caller]] = append(m.edges[m.index[e.Caller]], edgeModel{callee: m.index[e.Callee], mode: e.Mode, perRun: per, late: late})
 	}
 	leaf := func(t *taskModel) bool { return len(m.edges[m.index[t.name]]) == 0 }
 	m.period = learnPeriod(m.tasks, leaf)
@@ -448,6 +454,13 @@ type invState struct {
 	g       *rgroup
 	pending float64
 	cpu     float64
+	// Inline async work: it starts at asyncFrom at the earliest and shares the group's CPU
+	// quota, so its asyncCPU (the CPU of every inline async subtree, counted once) cannot end
+	// before asyncFrom plus the quota's time for it, however much of the invocation the
+	// handler spent waiting before that.
+	asyncFrom  float64
+	asyncCPU   float64
+	asyncDepth int
 }
 
 // invoke simulates an invocation of group gi; sync says whether it is on the response path.
@@ -459,11 +472,11 @@ func (u *run) invoke(gi int, sync bool) (dur, init float64) {
 			u.cold = true
 		}
 	}
-	inv := invState{g: g}
+	inv := invState{g: g, asyncFrom: math.Inf(1)}
 	end := u.task(&inv, g.root, 0)
-	floor := inv.cpu * vcpuMB / float64(g.mem)
-	if u.m.period > 0 {
-		floor = cfsTime(inv.cpu, g.mem, u.m.period, 2)
+	floor := u.m.quotaTime(inv.cpu, g.mem)
+	if inv.asyncCPU > 0 {
+		floor = max(floor, inv.asyncFrom+u.m.quotaTime(inv.asyncCPU, g.mem))
 	}
 	dur = max(end, inv.pending, floor) * g.corr
 	b := u.m.prices.BilledMS(dur + init)
@@ -472,6 +485,15 @@ func (u *run) invoke(gi int, sync bool) (dur, init float64) {
 		u.billed[gi] = append(u.billed[gi], float64(b))
 	}
 	return dur, init
+}
+
+// quotaTime is the wall time cpu ms of CPU work take under the CPU share of memMB: the CFS
+// quota's when the period is known, else the vCPU fraction's.
+func (m *model) quotaTime(cpu float64, memMB int) float64 {
+	if m.period > 0 {
+		return cfsTime(cpu, memMB, m.period, 2)
+	}
+	return cpu * vcpuMB / float64(memMB)
 }
 
 // task simulates a run of task ti inside inv from start; it returns when the task ends.
@@ -484,22 +506,7 @@ func (u *run) task(inv *invState, ti int, start float64) float64 {
 	if u.depth > 64 { // a call cycle: stop expanding
 		return start + own
 	}
-	t := start + own/2
-	for _, e := range u.m.edges[ti] {
-		if e.mode != fusion.Async {
-			continue
-		}
-		for range u.count(e.perRun) {
-			if inv.g.has[e.callee] {
-				d := u.draw(u.m.localAsync)
-				inv.pending = max(inv.pending, u.task(inv, e.callee, t+d))
-				t += d
-			} else {
-				t += u.draw(u.m.remoteAsync)
-				u.invoke(u.r.rootGroup[e.callee], false)
-			}
-		}
-	}
+	t := u.asyncCalls(inv, ti, start+own/2, false)
 	par := u.m.parallel[ti]
 	parEnd := t
 	for _, e := range u.m.edges[ti] {
@@ -525,7 +532,36 @@ func (u *run) task(inv *invState, ti int, start float64) float64 {
 	if par {
 		t = parEnd
 	}
-	return t + own/2
+	return u.asyncCalls(inv, ti, t, true) + own/2
+}
+
+// asyncCalls makes task ti's async calls from t, those made after its sync calls (late) or
+// the others, and returns when the caller goes on. An inlined call's work starts at once and
+// shares the invocation's CPU quota (invState.asyncCPU).
+func (u *run) asyncCalls(inv *invState, ti int, t float64, late bool) float64 {
+	for _, e := range u.m.edges[ti] {
+		if e.mode != fusion.Async || e.late != late {
+			continue
+		}
+		for range u.count(e.perRun) {
+			if !inv.g.has[e.callee] {
+				t += u.draw(u.m.remoteAsync)
+				u.invoke(u.r.rootGroup[e.callee], false)
+				continue
+			}
+			d := u.draw(u.m.localAsync)
+			inv.asyncFrom = min(inv.asyncFrom, t+d)
+			cpu := inv.cpu
+			inv.asyncDepth++
+			inv.pending = max(inv.pending, u.task(inv, e.callee, t+d))
+			inv.asyncDepth--
+			if inv.asyncDepth == 0 {
+				inv.asyncCPU += inv.cpu - cpu
+			}
+			t += d
+		}
+	}
+	return t
 }
 
 // outcome of a batch of simulated requests.

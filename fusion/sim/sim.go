@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/fusionize/fusionize/fusion"
 )
@@ -72,6 +73,9 @@ type App struct {
 	Calls map[string]float64 `json:"calls,omitempty"`
 	// ParallelSync names the tasks that make their sync calls in parallel.
 	ParallelSync []string `json:"parallelSync,omitempty"`
+	// AsyncAfterSync names the tasks that make their async calls after their sync calls
+	// returned (the others start them first).
+	AsyncAfterSync []string `json:"asyncAfterSync,omitempty"`
 	// Noise is the sigma of the lognormal noise on task times (0.1 when 0; negative for none).
 	Noise float64 `json:"noise,omitempty"`
 	// TailChance is the chance a task time or overhead is also multiplied by a Pareto factor
@@ -283,7 +287,25 @@ func (r *runner) runTask(inv *invocation, task string, done func()) {
 			})
 		})
 	}
-	in.compute(cpu, threads, func() { in.sleep(io, func() { t.async(0, -1) }) })
+	t.afterSyncs, t.afterAsyncs = t.finish, t.syncCalls
+	first := func() { t.async(0, -1) }
+	if slices.Contains(r.app.AsyncAfterSync, task) {
+		t.afterSyncs, t.afterAsyncs = func() { t.async(0, -1) }, t.finish
+		first = t.syncCalls
+	}
+	in.compute(cpu, threads, func() { in.sleep(io, first) })
+}
+
+// syncCalls makes the task's sync calls, in sequence or in parallel, then goes on.
+func (t *taskRun) syncCalls() {
+	for _, e := range t.syncs {
+		t.counts = append(t.counts, t.r.calls(e.Caller, e.Callee))
+	}
+	if t.r.parallel[t.task] {
+		t.parallel()
+	} else {
+		t.sequence(0)
+	}
 }
 
 // taskRun is the calls of one run of a task in progress.
@@ -295,6 +317,9 @@ type taskRun struct {
 	counts        []int   // sync calls left per sync edge
 	wait          float64 // time waited on sync calls
 	finish        func()  // the second half of the task's own work, then done
+	// afterSyncs and afterAsyncs go on when the sync calls returned and when the async calls
+	// are dispatched: to the other kind of calls, or to finish.
+	afterSyncs, afterAsyncs func()
 }
 
 // syncCall makes one sync call starting now and calls then(d) when it returns after d.
@@ -321,10 +346,10 @@ func (t *taskRun) syncCall(callee string, then func(d float64)) {
 	in.sleep(ov+ci+cd, ret)
 }
 
-// sequence makes the sync calls of edge i onwards one after the other, then finishes.
+// sequence makes the sync calls of edge i onwards one after the other, then goes on.
 func (t *taskRun) sequence(i int) {
 	if i == len(t.syncs) {
-		t.finish()
+		t.afterSyncs()
 		return
 	}
 	if t.counts[i] == 0 {
@@ -342,7 +367,7 @@ func (t *taskRun) parallel() {
 		total += k
 	}
 	if total == 0 {
-		t.finish()
+		t.afterSyncs()
 		return
 	}
 	in := t.inv.cpu
@@ -352,7 +377,7 @@ func (t *taskRun) parallel() {
 			t.syncCall(e.Callee, func(float64) {
 				if left--; left == 0 {
 					t.wait += in.at() - ps
-					t.finish()
+					t.afterSyncs()
 				}
 			})
 		}
@@ -360,18 +385,11 @@ func (t *taskRun) parallel() {
 }
 
 // async dispatches the async calls of edge i onwards (k left of edge i, -1 for not drawn
-// yet), then makes the sync calls.
+// yet), then goes on.
 func (t *taskRun) async(i, k int) {
 	r, inv, in := t.r, t.inv, t.inv.cpu
 	if i == len(t.asyncs) {
-		for _, e := range t.syncs {
-			t.counts = append(t.counts, r.calls(e.Caller, e.Callee))
-		}
-		if r.parallel[t.task] {
-			t.parallel()
-		} else {
-			t.sequence(0)
-		}
+		t.afterAsyncs()
 		return
 	}
 	if k < 0 {
