@@ -53,32 +53,17 @@ const (
 	ErrPermanent      = "FusionizePlatformDenied" // permanent: the platform refused for good (access, quota)
 )
 
-// Deployment is one setup of an app deployed on the platform: a function per group, and
-// (when Version is set) a published version of the app's entry function that runs the
-// setup's entry group and that the entry alias can route to.
-type Deployment struct {
-	App string `json:"app"`
-	// Setup crosses JSON as its canonical text form; Setup.ID() names it.
-	Setup fusion.Setup `json:"setup"`
-	Entry string       `json:"entry"` // the entry task, root of the group that outside requests reach
-	// Version of the entry function that runs this setup ("" until deployed).
-	Version string `json:"version,omitempty"`
-	// Functions are the names of the setup's group functions, sorted.
-	Functions []string `json:"functions,omitempty"`
-	// LogGroup is the one log group all of the setup's functions log to; "" when each logs
-	// to its own (a setup deployed before apps had one group).
-	LogGroup string `json:"logGroup,omitempty"`
-}
-
-// DeployRequest asks for one setup of an app to be deployed.
-type DeployRequest struct {
-	App   string       `json:"app"`
-	Setup fusion.Setup `json:"setup"`
-	Entry string       `json:"entry"`
-	// Arch is the architecture the app is configured for; a Deployer whose bundle is built
-	// for another refuses. "" takes the bundle's.
-	Arch fusion.Arch `json:"arch,omitempty"`
-}
+// The platform's domain types, defined in package fusion so that adapters need not depend
+// on Temporal.
+type (
+	Deployment    = fusion.Deployment
+	DeployRequest = fusion.DeployRequest
+	TraceQuery    = fusion.TraceQuery
+	Traces        = fusion.Traces
+	// PermanentError marks an error of a Deployer or TraceSource as one that retrying cannot
+	// fix; the activity then fails without retries.
+	PermanentError = fusion.PermanentError
+)
 
 // Deployer deploys an app's setups and routes the app's live traffic between them.
 type Deployer interface {
@@ -95,20 +80,6 @@ type Deployer interface {
 	// Retire deletes what d deployed (its group functions and entry version); it must not
 	// be live. Retiring what does not exist succeeds.
 	Retire(ctx context.Context, d Deployment) error
-}
-
-// TraceQuery selects the logs of some deployments of an app in a time window.
-type TraceQuery struct {
-	App         string       `json:"app"`
-	Deployments []Deployment `json:"deployments"`
-	Start       time.Time    `json:"start"`
-	End         time.Time    `json:"end"`
-}
-
-// Traces are the trace records and REPORT lines found.
-type Traces struct {
-	Records []fusion.TraceRecord `json:"records"`
-	Reports []fusion.Report      `json:"reports"`
 }
 
 // TraceSource reads what deployed functions logged.
@@ -317,7 +288,7 @@ type SetupObservation struct {
 	SetupID  string             `json:"setupID"`
 	Requests int                `json:"requests"`
 	Warm     int                `json:"warm"`
-	Metrics  constraint.Metrics `json:"metrics"`
+	Metrics  fusion.Metrics `json:"metrics"`
 }
 
 // Observation is the result of Observe.
@@ -566,8 +537,8 @@ type JudgeInput struct {
 	Judge  judge.Options   `json:"judge"`
 	Policy constraint.Spec `json:"policy"`
 	// Predicted metrics of the canary and the stable setup, for the acceptance rule.
-	CanaryPredicted constraint.Metrics `json:"canaryPredicted"`
-	StablePredicted constraint.Metrics `json:"stablePredicted"`
+	CanaryPredicted fusion.Metrics `json:"canaryPredicted"`
+	StablePredicted fusion.Metrics `json:"stablePredicted"`
 	// Prices of the app; nil takes Options.Prices.
 	Prices *fusion.Prices `json:"prices,omitempty"`
 }
@@ -593,8 +564,8 @@ type Verdict struct {
 	P95Relative  float64            `json:"p95Relative,omitempty"`
 	StableN      int                `json:"stableN"`
 	CanaryN      int                `json:"canaryN"`
-	Stable       constraint.Metrics `json:"stable"`
-	Canary       constraint.Metrics `json:"canary"`
+	Stable       fusion.Metrics `json:"stable"`
+	Canary       fusion.Metrics `json:"canary"`
 }
 
 // Judge takes the canary window's digest (or reads its traces), compares the arms with the canary judge on the
@@ -679,13 +650,6 @@ func keepAlive(ctx context.Context) (stop func()) {
 	}()
 	return func() { close(done) }
 }
-
-// PermanentError marks an error of a Deployer or TraceSource as one that retrying cannot
-// fix (access denied, invalid configuration); the activity then fails without retries.
-type PermanentError struct{ Err error }
-
-func (e *PermanentError) Error() string { return e.Err.Error() }
-func (e *PermanentError) Unwrap() error { return e.Err }
 
 // platformError turns a dependency's error into an application error of type typ,
 // non-retryable when the dependency marked it permanent.

@@ -343,13 +343,13 @@ type CycleRecord struct {
 	PlanReason   string `json:"planReason,omitempty"`
 	Measurements int    `json:"measurements,omitempty"`
 	// Predicted metrics of the candidate and the baseline (model planner).
-	Predicted         constraint.Metrics `json:"predicted"`
-	BaselinePredicted constraint.Metrics `json:"baselinePredicted"`
+	Predicted         fusion.Metrics `json:"predicted"`
+	BaselinePredicted fusion.Metrics `json:"baselinePredicted"`
 	// Front is the planner's predicted Pareto front of latency against cost (model planner).
 	Front []plan.FrontPoint `json:"front,omitempty"`
 	// Observed metrics of the baseline (collection or canary) and the candidate (canary).
-	BaselineObserved  constraint.Metrics `json:"baselineObserved"`
-	CandidateObserved constraint.Metrics `json:"candidateObserved"`
+	BaselineObserved  fusion.Metrics `json:"baselineObserved"`
+	CandidateObserved fusion.Metrics `json:"candidateObserved"`
 	Verdict           judge.Outcome      `json:"verdict,omitempty"`
 	Accepted          bool               `json:"accepted,omitempty"`
 	Outcome           Outcome            `json:"outcome"`

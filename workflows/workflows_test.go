@@ -18,7 +18,6 @@ import (
 
 	"github.com/fusionize/fusionize/activities"
 	"github.com/fusionize/fusionize/fusion"
-	"github.com/fusionize/fusionize/fusion/constraint"
 	"github.com/fusionize/fusionize/fusion/judge"
 	"github.com/fusionize/fusionize/fusion/plan"
 )
@@ -43,14 +42,14 @@ func candidatePlan(text string) plan.Plan {
 	s := fusion.MustParseSetup(text)
 	return plan.Plan{Planner: "model", Reason: "inline A→B",
 		Candidates: []plan.Candidate{{Setup: s,
-			Predicted: plan.Prediction{Metrics: constraint.Metrics{MedianMS: 100, CostPerRequest: 1e-6}}}}}
+			Predicted: plan.Prediction{Metrics: fusion.Metrics{MedianMS: 100, CostPerRequest: 1e-6}}}}}
 }
 
 var convergedPlan = plan.Plan{Planner: "model", Converged: true, Reason: "nothing better"}
 
 func verdict(o judge.Outcome, accepted bool) activities.Verdict {
 	return activities.Verdict{Outcome: o, Accepted: accepted, Reason: judge.Verdict{Outcome: o, Decided: judge.DecidedObjective, Reason: string(o)}.Decision(accepted),
-		Canary: constraint.Metrics{MedianMS: 110, CostPerRequest: 1.1e-6}, Stable: constraint.Metrics{MedianMS: 200}}
+		Canary: fusion.Metrics{MedianMS: 110, CostPerRequest: 1.1e-6}, Stable: fusion.Metrics{MedianMS: 200}}
 }
 
 // script mocks the activities: plans and verdicts are returned in order (the last one
@@ -126,7 +125,7 @@ func newEnv(t *testing.T, s *script) *testEnv {
 		obs := activities.Observation{Window: activities.Window{Start: in.Start, End: in.Start.Add(in.MaxWait), Deployments: in.Deployments}, Enough: true}
 		for _, d := range in.Deployments {
 			obs.Setups = append(obs.Setups, activities.SetupObservation{SetupID: d.Setup.ID(), Requests: in.MinWarm, Warm: in.MinWarm,
-				Metrics: constraint.Metrics{MedianMS: 200, Requests: int64(in.MinWarm)}})
+				Metrics: fusion.Metrics{MedianMS: 200, Requests: int64(in.MinWarm)}})
 		}
 		if s.digests {
 			s.mu.Lock()

@@ -55,14 +55,9 @@ import (
 	"github.com/fusionize/fusionize/fusion"
 )
 
-// Metrics are the latency and cost figures of a setup, predicted or observed.
-type Metrics struct {
-	MedianMS       float64 `json:"medianMS" cel:"median_ms"`
-	P95MS          float64 `json:"p95MS" cel:"p95_ms"`
-	CostPerRequest float64 `json:"costPerRequest" cel:"cost_per_request"`
-	ColdStartRate  float64 `json:"coldStartRate" cel:"cold_start_rate"`
-	Requests       int64   `json:"requests" cel:"requests"`
-}
+// Metrics are the latency and cost figures of a setup, predicted or observed: a domain
+// type of package fusion, which CEL sees as fusion.Metrics.
+type Metrics = fusion.Metrics
 
 // Group is a group of a setup as CEL sees it: tasks lists the root first.
 type Group struct {

@@ -11,30 +11,27 @@ import (
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
-	"github.com/fusionize/fusionize/activities"
 	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/runtime"
 )
-
-var _ activities.Inventory = (*Platform)(nil)
 
 // Serving returns the deployment whose entry version the app's live alias routes its primary
 // traffic to, read from the platform: the setup comes from that version's own configuration
 // (runtime.EnvSetup), so it is known even when no workflow remembers it. ok is false when the
 // app has no live alias. Canary lists the versions the alias sends a share of requests to.
-func (p *Platform) Serving(ctx context.Context, app string) (d activities.Deployment, canary []string, ok bool, err error) {
+func (p *Platform) Serving(ctx context.Context, app string) (d fusion.Deployment, canary []string, ok bool, err error) {
 	primary, weights, ok, err := p.Live(ctx, app)
 	if err != nil || !ok {
-		return activities.Deployment{}, nil, ok, err
+		return fusion.Deployment{}, nil, ok, err
 	}
 	fn := p.EntryFunction(app)
 	out, err := p.lambda.GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String(fn), Qualifier: aws.String(primary)})
 	if err != nil {
-		return activities.Deployment{}, nil, false, fmt.Errorf("read version %s of %s served by alias %s: %w", primary, fn, p.opts.Alias, classify(err))
+		return fusion.Deployment{}, nil, false, fmt.Errorf("read version %s of %s served by alias %s: %w", primary, fn, p.opts.Alias, classify(err))
 	}
 	d, err = p.deploymentOf(app, out.Configuration)
 	if err != nil {
-		return activities.Deployment{}, nil, false, fmt.Errorf("version %s of %s served by alias %s: %w", primary, fn, p.opts.Alias, err)
+		return fusion.Deployment{}, nil, false, fmt.Errorf("version %s of %s served by alias %s: %w", primary, fn, p.opts.Alias, err)
 	}
 	d.Version, d.Entry = primary, out.Configuration.Environment.Variables[runtime.EnvGroup]
 	return d, slices.Sorted(maps.Keys(weights)), true, nil
@@ -42,24 +39,24 @@ func (p *Platform) Serving(ctx context.Context, app string) (d activities.Deploy
 
 // deploymentOf rebuilds the deployment a function of the app belongs to from its
 // configuration (its setup and group environment variables).
-func (p *Platform) deploymentOf(app string, c *types.FunctionConfiguration) (activities.Deployment, error) {
+func (p *Platform) deploymentOf(app string, c *types.FunctionConfiguration) (fusion.Deployment, error) {
 	var env map[string]string
 	if c != nil && c.Environment != nil {
 		env = c.Environment.Variables
 	}
 	if env[runtime.EnvSetup] == "" {
-		return activities.Deployment{}, fmt.Errorf("no %s in its configuration: not deployed by Fusionize", runtime.EnvSetup)
+		return fusion.Deployment{}, fmt.Errorf("no %s in its configuration: not deployed by Fusionize", runtime.EnvSetup)
 	}
 	text, err := runtime.ExpandEnv(env[runtime.EnvSetup])
 	if err != nil {
-		return activities.Deployment{}, fmt.Errorf("%s: %w", runtime.EnvSetup, err)
+		return fusion.Deployment{}, fmt.Errorf("%s: %w", runtime.EnvSetup, err)
 	}
 	s, err := fusion.ParseSetup(text)
 	if err != nil {
-		return activities.Deployment{}, fmt.Errorf("%s: %w", runtime.EnvSetup, err)
+		return fusion.Deployment{}, fmt.Errorf("%s: %w", runtime.EnvSetup, err)
 	}
 	s = s.Canonical()
-	d := activities.Deployment{App: app, Setup: s}
+	d := fusion.Deployment{App: app, Setup: s}
 	for _, g := range s.Groups {
 		d.Functions = append(d.Functions, p.FunctionName(app, s, g.Root))
 	}
@@ -70,9 +67,9 @@ func (p *Platform) deploymentOf(app string, c *types.FunctionConfiguration) (act
 // Deployments lists every setup of the app that has something on the platform: an entry
 // version published for it, or group functions configured for it (found by their
 // runtime.EnvApp). Functions lists only the group functions that exist.
-func (p *Platform) Deployments(ctx context.Context, app string) ([]activities.Deployment, error) {
-	byID := map[string]*activities.Deployment{}
-	add := func(c *types.FunctionConfiguration) (*activities.Deployment, error) {
+func (p *Platform) Deployments(ctx context.Context, app string) ([]fusion.Deployment, error) {
+	byID := map[string]*fusion.Deployment{}
+	add := func(c *types.FunctionConfiguration) (*fusion.Deployment, error) {
 		d, err := p.deploymentOf(app, c)
 		if err != nil {
 			return nil, err
@@ -125,7 +122,7 @@ func (p *Platform) Deployments(ctx context.Context, app string) ([]activities.De
 			d.Functions = append(d.Functions, name)
 		}
 	}
-	out := make([]activities.Deployment, 0, len(byID))
+	out := make([]fusion.Deployment, 0, len(byID))
 	for _, id := range slices.Sorted(maps.Keys(byID)) {
 		d := *byID[id]
 		slices.Sort(d.Functions)

@@ -1,7 +1,8 @@
 // Package lambda is Fusionize's adapter to AWS Lambda and CloudWatch Logs through
 // aws-sdk-go-v2: it deploys setups, routes live traffic between them for canaries, retires
-// them, and reads their trace and REPORT lines. It satisfies activities.Deployer and
-// activities.TraceSource, and works unchanged against AWS and against platform/local (point
+// them, and reads their trace and REPORT lines. It satisfies activities.Deployer,
+// activities.TraceSource and activities.Inventory (checked in its tests, so that this
+// package, and `fusionize deploy` with it, does not depend on Temporal), and works unchanged against AWS and against platform/local (point
 // the SDK at it with AWS_ENDPOINT_URL_LAMBDA and AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, or
 // Options.Endpoint).
 //
@@ -57,14 +58,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/fusionize/fusionize/activities"
 	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/runtime"
-)
-
-var (
-	_ activities.Deployer    = (*Platform)(nil)
-	_ activities.TraceSource = (*Platform)(nil)
 )
 
 // Defaults for Options.
@@ -306,33 +301,33 @@ func (p *Platform) config(app string, s fusion.Setup, g fusion.Group, name strin
 
 // Deploy deploys every group function of the setup and publishes (or finds) the entry
 // function's version of it. It is idempotent.
-func (p *Platform) Deploy(ctx context.Context, req activities.DeployRequest) (activities.Deployment, error) {
+func (p *Platform) Deploy(ctx context.Context, req fusion.DeployRequest) (fusion.Deployment, error) {
 	b, ok := p.opts.Bundles[req.App]
 	if !ok {
-		return activities.Deployment{}, &activities.PermanentError{Err: fmt.Errorf("no bundle for app %q", req.App)}
+		return fusion.Deployment{}, &fusion.PermanentError{Err: fmt.Errorf("no bundle for app %q", req.App)}
 	}
 	if req.Arch != "" && lambdaArch(string(req.Arch)) != lambdaArch(b.Arch) {
-		return activities.Deployment{}, &activities.PermanentError{Err: fmt.Errorf("app %s is configured for %s, but its bundle %s is built for %s: "+
+		return fusion.Deployment{}, &fusion.PermanentError{Err: fmt.Errorf("app %s is configured for %s, but its bundle %s is built for %s: "+
 			"give the worker the %s bundle (--bundle %s=… --arch %s) or change the config's architecture", req.App, req.Arch, b.Zip, lambdaArch(b.Arch), req.Arch, req.App, req.Arch)}
 	}
 	s := req.Setup.Canonical()
 	entry, ok := s.Group(req.Entry)
 	if !ok {
-		return activities.Deployment{}, &activities.PermanentError{Err: fmt.Errorf("setup %s has no group rooted at the entry %q", s, req.Entry)}
+		return fusion.Deployment{}, &fusion.PermanentError{Err: fmt.Errorf("setup %s has no group rooted at the entry %q", s, req.Entry)}
 	}
 	id := s.ID()
-	d := activities.Deployment{App: req.App, Setup: s, Entry: req.Entry}
+	d := fusion.Deployment{App: req.App, Setup: s, Entry: req.Entry}
 	for _, g := range s.Groups {
 		name := p.FunctionName(req.App, s, g.Root)
 		if _, err := p.ensureFunction(ctx, req.App, p.config(req.App, s, g, name)); err != nil {
-			return activities.Deployment{}, fmt.Errorf("deploy group %q of setup %s: %w", g.Root, id, err)
+			return fusion.Deployment{}, fmt.Errorf("deploy group %q of setup %s: %w", g.Root, id, err)
 		}
 		d.Functions = append(d.Functions, name)
 	}
 	slices.Sort(d.Functions)
 	fn := p.EntryFunction(req.App)
 	if v, group, err := p.findVersion(ctx, fn, id); err != nil {
-		return activities.Deployment{}, err
+		return fusion.Deployment{}, err
 	} else if v != "" {
 		d.Version = v
 		if group == p.AppLogGroup(req.App) {
@@ -342,13 +337,13 @@ func (p *Platform) Deploy(ctx context.Context, req activities.DeployRequest) (ac
 	}
 	rev, err := p.ensureFunction(ctx, req.App, p.config(req.App, s, entry, fn))
 	if err != nil {
-		return activities.Deployment{}, fmt.Errorf("deploy entry function %s for setup %s: %w", fn, id, err)
+		return fusion.Deployment{}, fmt.Errorf("deploy entry function %s for setup %s: %w", fn, id, err)
 	}
 	out, err := p.lambda.PublishVersion(ctx, &awslambda.PublishVersionInput{
 		FunctionName: aws.String(fn), Description: aws.String(versionDescription(id)), RevisionId: rev,
 	})
 	if err != nil {
-		return activities.Deployment{}, fmt.Errorf("publish version of %s for setup %s: %w", fn, id, classify(err))
+		return fusion.Deployment{}, fmt.Errorf("publish version of %s for setup %s: %w", fn, id, classify(err))
 	}
 	d.Version = aws.ToString(out.Version)
 	d.LogGroup = p.AppLogGroup(req.App)
@@ -425,7 +420,7 @@ func (p *Platform) code(app string) (bucket, key *string, zip []byte, err error)
 		return aws.String(b.S3Bucket), aws.String(b.S3Key), nil, nil
 	}
 	if zip, err = os.ReadFile(b.Zip); err != nil {
-		return nil, nil, nil, &activities.PermanentError{Err: fmt.Errorf("read bundle of %s: %w", app, err)}
+		return nil, nil, nil, &fusion.PermanentError{Err: fmt.Errorf("read bundle of %s: %w", app, err)}
 	}
 	return nil, nil, zip, nil
 }
@@ -528,7 +523,7 @@ func (p *Platform) waitUpdated(ctx context.Context, name string, created bool) e
 }
 
 // Route sends the share weight of the entry alias's requests to canary's version.
-func (p *Platform) Route(ctx context.Context, stable, canary activities.Deployment, weight float64) error {
+func (p *Platform) Route(ctx context.Context, stable, canary fusion.Deployment, weight float64) error {
 	routing := &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{}}
 	if weight > 0 && canary.Version != stable.Version {
 		routing.AdditionalVersionWeights[canary.Version] = weight
@@ -537,7 +532,7 @@ func (p *Platform) Route(ctx context.Context, stable, canary activities.Deployme
 }
 
 // Promote points the entry alias at d's version alone, creating the alias if needed.
-func (p *Platform) Promote(ctx context.Context, d activities.Deployment) error {
+func (p *Platform) Promote(ctx context.Context, d fusion.Deployment) error {
 	return p.setAlias(ctx, d.App, d.Version, &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{}})
 }
 
@@ -580,7 +575,7 @@ func (p *Platform) Live(ctx context.Context, app string) (primary string, weight
 
 // Retire deletes d's group functions and its entry version. It refuses to retire a version
 // the alias routes to.
-func (p *Platform) Retire(ctx context.Context, d activities.Deployment) error {
+func (p *Platform) Retire(ctx context.Context, d fusion.Deployment) error {
 	fn := p.EntryFunction(d.App)
 	id := d.Setup.ID()
 	version := d.Version
@@ -633,14 +628,14 @@ func isNotFound(err error) bool {
 	return errors.As(err, &api) && api.ErrorCode() == "ResourceNotFoundException"
 }
 
-// classify marks errors that retrying cannot fix as activities.PermanentError.
+// classify marks errors that retrying cannot fix as fusion.PermanentError.
 func classify(err error) error {
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		switch api.ErrorCode() {
 		case "AccessDeniedException", "AccessDenied", "InvalidParameterValueException", "UnrecognizedClientException",
 			"InvalidSignatureException", "CodeStorageExceededException", "RequestEntityTooLargeException", "ValidationException":
-			return &activities.PermanentError{Err: err}
+			return &fusion.PermanentError{Err: err}
 		}
 	}
 	return err

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	logtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 
-	"github.com/fusionize/fusionize/activities"
 	"github.com/fusionize/fusionize/fusion"
 )
 
@@ -24,7 +23,7 @@ func LogGroup(function string) string { return "/aws/lambda/" + function }
 // function's own /aws/lambda/<function> group, the entry function's included, for
 // deployments made before apps had one group. Trace records are kept only for the queried
 // setups. Log groups that do not exist yet (nothing logged) are skipped.
-func (p *Platform) Traces(ctx context.Context, q activities.TraceQuery) (activities.Traces, error) {
+func (p *Platform) Traces(ctx context.Context, q fusion.TraceQuery) (fusion.Traces, error) {
 	setups := map[string]bool{}
 	var groups []string
 	for _, d := range q.Deployments {
@@ -33,17 +32,17 @@ func (p *Platform) Traces(ctx context.Context, q activities.TraceQuery) (activit
 	}
 	slices.Sort(groups)
 	groups = slices.Compact(groups)
-	var out activities.Traces
+	var out fusion.Traces
 	for _, g := range groups {
 		if err := p.readGroup(ctx, g, q, setups, &out); err != nil {
-			return activities.Traces{}, err
+			return fusion.Traces{}, err
 		}
 	}
 	return out, nil
 }
 
 // logGroups returns the log groups a deployment's functions log to.
-func (p *Platform) logGroups(app string, d activities.Deployment) []string {
+func (p *Platform) logGroups(app string, d fusion.Deployment) []string {
 	if d.LogGroup != "" {
 		return []string{d.LogGroup}
 	}
@@ -60,7 +59,7 @@ func (p *Platform) logGroups(app string, d activities.Deployment) []string {
 	return groups
 }
 
-func (p *Platform) readGroup(ctx context.Context, group string, q activities.TraceQuery, setups map[string]bool, out *activities.Traces) error {
+func (p *Platform) readGroup(ctx context.Context, group string, q fusion.TraceQuery, setups map[string]bool, out *fusion.Traces) error {
 	in := &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String(group)}
 	if !q.Start.IsZero() {
 		in.StartTime = aws.Int64(q.Start.UnixMilli())
