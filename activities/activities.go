@@ -285,9 +285,9 @@ type ObserveInput struct {
 
 // SetupObservation is what was seen of one deployment.
 type SetupObservation struct {
-	SetupID  string             `json:"setupID"`
-	Requests int                `json:"requests"`
-	Warm     int                `json:"warm"`
+	SetupID  string         `json:"setupID"`
+	Requests int            `json:"requests"`
+	Warm     int            `json:"warm"`
 	Metrics  fusion.Metrics `json:"metrics"`
 }
 
@@ -560,10 +560,10 @@ type Verdict struct {
 	RelativeEffect float64 `json:"relativeEffect"`
 	// CostRelative and P95Relative: the candidate's cost per request and warm p95 relative
 	// to the stable setup's, minus one.
-	CostRelative float64            `json:"costRelative,omitempty"`
-	P95Relative  float64            `json:"p95Relative,omitempty"`
-	StableN      int                `json:"stableN"`
-	CanaryN      int                `json:"canaryN"`
+	CostRelative float64        `json:"costRelative,omitempty"`
+	P95Relative  float64        `json:"p95Relative,omitempty"`
+	StableN      int            `json:"stableN"`
+	CanaryN      int            `json:"canaryN"`
 	Stable       fusion.Metrics `json:"stable"`
 	Canary       fusion.Metrics `json:"canary"`
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/fusionize/fusionize/activities"
 	"github.com/fusionize/fusionize/fusion/plan"
 	plambda "github.com/fusionize/fusionize/platform/lambda"
+	"github.com/fusionize/fusionize/temporalprom"
 	"github.com/fusionize/fusionize/workflows"
 )
 
@@ -147,7 +148,7 @@ func RunWorker(ctx context.Context, o WorkerOptions) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	handler, err := workflows.NewPrometheusHandler(reg)
+	handler, err := temporalprom.NewHandler(reg)
 	if err != nil {
 		return err
 	}

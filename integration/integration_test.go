@@ -39,6 +39,7 @@ import (
 	"github.com/fusionize/fusionize/platform/local"
 	"github.com/fusionize/fusionize/runtime/bundle"
 	"github.com/fusionize/fusionize/samples"
+	"github.com/fusionize/fusionize/temporalprom"
 	"github.com/fusionize/fusionize/workflows"
 )
 
@@ -307,7 +308,7 @@ func TestTreeConverges(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	acts := s.activities(nil, map[string]plan.Planner{activities.PlannerModel: plan.NewModel(plan.ModelOptions{
 		MeasurementRequests: 30, FinalRequests: 400, Replicates: 4})})
-	handler, err := workflows.NewPrometheusHandler(reg)
+	handler, err := temporalprom.NewHandler(reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -350,10 +350,10 @@ type CycleRecord struct {
 	// Observed metrics of the baseline (collection or canary) and the candidate (canary).
 	BaselineObserved  fusion.Metrics `json:"baselineObserved"`
 	CandidateObserved fusion.Metrics `json:"candidateObserved"`
-	Verdict           judge.Outcome      `json:"verdict,omitempty"`
-	Accepted          bool               `json:"accepted,omitempty"`
-	Outcome           Outcome            `json:"outcome"`
-	Reason            string             `json:"reason,omitempty"`
+	Verdict           judge.Outcome  `json:"verdict,omitempty"`
+	Accepted          bool           `json:"accepted,omitempty"`
+	Outcome           Outcome        `json:"outcome"`
+	Reason            string         `json:"reason,omitempty"`
 }
 
 // CycleInput is the input of the Cycle workflow.
