@@ -51,18 +51,10 @@ type cycle struct {
 // canary, an abort or a cancellation routes every request back to the current setup and
 // retires what the cycle deployed.
 func Cycle(ctx workflow.Context, in CycleInput) (CycleResult, error) {
-	s := in.Settings.WithDefaults()
-	if err := s.Validate(); err != nil {
-		return CycleResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("cycle settings: %v", err), activities.ErrInvalidInput, nil)
+	c, err := newCycle(ctx, in)
+	if err != nil {
+		return CycleResult{}, err
 	}
-	c := &cycle{in: s, input: in, root: ctx}
-	c.ctx, c.cancel = workflow.WithCancel(ctx)
-	if info := workflow.GetInfo(ctx); info.ParentWorkflowExecution != nil {
-		c.parent = info.ParentWorkflowExecution
-	}
-	now := workflow.Now(ctx)
-	c.st = Status{App: s.App, Cycle: in.Cycle, Current: in.Current.Setup, Updated: now}
-	c.rec = CycleRecord{Cycle: in.Cycle, Started: now, Baseline: in.Current.Setup, Planner: s.Planner}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return c.st, nil }); err != nil {
 		return CycleResult{}, err
 	}
@@ -79,6 +71,23 @@ func Cycle(ctx workflow.Context, in CycleInput) (CycleResult, error) {
 		return CycleResult{}, err
 	}
 	return res, nil
+}
+
+// newCycle validates the input's settings and makes the cycle's state.
+func newCycle(ctx workflow.Context, in CycleInput) (*cycle, error) {
+	s := in.Settings.WithDefaults()
+	if err := s.Validate(); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("cycle settings: %v", err), activities.ErrInvalidInput, nil)
+	}
+	c := &cycle{in: s, input: in, root: ctx}
+	c.ctx, c.cancel = workflow.WithCancel(ctx)
+	if info := workflow.GetInfo(ctx); info.ParentWorkflowExecution != nil {
+		c.parent = info.ParentWorkflowExecution
+	}
+	now := workflow.Now(ctx)
+	c.st = Status{App: s.App, Cycle: in.Cycle, Current: in.Current.Setup, Updated: now}
+	c.rec = CycleRecord{Cycle: in.Cycle, Started: now, Baseline: in.Current.Setup, Planner: s.Planner}
+	return c, nil
 }
 
 // cleanupAfterFailure leaves only what serves when a cycle fails: every request goes back to
