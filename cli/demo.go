@@ -26,6 +26,7 @@ import (
 
 	"github.com/fusionize/fusionize/cli/appconfig"
 	"github.com/fusionize/fusionize/cli/loadgen"
+	"github.com/fusionize/fusionize/optimizer"
 	plambda "github.com/fusionize/fusionize/platform/lambda"
 	"github.com/fusionize/fusionize/samples"
 	"github.com/fusionize/fusionize/samples/work"
@@ -102,7 +103,7 @@ func runDemo(c *cli.Context) error {
 		return fmt.Errorf("connect to Temporal at %s: %w", temporalAddr, err)
 	}
 	defer tc.Close()
-	run, err := workflows.Start(ctx, tc, in, workflows.StartOptions{RegisterSearchAttributes: true})
+	run, err := optimizer.Start(ctx, tc, in, optimizer.StartOptions{RegisterSearchAttributes: true})
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/fusionize/fusionize/cli/appconfig"
 	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/fusion/constraint"
+	"github.com/fusionize/fusionize/optimizer"
 	"github.com/fusionize/fusionize/samples"
 	"github.com/fusionize/fusionize/workflows"
 )
@@ -78,7 +79,7 @@ func optimizeCommand() *cli.Command {
 						return err
 					}
 					return withClient(c, func(cl client.Client) error {
-						return StartOptimizer(c.Context, cl, c.App.Writer, in, workflows.StartOptions{TaskQueue: c.String("task-queue"),
+						return StartOptimizer(c.Context, cl, c.App.Writer, in, optimizer.StartOptions{TaskQueue: c.String("task-queue"),
 							Namespace: c.String("namespace"), RegisterSearchAttributes: !c.Bool("no-search-attributes")}, c.Bool("replace"))
 					})
 				},
@@ -161,29 +162,9 @@ func OptimizerInput(cfg appconfig.Config, graphFile string) (workflows.Optimizer
 	return in, nil
 }
 
-// Status queries an app's optimizer.
-func Status(ctx context.Context, c client.Client, app string) (workflows.Status, error) {
-	v, err := c.QueryWorkflow(ctx, workflows.OptimizerID(app), "", workflows.QueryStatus)
-	if err != nil {
-		return workflows.Status{}, fmt.Errorf("status of %s: %w", app, err)
-	}
-	var st workflows.Status
-	return st, v.Get(&st)
-}
-
-// History queries an app's optimizer for its cycles.
-func History(ctx context.Context, c client.Client, app string) ([]workflows.CycleRecord, error) {
-	v, err := c.QueryWorkflow(ctx, workflows.OptimizerID(app), "", workflows.QueryHistory)
-	if err != nil {
-		return nil, fmt.Errorf("history of %s: %w", app, err)
-	}
-	var rs []workflows.CycleRecord
-	return rs, v.Get(&rs)
-}
-
 // StartOptimizer starts the app's optimizer. If one runs, it returns an error saying so,
 // unless replace, which aborts it first.
-func StartOptimizer(ctx context.Context, c client.Client, w io.Writer, in workflows.OptimizerInput, opts workflows.StartOptions, replace bool) error {
+func StartOptimizer(ctx context.Context, c client.Client, w io.Writer, in workflows.OptimizerInput, opts optimizer.StartOptions, replace bool) error {
 	app := in.Settings.App
 	status, started, ok, err := optimizerRun(ctx, c, app)
 	if err != nil {
@@ -199,7 +180,7 @@ func StartOptimizer(ctx context.Context, c client.Client, w io.Writer, in workfl
 			return err
 		}
 	}
-	run, err := workflows.Start(ctx, c, in, opts)
+	run, err := optimizer.Start(ctx, c, in, opts)
 	if err != nil {
 		return err
 	}
@@ -222,7 +203,7 @@ func PrintStatus(ctx context.Context, c client.Client, w io.Writer, app string) 
 		enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
 		return writeFailure(ctx, c, w, app, status)
 	}
-	st, err := Status(ctx, c, app)
+	st, err := optimizer.Status(ctx, c, app)
 	if err != nil {
 		return err
 	}
@@ -264,7 +245,7 @@ func WriteStatus(w io.Writer, st workflows.Status) {
 
 // PrintHistory writes the cycles as a table.
 func PrintHistory(ctx context.Context, c client.Client, w io.Writer, app string) error {
-	rs, err := History(ctx, c, app)
+	rs, err := optimizer.History(ctx, c, app)
 	if err != nil {
 		return err
 	}
@@ -313,14 +294,9 @@ func dash(s string) string {
 
 // Control sends pause, resume, approve or abort to an app's optimizer and prints its status.
 func Control(ctx context.Context, c client.Client, w io.Writer, app, action, reason string) error {
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflows.OptimizerID(app), UpdateName: action,
-		Args: []any{reason}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	st, err := optimizer.Control(ctx, c, app, action, reason)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", action, app, err)
-	}
-	var st workflows.Status
-	if err := h.Get(ctx, &st); err != nil {
-		return fmt.Errorf("%s %s: %w", action, app, err)
+		return err
 	}
 	fmt.Fprintf(w, "%s: done\n", action)
 	WriteStatus(w, st)

@@ -17,6 +17,7 @@ import (
 	"github.com/fusionize/fusionize/activities"
 	"github.com/fusionize/fusionize/cli/appconfig"
 	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/optimizer"
 	plambda "github.com/fusionize/fusionize/platform/lambda"
 	"github.com/fusionize/fusionize/platform/local"
 	"github.com/fusionize/fusionize/samples"
@@ -40,7 +41,7 @@ func TestOptimizerLifecycleCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := workflows.StartOptions{}
+	opts := optimizer.StartOptions{}
 	var out bytes.Buffer
 	if err := StartOptimizer(ctx, c, &out, in, opts, false); err != nil {
 		t.Fatal(err)

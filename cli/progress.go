@@ -11,6 +11,7 @@ import (
 
 	"github.com/fusionize/fusionize/activities"
 	"github.com/fusionize/fusionize/cli/loadgen"
+	"github.com/fusionize/fusionize/optimizer"
 	"github.com/fusionize/fusionize/workflows"
 )
 
@@ -35,7 +36,7 @@ func followProgress(ctx context.Context, tc client.Client, app string, minSample
 			return ctx.Err()
 		case <-tick.C:
 		}
-		st, err := Status(ctx, tc, app)
+		st, err := optimizer.Status(ctx, tc, app)
 		if err != nil {
 			continue // the workflow may be between runs (continue-as-new) or just finishing
 		}
@@ -93,13 +94,13 @@ func explainTimeout(ctx context.Context, tc client.Client, w io.Writer, app stri
 	for _, k := range lr.ErrorKinds() {
 		fmt.Fprintf(w, "  %d× %s\n", lr.ErrorCounts[k], k)
 	}
-	if st, err := Status(qctx, tc, app); err == nil {
+	if st, err := optimizer.Status(qctx, tc, app); err == nil {
 		fmt.Fprintf(w, "where it stood: %s\n", phaseLine(st))
 		if st.LastVerdict != nil {
 			fmt.Fprintf(w, "last %s\n", VerdictWords(*st.LastVerdict))
 		}
 	}
-	rs, err := History(qctx, tc, app)
+	rs, err := optimizer.History(qctx, tc, app)
 	switch {
 	case err != nil:
 		fmt.Fprintf(w, "its history could not be read: %v\n", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/fusionize/fusionize/cli/plot"
 	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/fusion/constraint"
+	"github.com/fusionize/fusionize/optimizer"
 	"github.com/fusionize/fusionize/workflows"
 )
 
@@ -30,7 +31,7 @@ func reportCommand() *cli.Command {
 		),
 		Action: func(c *cli.Context) error {
 			return withClient(c, func(cl client.Client) error {
-				rs, err := History(c.Context, cl, c.String("app"))
+				rs, err := optimizer.History(c.Context, cl, c.String("app"))
 				if err != nil {
 					return err
 				}

@@ -35,6 +35,7 @@ import (
 	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/fusion/constraint"
 	"github.com/fusionize/fusionize/fusion/plan"
+	"github.com/fusionize/fusionize/optimizer"
 	plambda "github.com/fusionize/fusionize/platform/lambda"
 	"github.com/fusionize/fusionize/platform/local"
 	"github.com/fusionize/fusionize/runtime/bundle"
@@ -319,7 +320,7 @@ func TestTreeConverges(t *testing.T) {
 
 	in := workflows.OptimizerInput{Settings: s.settings(), StopWhenConverged: true, MaxCycles: 12}
 	start := time.Now()
-	run, err := workflows.Start(context.Background(), s.c, in, workflows.StartOptions{RegisterSearchAttributes: true, Namespace: s.ts.GetDefaultNamespace()})
+	run, err := optimizer.Start(context.Background(), s.c, in, optimizer.StartOptions{RegisterSearchAttributes: true, Namespace: s.ts.GetDefaultNamespace()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +414,7 @@ func TestSlowCandidateRolledBack(t *testing.T) {
 	defer l.Stop()
 	set := s.settings()
 	set.Planner = "fixed"
-	run, err := workflows.Start(context.Background(), s.c, workflows.OptimizerInput{Settings: set, StopWhenConverged: true}, workflows.StartOptions{})
+	run, err := optimizer.Start(context.Background(), s.c, workflows.OptimizerInput{Settings: set, StopWhenConverged: true}, optimizer.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +446,7 @@ func TestPauseResume(t *testing.T) {
 	// The acceptance rule promotes whatever the judge says, so the outcome is known: this
 	// test is about pausing, not about judging.
 	set.Policy.Acceptance = constraint.Rule{Name: "always", Expr: "true"}
-	run, err := workflows.Start(context.Background(), s.c, workflows.OptimizerInput{Settings: set, StopWhenConverged: true}, workflows.StartOptions{})
+	run, err := optimizer.Start(context.Background(), s.c, workflows.OptimizerInput{Settings: set, StopWhenConverged: true}, optimizer.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +490,7 @@ func TestWorkerRestartMidCanary(t *testing.T) {
 	defer l.Stop()
 	set := s.settings()
 	set.Planner = "fixed"
-	run, err := workflows.Start(context.Background(), s.c, workflows.OptimizerInput{Settings: set, StopWhenConverged: true}, workflows.StartOptions{})
+	run, err := optimizer.Start(context.Background(), s.c, workflows.OptimizerInput{Settings: set, StopWhenConverged: true}, optimizer.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

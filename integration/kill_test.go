@@ -21,6 +21,7 @@ import (
 	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/fusion/constraint"
 	"github.com/fusionize/fusionize/fusion/plan"
+	"github.com/fusionize/fusionize/optimizer"
 	plambda "github.com/fusionize/fusionize/platform/lambda"
 	"github.com/fusionize/fusionize/platform/local"
 	"github.com/fusionize/fusionize/workflows"
@@ -155,7 +156,7 @@ func TestWorkerKilledInEachPhase(t *testing.T) {
 	set.Policy.Acceptance = constraint.Rule{Name: "always", Expr: "true"} // the outcome is known
 	set.Canary.Drain = 5 * time.Second                                    // time to catch the promoting phase
 	w := s.startWorkerProcess()
-	run, err := workflows.Start(context.Background(), s.c, workflows.OptimizerInput{Settings: set, StopWhenConverged: true}, workflows.StartOptions{})
+	run, err := optimizer.Start(context.Background(), s.c, workflows.OptimizerInput{Settings: set, StopWhenConverged: true}, optimizer.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fusionize/fusionize/activities"
 	"github.com/fusionize/fusionize/fusion/plan"
+	"github.com/fusionize/fusionize/optimizer"
 	plambda "github.com/fusionize/fusionize/platform/lambda"
 	"github.com/fusionize/fusionize/samples"
 	"github.com/fusionize/fusionize/workflows"
@@ -48,9 +49,9 @@ func ExampleNewPlugin() {
 	defer w.Stop()
 
 	// Start optimizing the tree sample.
-	run, err := workflows.Start(ctx, c, workflows.OptimizerInput{
+	run, err := optimizer.Start(ctx, c, workflows.OptimizerInput{
 		Settings: workflows.Settings{App: "tree", Graph: samples.Tree().Graph},
-	}, workflows.StartOptions{RegisterSearchAttributes: true})
+	}, optimizer.StartOptions{RegisterSearchAttributes: true})
 	if err != nil {
 		log.Fatal(err)
 	}

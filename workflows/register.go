@@ -3,14 +3,9 @@ package workflows
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/operatorservice/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -89,74 +84,4 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 		SetupKey.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		PhaseKey.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	}
-}
-
-// RegisterSearchAttributes adds FusionizeApp, FusionizeSetup and FusionizePhase (Keyword) to
-// the namespace through the operator service, skipping those that exist: calling it again
-// changes nothing.
-func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
-	op := c.OperatorService()
-	have, err := op.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
-	if err != nil {
-		return fmt.Errorf("list search attributes of namespace %q: %w", namespace, err)
-	}
-	want := SearchAttributes()
-	for k := range want {
-		if _, ok := have.GetCustomAttributes()[k]; ok {
-			delete(want, k)
-		}
-	}
-	if len(want) == 0 {
-		return nil
-	}
-	_, err = op.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: want})
-	var exists *serviceerror.AlreadyExists
-	if err != nil && !errors.As(err, &exists) && !strings.Contains(err.Error(), "already") {
-		return fmt.Errorf("add search attributes to namespace %q: %w", namespace, err)
-	}
-	return nil
-}
-
-// StartOptions configure Start.
-type StartOptions struct {
-	TaskQueue string // TaskQueue when empty
-	Namespace string // for RegisterSearchAttributes; "default" when empty
-	// RegisterSearchAttributes registers the search attributes first and turns
-	// Settings.SearchAttributes on.
-	RegisterSearchAttributes bool
-}
-
-// Start starts an app's optimizer (workflow ID OptimizerID(app)), or returns the running one.
-func Start(ctx context.Context, c client.Client, in OptimizerInput, opts StartOptions) (client.WorkflowRun, error) {
-	if opts.TaskQueue == "" {
-		opts.TaskQueue = TaskQueue
-	}
-	if opts.Namespace == "" {
-		opts.Namespace = "default"
-	}
-	s := in.Settings.WithDefaults()
-	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("start optimizer: %w", err)
-	}
-	if opts.RegisterSearchAttributes {
-		if err := RegisterSearchAttributes(ctx, c, opts.Namespace); err != nil {
-			return nil, err
-		}
-		in.Settings.SearchAttributes = true
-	}
-	so := client.StartWorkflowOptions{
-		ID:                       OptimizerID(in.Settings.App),
-		TaskQueue:                opts.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		StaticSummary:            "Fusionize optimizer of " + in.Settings.App,
-		StaticDetails:            fmt.Sprintf("Planner `%s`, canary weights %v, window %v, min samples %d per arm", s.Planner, s.Canary.Weights, s.Canary.Window, s.Canary.MinSamples),
-	}
-	if in.Settings.SearchAttributes {
-		so.TypedSearchAttributes = temporal.NewSearchAttributes(AppKey.ValueSet(in.Settings.App))
-	}
-	run, err := c.ExecuteWorkflow(ctx, so, OptimizerWorkflow, in)
-	if err != nil {
-		return nil, fmt.Errorf("start optimizer of %s: %w", in.Settings.App, err)
-	}
-	return run, nil
 }

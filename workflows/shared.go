@@ -9,8 +9,9 @@
 // the Optimizer takes the updates UpdatePause, UpdateResume, UpdateAbort and UpdateApprove
 // (forwarded to the running cycle as SignalControl signals). They set the search attributes
 // FusionizeApp, FusionizeSetup and FusionizePhase (when Settings.SearchAttributes is true;
-// RegisterSearchAttributes adds them to a namespace) and current details, so the Temporal
-// Web UI shows where every app stands.
+// optimizer.RegisterSearchAttributes adds them to a namespace) and current details, so the Temporal
+// Web UI shows where every app stands. Package optimizer is the client side: it starts an
+// optimizer, queries it and sends it updates.
 //
 // # Upgrading workers while cycles run
 //
@@ -242,7 +243,7 @@ type Settings struct {
 	Canary      CanaryPolicy  `json:"canary,omitzero"`
 	Collect     CollectPolicy `json:"collect,omitzero"`
 	// SearchAttributes makes the workflows upsert FusionizeSetup and FusionizePhase; set it
-	// only when RegisterSearchAttributes has added them to the namespace (a workflow that
+	// only when optimizer.RegisterSearchAttributes has added them to the namespace (a workflow that
 	// upserts an unknown attribute fails its workflow task).
 	SearchAttributes bool `json:"searchAttributes,omitempty"`
 	// MaxMeasurementRounds bounds how often a cycle runs the planner's measurements and
