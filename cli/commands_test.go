@@ -74,7 +74,7 @@ func TestCommandUserErrors(t *testing.T) {
 		{[]string{"experiment", "--out", dir, "--app", "nope"}, `no sample "nope"`},
 		{[]string{"experiment", "--out", dir, "--profile", "fast"}, `latency profile "fast": want none or aws`},
 		{[]string{"experiment", "--out", dir, "--arm", "greedy"}, `arm "greedy": want one of`},
-		{[]string{"optimize", "start", "--address", "127.0.0.1:1", "--initial", "A@128,Z@128", "../samples/configs/tree.yaml"}, `--initial "A@128,Z@128" does not fit app tree`},
+		{[]string{"optimize", "start", "--address", "127.0.0.1:1", "--initial", "A@128,Z@128", "../samples/configs/tree.yaml"}, "--initial does not fit app tree:\nsetup:1:7: group \"Z\": \"Z\" is not a task of the app"},
 		{[]string{"cleanup"}, "needs the app's config file"},
 	}
 	for _, tt := range tests {
