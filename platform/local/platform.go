@@ -306,20 +306,8 @@ func New(opts Options) (*Platform, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("local platform data dir: %w", err)
-	}
-	lock, err := lockDataDir(o.DataDir)
+	lock, fns, err := openDataDir(&o)
 	if err != nil {
-		return nil, err
-	}
-	fns, err := loadState(o.DataDir)
-	if err != nil {
-		lock.Close()
-		return nil, err
-	}
-	if err := prepareRunDir(&o, fns); err != nil {
-		lock.Close()
 		return nil, err
 	}
 	p := &Platform{
@@ -353,13 +341,51 @@ func New(opts Options) (*Platform, error) {
 
 	p.setupCgroups()
 
-	ln, err := listen(o, p.log)
-	if err != nil {
+	if err := p.serve(); err != nil {
 		p.shutdownSetup()
 		return nil, err
 	}
+	p.bg.Add(2)
+	go p.reapIdle()
+	go p.watchCPU()
+	p.log.Info("local platform: serving", "endpoint", p.endpoint, "dataDir", o.DataDir,
+		"functions", len(fns), "cgroups", p.cgStatus.Enforced, "concurrencyLimit", o.ConcurrencyLimit,
+		"latencyProfile", o.LatencyProfile.String())
+	if o.LatencyProfile.On() {
+		p.log.Warn("local platform: " + o.LatencyProfile.Describe())
+	}
+	return p, nil
+}
+
+// openDataDir makes the data directory, locks it for this platform alone, loads the
+// functions persisted there and prepares the run directory.
+func openDataDir(o *Options) (*os.File, map[string]*function, error) {
+	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("local platform data dir: %w", err)
+	}
+	lock, err := lockDataDir(o.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	fns, err := loadState(o.DataDir)
+	if err == nil {
+		err = prepareRunDir(o, fns)
+	}
+	if err != nil {
+		lock.Close()
+		return nil, nil, err
+	}
+	return lock, fns, nil
+}
+
+// serve listens on the platform's address and serves every API there.
+func (p *Platform) serve() error {
+	ln, err := listen(p.opts, p.log)
+	if err != nil {
+		return err
+	}
 	p.ln = ln
-	p.guard = newRequestGuard(ln.Addr(), o)
+	p.guard = newRequestGuard(ln.Addr(), p.opts)
 	p.endpoint = "http://" + ln.Addr().String()
 	p.runtime = ln.Addr().String() + "/runtime"
 	p.srv = &http.Server{
@@ -375,16 +401,7 @@ func New(opts Options) (*Platform, error) {
 			p.log.Error("local platform: serve", "err", err)
 		}
 	}()
-	p.bg.Add(2)
-	go p.reapIdle()
-	go p.watchCPU()
-	p.log.Info("local platform: serving", "endpoint", p.endpoint, "dataDir", o.DataDir,
-		"functions", len(fns), "cgroups", p.cgStatus.Enforced, "concurrencyLimit", o.ConcurrencyLimit,
-		"latencyProfile", o.LatencyProfile.String())
-	if o.LatencyProfile.On() {
-		p.log.Warn("local platform: " + o.LatencyProfile.Describe())
-	}
-	return p, nil
+	return nil
 }
 
 // setupMetrics registers the platform's collectors in its own registry, served at /metrics,
