@@ -24,7 +24,7 @@ const (
 	maxOpen = 2000
 	// DigestKeep bounds each sample of a digest that an observation carries (values), and
 	// DigestRequests the per-request samples per setup that the judge compares.
-	DigestKeep     = 256
+	DigestKeep     = 64
 	DigestRequests = 2000
 	// PlanDigestKeep bounds each sample of the digests the workflows keep for the planner
 	// (without per-request samples), so that eight of them fit a workflow's input.

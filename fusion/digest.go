@@ -216,7 +216,8 @@ func mergeByKey[T any](a, b []T, compare func(T, T) int, combine func(T, T) T) [
 
 // Thin bounds the digest's size: every sample to at most keep values (evenly spaced order
 // statistics; counts and sums stay exact), and each setup's request samples to the first
-// requests in trace order (none when requests is 0, for a digest that no judge will read).
+// requests in trace order, without their trace IDs (none when requests is 0, for a digest
+// that no judge will read).
 func (d Digest) Thin(keep, requests int) Digest {
 	out := d
 	out.LocalAsync, out.RemoteAsync = d.LocalAsync.Thin(keep), d.RemoteAsync.Thin(keep)
@@ -232,7 +233,10 @@ func (d Digest) Thin(keep, requests int) Digest {
 	out.Setups = make([]SetupDigest, len(d.Setups))
 	for i, s := range d.Setups {
 		s.Latency, s.Warm, s.Cost = s.Latency.Thin(keep), s.Warm.Thin(keep), s.Cost.Thin(keep)
-		s.Samples = s.Samples[:min(len(s.Samples), requests)]
+		s.Samples = slices.Clone(s.Samples[:min(len(s.Samples), requests)])
+		for j := range s.Samples {
+			s.Samples[j].Trace = "" // the judge needs none, and they are most of a sample's size
+		}
 		s.Groups = slices.Clone(s.Groups)
 		for j := range s.Groups {
 			s.Groups[j].BilledMS = s.Groups[j].BilledMS.Thin(keep)

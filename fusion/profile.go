@@ -115,7 +115,7 @@ type SetupStat struct {
 
 // RequestSample is one request of a setup.
 type RequestSample struct {
-	Trace     string  `json:"trace"`
+	Trace     string  `json:"trace,omitempty"` // "" once a digest was thinned
 	LatencyMS float64 `json:"latencyMS"`
 	// CostUSD is 0 when the trace was incomplete.
 	CostUSD float64 `json:"costUSD,omitempty"`

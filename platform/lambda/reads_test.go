@@ -120,7 +120,7 @@ func TestLogReadsPerCycle(t *testing.T) {
 		row := measureCycleReads(t, plat, arts[0].Zip, app, fusion.MustParseSetup(s.current), fusion.MustParseSetup(s.canary))
 		table = append(table, fmt.Sprintf("| %d | %s |", s.groups, row))
 	}
-	t.Logf("\n| functions | collect calls | collect bytes | plan calls | plan bytes | canary calls | canary bytes | cycle calls | cycle bytes | 8 plan digests (JSON bytes) |\n|---|---|---|---|---|---|---|---|---|---|\n%s", strings.Join(table, "\n"))
+	t.Logf("\n| functions | collect calls | collect bytes | plan calls | plan bytes | canary calls | canary bytes | cycle calls | cycle bytes | 8 plan digests (JSON bytes) | largest observation (JSON bytes) |\n|---|---|---|---|---|---|---|---|---|---|---|\n%s", strings.Join(table, "\n"))
 }
 
 func measureCycleReads(t *testing.T, plat *local.Platform, zip, app string, current, canary fusion.Setup) string {
@@ -179,10 +179,14 @@ func measureCycleReads(t *testing.T, plat *local.Platform, zip, app string, curr
 			t.Fatal(err)
 		}
 	}
+	largest := 0 // the largest Observe result, as the workflow history records it
 	observe := func(deps []activities.Deployment, from time.Time) activities.Observation {
 		var obs activities.Observation
 		for range 4 { // the cycle's observeChunks, each 15 s polled every 5 s, each going on from the last
 			run(acts.Observe, activities.ObserveInput{App: app, Deployments: deps, Start: from, MinWarm: 1 << 30, MaxWait: 15 * time.Second, From: obs.State}, &obs)
+			if b, err := json.Marshal(obs); err == nil {
+				largest = max(largest, len(b))
+			}
 		}
 		if obs.State == nil {
 			t.Fatal("Observe returned no state to go on from")
@@ -235,8 +239,8 @@ func measureCycleReads(t *testing.T, plat *local.Platform, zip, app string, curr
 	if collectCalls != 16 || planCalls != 0 || canaryCalls != 32 {
 		t.Errorf("%s: %d calls collecting, %d planning, %d in the canary; want 16, 0, 32", app, collectCalls, planCalls, canaryCalls)
 	}
-	return fmt.Sprintf("%d | %d | %d | %d | %d | %d | %d | %d | %d", collectCalls, collectBytes, planCalls, planBytes, canaryCalls, canaryBytes,
-		collectCalls+planCalls+canaryCalls, collectBytes+planBytes+canaryBytes, len(size))
+	return fmt.Sprintf("%d | %d | %d | %d | %d | %d | %d | %d | %d | %d", collectCalls, collectBytes, planCalls, planBytes, canaryCalls, canaryBytes,
+		collectCalls+planCalls+canaryCalls, collectBytes+planBytes+canaryBytes, len(size), largest)
 }
 
 func digest(t *testing.T, obs activities.Observation) fusion.Digest {
