@@ -147,7 +147,7 @@ func (opts *BenchOptions) withDefaults() {
 		opts.Clients = 8
 	}
 	if opts.MemorySize == 0 {
-		opts.MemorySize = mbPerVCPU
+		opts.MemorySize = fusion.MBPerVCPU
 	}
 	if opts.Progress == nil {
 		opts.Progress = io.Discard

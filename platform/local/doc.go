@@ -71,7 +71,13 @@
 // (cpu.cfs_quota_us, memory.limit_in_bytes; the process joins while its runtime initializes and
 // its first request waits until it has). Where neither is writable the platform runs instances
 // unthrottled, logs a warning once, and says why in Status. Cgroups are removed when instances
-// exit and on Close.
+// exit and on Close. Package platform/local/cgroups does the cgroup work.
+//
+// The files follow the concerns: api.go (the Lambda control plane), invoke.go (Invoke and the
+// async queue), pool.go (instances per function: acquire, release, eviction, execution),
+// instance.go (an instance's process), runtimeapi.go (the Runtime API its bootstrap polls),
+// instancelog.go (its log stream and REPORT lines), logs.go (the CloudWatch Logs store and
+// API), store.go (persistence), sandbox.go and guard.go (isolation and request checks).
 //
 // Options.LatencyProfile (off by default; LatencyProfileAWS is AWS Lambda's, from cited
 // measurements) adds the time Lambda's own machinery takes and a loopback platform does not: a

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fusionize/fusionize/platform/local/cgroups"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,7 +92,7 @@ type instance struct {
 	stream   string
 	secret   string // marks the platform's own lines in the log pipe
 	codeDir  string
-	cg       *cgroup
+	cg       *cgroups.Cgroup
 	started  time.Time
 	cmd      *exec.Cmd
 	work     chan *invocation
@@ -203,16 +204,16 @@ func (inst *instance) start() error {
 		cmd.Env = append(cmd.Env, "TMPDIR="+inst.tmp)
 	}
 	if p.cgroups != nil {
-		cg, err := p.cgroups.create(inst.token, inst.cfg.MemorySize)
+		cg, err := p.cgroups.Create(inst.token, inst.cfg.MemorySize)
 		if err != nil {
 			p.log.Warn("local platform: instance runs without cgroup limits", "function", inst.fn, "err", err)
 		} else {
 			inst.mu.Lock()
 			inst.cg = cg
 			inst.mu.Unlock()
-			if cg.procsV2 != nil {
+			if cg.ProcsV2 != nil {
 				cmd.SysProcAttr.UseCgroupFD = true
-				cmd.SysProcAttr.CgroupFD = int(cg.procsV2.Fd())
+				cmd.SysProcAttr.CgroupFD = int(cg.ProcsV2.Fd())
 			}
 		}
 	}
@@ -226,7 +227,7 @@ func (inst *instance) start() error {
 		r.Close()
 		w.Close()
 		if inst.cg != nil {
-			_ = inst.cg.remove()
+			_ = inst.cg.Remove()
 		}
 		inst.removeTmp()
 		return err
@@ -238,12 +239,12 @@ func (inst *instance) start() error {
 	if stopping {
 		inst.kill(cmd.Process.Pid, false)
 	}
-	if inst.cg != nil && inst.cg.procsV2 == nil {
+	if inst.cg != nil && inst.cg.ProcsV2 == nil {
 		// On cgroup v1 the process joins after it started, and the kernel takes milliseconds to
 		// move it: let the runtime initialize meanwhile; the first request waits for the move.
 		go func() {
 			defer close(inst.cgJoined)
-			if err := inst.cg.addProcess(cmd.Process.Pid); err != nil && !inst.isDead() {
+			if err := inst.cg.AddProcess(cmd.Process.Pid); err != nil && !inst.isDead() {
 				p.log.Warn("local platform: instance runs without cgroup limits", "function", inst.fn, "err", err)
 			}
 		}()
@@ -301,7 +302,7 @@ func (inst *instance) wait() {
 	err := inst.cmd.Wait()
 	inst.exitErr = err
 	p.recordExit(inst)
-	inst.oom = inst.cg != nil && inst.cg.oomKilled()
+	inst.oom = inst.cg != nil && inst.cg.OOMKilled()
 	close(inst.dead)
 	inst.endStart()
 
@@ -319,7 +320,7 @@ func (inst *instance) wait() {
 	inst.closeMemFile()
 	inst.removeTmp()
 	if inst.cg != nil {
-		if err := inst.cg.remove(); err != nil {
+		if err := inst.cg.Remove(); err != nil {
 			p.log.Warn("local platform: remove cgroup", "function", inst.fn, "err", err)
 		}
 	}

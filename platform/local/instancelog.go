@@ -70,9 +70,9 @@ func (inst *instance) peakMemory(d time.Duration) int64 {
 	}
 	inst.memReadAt = now
 	if inst.memFile == nil && inst.cmd != nil {
-		if inst.cg != nil && inst.cg.peak != "" {
-			if inst.memFile, _ = os.Open(inst.cg.peak); inst.memFile == nil {
-				inst.cg.peak = "" // no memory.peak before Linux 5.19: use VmHWM
+		if inst.cg != nil && inst.cg.Peak != "" {
+			if inst.memFile, _ = os.Open(inst.cg.Peak); inst.memFile == nil {
+				inst.cg.Peak = "" // no memory.peak before Linux 5.19: use VmHWM
 			}
 		}
 		if inst.memFile == nil {
@@ -84,7 +84,7 @@ func (inst *instance) peakMemory(d time.Duration) int64 {
 		n, _ := inst.memFile.ReadAt(buf[:], 0)
 		var v int64
 		var ok bool
-		if inst.cg != nil && inst.cg.peak != "" {
+		if inst.cg != nil && inst.cg.Peak != "" {
 			v, ok = parseInt(string(buf[:n]))
 		} else {
 			v, ok = parseVmHWM(string(buf[:n]))
@@ -217,4 +217,23 @@ func nextLine(br *bufio.Reader, scratch []byte) (line, scratchOut []byte, err er
 			return scratch, scratch, nil
 		}
 	}
+}
+
+// parseVmHWM reads the peak resident set size from the text of /proc/<pid>/status.
+func parseVmHWM(status string) (int64, bool) {
+	i := strings.Index(status, "VmHWM:")
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(status[i+len("VmHWM:"):])
+	if len(f) < 1 {
+		return 0, false
+	}
+	kb, err := strconv.ParseInt(f[0], 10, 64)
+	return kb << 10, err == nil
+}
+
+func parseInt(s string) (int64, bool) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	return n, err == nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/fusionize/fusionize/platform/local/cgroups"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -233,7 +234,7 @@ type Platform struct {
 	asyncBytes *byteBudget
 	logs       *logStore
 	sandbox    *sandbox
-	cgroups    *cgroupManager
+	cgroups    *cgroups.Manager
 	cgStatus   CgroupStatus
 	closing    chan struct{}
 	served     chan struct{}
@@ -260,6 +261,12 @@ type Platform struct {
 	bg    sync.WaitGroup // async invocations, retry timers, the reaper
 	procs sync.WaitGroup // instance processes
 }
+
+// Cgroup modes for Options.Cgroups.
+const (
+	CgroupsAuto = "auto" // enforce memory sizes with cgroups where writable, else run unthrottled
+	CgroupsOff  = "off"  // never use cgroups
+)
 
 // CgroupStatus says whether memory sizes are enforced with cgroups, and why not.
 type CgroupStatus struct {
@@ -433,7 +440,7 @@ func (p *Platform) setupCgroups() {
 		return
 	}
 	var reason string
-	p.cgroups, reason = newCgroupManager()
+	p.cgroups, reason = cgroups.New()
 	if p.cgroups == nil {
 		p.cgStatus = CgroupStatus{Reason: reason}
 		p.log.Warn("local platform: memory sizes are NOT enforced, instances run without CPU quota or memory limit",
@@ -441,7 +448,7 @@ func (p *Platform) setupCgroups() {
 		return
 	}
 	p.cgStatus = CgroupStatus{Enforced: true, Version: "v1"}
-	if p.cgroups.v2 {
+	if p.cgroups.V2 {
 		p.cgStatus.Version = "v2"
 	}
 }
@@ -454,7 +461,7 @@ func (p *Platform) shutdownSetup() {
 		p.metrics.unregister(p.opts.Registerer)
 	}
 	if p.cgroups != nil {
-		p.cgroups.close()
+		p.cgroups.Close()
 	}
 	p.lock.Close() // releases the flock
 }

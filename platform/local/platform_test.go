@@ -286,19 +286,19 @@ func TestCgroupLimits(t *testing.T) {
 	e.invoke(t, "small", map[string]any{})
 	inst := e.instanceOf(t, "small")
 	if st.Version == "v1" {
-		quota := readFile(t, filepath.Join(e.p.cgroups.cpuParent, inst.token, "cpu.cfs_quota_us"))
-		limit := readFile(t, filepath.Join(e.p.cgroups.memParent, inst.token, "memory.limit_in_bytes"))
+		quota := readFile(t, filepath.Join(e.p.cgroups.CPUParent, inst.token, "cpu.cfs_quota_us"))
+		limit := readFile(t, filepath.Join(e.p.cgroups.MemParent, inst.token, "memory.limit_in_bytes"))
 		if quota != strconv.Itoa(100000*128/1769) || limit != strconv.Itoa(128<<20) {
 			t.Errorf("128 MB instance: cfs_quota_us %s, memory limit %s", quota, limit)
 		}
 		inst.mu.Lock()
 		pid := inst.cmd.Process.Pid
 		inst.mu.Unlock()
-		if procs := readFile(t, filepath.Join(e.p.cgroups.cpuParent, inst.token, "cgroup.procs")); procs != strconv.Itoa(pid) {
+		if procs := readFile(t, filepath.Join(e.p.cgroups.CPUParent, inst.token, "cgroup.procs")); procs != strconv.Itoa(pid) {
 			t.Errorf("cgroup.procs = %q, want the instance's pid %d", procs, pid)
 		}
 	} else {
-		if got := readFile(t, filepath.Join(e.p.cgroups.parent, inst.token, "cpu.max")); got != strconv.Itoa(100000*128/1769)+" 100000" {
+		if got := readFile(t, filepath.Join(e.p.cgroups.Parent, inst.token, "cpu.max")); got != strconv.Itoa(100000*128/1769)+" 100000" {
 			t.Errorf("cpu.max = %q", got)
 		}
 	}
@@ -315,7 +315,7 @@ func TestCgroupLimits(t *testing.T) {
 		t.Errorf("at 128 MB: %.1f ms wall for %.1f ms CPU, want at least 5× (quota of 7 %% of a core)", small.ElapsedMs, small.CPUMs)
 	}
 	if st.Version == "v1" {
-		stat := readFile(t, filepath.Join(e.p.cgroups.cpuParent, inst.token, "cpu.stat"))
+		stat := readFile(t, filepath.Join(e.p.cgroups.CPUParent, inst.token, "cpu.stat"))
 		if !strings.Contains(stat, "nr_throttled") || strings.Contains(stat, "nr_throttled 0\n") {
 			t.Errorf("128 MB instance was never throttled: %s", stat)
 		}
@@ -336,9 +336,9 @@ func TestCgroupLimits(t *testing.T) {
 	if out, _ := e.invoke(t, "small", map[string]any{"op": "exit", "code": 9}); decodeError(t, out).Type != "Runtime.ExitError" {
 		t.Errorf("exit 9 after an OOM: %s, want Runtime.ExitError", out.Payload)
 	}
-	dir := filepath.Join(e.p.cgroups.parent, inst.token)
+	dir := filepath.Join(e.p.cgroups.Parent, inst.token)
 	if st.Version == "v1" {
-		dir = filepath.Join(e.p.cgroups.memParent, inst.token)
+		dir = filepath.Join(e.p.cgroups.MemParent, inst.token)
 	}
 	eventually(t, 5*time.Second, "the killed instance's cgroup to be removed", func() bool {
 		_, err := os.Stat(dir)
@@ -346,7 +346,7 @@ func TestCgroupLimits(t *testing.T) {
 	})
 
 	// Close removes every cgroup it made.
-	dirs := []string{e.p.cgroups.cpuParent, e.p.cgroups.memParent, e.p.cgroups.parent}
+	dirs := []string{e.p.cgroups.CPUParent, e.p.cgroups.MemParent, e.p.cgroups.Parent}
 	if err := e.p.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,9 @@
-package local
+// Package cgroups enforces Lambda's memory sizes on processes of the local platform with
+// Linux cgroups: a memory limit, and a CPU quota of memory/1,769 MB of one core (Lambda's
+// share), per instance, in a cgroup below a parent the platform owns, on cgroup v1 (separate
+// cpu and memory hierarchies) or v2. New detects what the machine allows and says why not
+// where it cannot.
+package cgroups
 
 import (
 	"bufio"
@@ -15,43 +20,43 @@ import (
 	"github.com/fusionize/fusionize/fusion"
 )
 
-// Cgroup modes for Options.Cgroups.
-const (
-	CgroupsAuto = "auto" // enforce memory sizes with cgroups where writable, else run unthrottled
-	CgroupsOff  = "off"  // never use cgroups
-)
-
 const (
 	cfsPeriodUs = 100000
 	mbPerVCPU   = fusion.MBPerVCPU
 )
 
-// cpuQuotaUs is the CFS quota per 100 ms period that gives memoryMB its Lambda CPU share:
+// CPUQuotaUs is the CFS quota per 100 ms period that gives memoryMB its Lambda CPU share:
 // memory/1769 MB of one core, at least 1 ms.
-func cpuQuotaUs(memoryMB int) int {
+func CPUQuotaUs(memoryMB int) int {
 	return max(1000, cfsPeriodUs*memoryMB/mbPerVCPU)
 }
 
-// cgroupManager creates one cgroup per instance below a parent it owns, on cgroup v1 (separate
+// Manager creates one cgroup per instance below a parent it owns, on cgroup v1 (separate
 // cpu and memory hierarchies) or v2 (one unified hierarchy).
-type cgroupManager struct {
-	v2        bool
-	cpuParent string // v1
-	memParent string // v1
-	parent    string // v2
+type Manager struct {
+	V2 bool // the unified hierarchy, else v1
+	// CPUParent and MemParent (v1) or Parent (v2) are the directories of the platform's
+	// parent cgroup, below which every instance gets its own.
+	CPUParent string
+	MemParent string
+	Parent    string
 }
 
 // cgroup is one instance's cgroup (one directory on v2, two on v1).
-type cgroup struct {
-	dirs    []string
-	memDir  string
-	peak    string // file holding the peak memory usage in bytes (v2), else ""
-	procsV2 *os.File
+type Cgroup struct {
+	dirs   []string
+	memDir string
+	// Peak is the file holding the peak memory usage in bytes (v2), else "": read VmHWM
+	// from /proc/<pid>/status instead.
+	Peak string
+	// ProcsV2, when set (v2), is the cgroup's directory opened for clone3's CgroupFD, so
+	// that a process starts inside it.
+	ProcsV2 *os.File
 }
 
-// newCgroupManager detects a writable cgroup hierarchy and prepares the platform's parent
+// New detects a writable cgroup hierarchy and prepares the platform's parent
 // cgroup. It returns a reason instead of a manager where limits cannot be enforced.
-func newCgroupManager() (*cgroupManager, string) {
+func New() (*Manager, string) {
 	mounts, err := cgroupMounts()
 	if err != nil {
 		return nil, fmt.Sprintf("cannot read cgroup mounts: %v", err)
@@ -67,7 +72,7 @@ func newCgroupManager() (*cgroupManager, string) {
 		if err == nil {
 			return mgr, ""
 		}
-		reasons = append(reasons, "cgroup v2: "+err.Error())
+		reasons = append(reasons, "cgroup V2: "+err.Error())
 	}
 	cpu, okCPU := mounts["cpu"]
 	mem, okMem := mounts["memory"]
@@ -151,27 +156,27 @@ func cgroupDir(m mount, own string) string {
 
 func parentName() string { return "fusionize-" + strconv.Itoa(os.Getpid()) }
 
-func setupV1(cpu mount, cpuOwn string, mem mount, memOwn string) (*cgroupManager, error) {
-	m := &cgroupManager{
-		cpuParent: filepath.Join(cgroupDir(cpu, cpuOwn), parentName()),
-		memParent: filepath.Join(cgroupDir(mem, memOwn), parentName()),
+func setupV1(cpu mount, cpuOwn string, mem mount, memOwn string) (*Manager, error) {
+	m := &Manager{
+		CPUParent: filepath.Join(cgroupDir(cpu, cpuOwn), parentName()),
+		MemParent: filepath.Join(cgroupDir(mem, memOwn), parentName()),
 	}
-	removeStaleParents(filepath.Dir(m.cpuParent))
-	removeStaleParents(filepath.Dir(m.memParent))
-	for _, d := range []string{m.cpuParent, m.memParent} {
+	removeStaleParents(filepath.Dir(m.CPUParent))
+	removeStaleParents(filepath.Dir(m.MemParent))
+	for _, d := range []string{m.CPUParent, m.MemParent} {
 		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			m.close()
+			m.Close()
 			return nil, fmt.Errorf("create %s: %w", d, err)
 		}
 	}
 	if err := m.probe(); err != nil {
-		m.close()
+		m.Close()
 		return nil, err
 	}
 	return m, nil
 }
 
-func setupV2(m2 mount, own string) (*cgroupManager, error) {
+func setupV2(m2 mount, own string) (*Manager, error) {
 	base := cgroupDir(m2, own)
 	ctrl, err := os.ReadFile(filepath.Join(base, "cgroup.controllers"))
 	if err != nil {
@@ -184,17 +189,17 @@ func setupV2(m2 mount, own string) (*cgroupManager, error) {
 	if err := enableControllers(base); err != nil {
 		return nil, err
 	}
-	m := &cgroupManager{v2: true, parent: filepath.Join(base, parentName())}
+	m := &Manager{V2: true, Parent: filepath.Join(base, parentName())}
 	removeStaleParents(base)
-	if err := os.Mkdir(m.parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return nil, fmt.Errorf("create %s: %w", m.parent, err)
+	if err := os.Mkdir(m.Parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("create %s: %w", m.Parent, err)
 	}
-	if err := enableControllers(m.parent); err != nil {
-		m.close()
+	if err := enableControllers(m.Parent); err != nil {
+		m.Close()
 		return nil, err
 	}
 	if err := m.probe(); err != nil {
-		m.close()
+		m.Close()
 		return nil, err
 	}
 	return m, nil
@@ -221,12 +226,12 @@ func contains(list []string, s string) bool {
 }
 
 // probe creates and removes one instance cgroup to prove that limits can be written.
-func (m *cgroupManager) probe() error {
-	cg, err := m.create("probe", 128)
+func (m *Manager) probe() error {
+	cg, err := m.Create("probe", 128)
 	if err != nil {
 		return err
 	}
-	return cg.remove()
+	return cg.Remove()
 }
 
 // removeStaleParents removes the empty cgroups left by platforms that are no longer running.
@@ -259,16 +264,16 @@ func removeStaleParents(dir string) {
 }
 
 // create makes the cgroup for one instance with memoryMB's CPU quota and memory limit.
-func (m *cgroupManager) create(id string, memoryMB int) (*cgroup, error) {
+func (m *Manager) Create(id string, memoryMB int) (*Cgroup, error) {
 	limit := []byte(strconv.FormatInt(int64(memoryMB)<<20, 10))
-	quota := cpuQuotaUs(memoryMB)
-	cg := &cgroup{}
-	if m.v2 {
-		dir := filepath.Join(m.parent, id)
+	quota := CPUQuotaUs(memoryMB)
+	cg := &Cgroup{}
+	if m.V2 {
+		dir := filepath.Join(m.Parent, id)
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
 		}
-		cg.dirs, cg.memDir, cg.peak = []string{dir}, dir, filepath.Join(dir, "memory.peak")
+		cg.dirs, cg.memDir, cg.Peak = []string{dir}, dir, filepath.Join(dir, "memory.peak")
 		writes := [][2]string{
 			{"cpu.max", fmt.Sprintf("%d %d", quota, cfsPeriodUs)},
 			{"memory.max", string(limit)},
@@ -279,16 +284,16 @@ func (m *cgroupManager) create(id string, memoryMB int) (*cgroup, error) {
 		_ = os.WriteFile(filepath.Join(dir, "memory.swap.max"), []byte("0"), 0) // Lambda has no swap
 		f, err := os.Open(dir)
 		if err != nil {
-			_ = cg.remove()
+			_ = cg.Remove()
 			return nil, fmt.Errorf("open cgroup %s: %w", dir, err)
 		}
-		cg.procsV2 = f
+		cg.ProcsV2 = f
 		return cg, nil
 	}
-	cpuDir, memDir := filepath.Join(m.cpuParent, id), filepath.Join(m.memParent, id)
+	cpuDir, memDir := filepath.Join(m.CPUParent, id), filepath.Join(m.MemParent, id)
 	for _, d := range []string{cpuDir, memDir} {
 		if err := os.Mkdir(d, 0o755); err != nil {
-			_ = cg.remove()
+			_ = cg.Remove()
 			return nil, fmt.Errorf("create cgroup %s: %w", d, err)
 		}
 		cg.dirs = append(cg.dirs, d)
@@ -309,10 +314,10 @@ func (m *cgroupManager) create(id string, memoryMB int) (*cgroup, error) {
 	return cg, nil
 }
 
-func (cg *cgroup) write(dir string, kv [][2]string) error {
+func (cg *Cgroup) write(dir string, kv [][2]string) error {
 	for _, w := range kv {
 		if err := os.WriteFile(filepath.Join(dir, w[0]), []byte(w[1]), 0); err != nil {
-			_ = cg.remove()
+			_ = cg.Remove()
 			return fmt.Errorf("write %s in %s: %w", w[0], dir, err)
 		}
 	}
@@ -321,7 +326,7 @@ func (cg *cgroup) write(dir string, kv [][2]string) error {
 
 // addProcess moves pid into the cgroup (v1; on v2 the process starts inside it). The moves
 // into the cpu and memory hierarchies run in parallel: each waits for the kernel.
-func (cg *cgroup) addProcess(pid int) error {
+func (cg *Cgroup) AddProcess(pid int) error {
 	errs := make([]error, len(cg.dirs))
 	var wg sync.WaitGroup
 	for i, d := range cg.dirs {
@@ -339,9 +344,9 @@ func (cg *cgroup) addProcess(pid int) error {
 
 // oomKilled reports whether the kernel's OOM killer killed a process of the cgroup for going
 // over its memory limit (oom_kill in memory.events on v2, memory.oom_control on v1).
-func (cg *cgroup) oomKilled() bool {
+func (cg *Cgroup) OOMKilled() bool {
 	name := "memory.events"
-	if cg.procsV2 == nil && len(cg.dirs) > 1 {
+	if cg.ProcsV2 == nil && len(cg.dirs) > 1 {
 		name = "memory.oom_control"
 	}
 	b, err := os.ReadFile(filepath.Join(cg.memDir, name))
@@ -359,10 +364,10 @@ func (cg *cgroup) oomKilled() bool {
 
 // remove deletes the cgroup; the kernel refuses while a process is still inside, so it retries
 // for a short while after the instance's process has exited.
-func (cg *cgroup) remove() error {
-	if cg.procsV2 != nil {
-		cg.procsV2.Close()
-		cg.procsV2 = nil
+func (cg *Cgroup) Remove() error {
+	if cg.ProcsV2 != nil {
+		cg.ProcsV2.Close()
+		cg.ProcsV2 = nil
 	}
 	var err error
 	for i := len(cg.dirs) - 1; i >= 0; i-- {
@@ -387,29 +392,10 @@ func (cg *cgroup) remove() error {
 }
 
 // close removes the platform's parent cgroups (after every instance cgroup is gone).
-func (m *cgroupManager) close() {
-	for _, d := range []string{m.parent, m.cpuParent, m.memParent} {
+func (m *Manager) Close() {
+	for _, d := range []string{m.Parent, m.CPUParent, m.MemParent} {
 		if d != "" {
 			_ = syscall.Rmdir(d)
 		}
 	}
-}
-
-// parseVmHWM reads the peak resident set size from the text of /proc/<pid>/status.
-func parseVmHWM(status string) (int64, bool) {
-	i := strings.Index(status, "VmHWM:")
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(status[i+len("VmHWM:"):])
-	if len(f) < 1 {
-		return 0, false
-	}
-	kb, err := strconv.ParseInt(f[0], 10, 64)
-	return kb << 10, err == nil
-}
-
-func parseInt(s string) (int64, bool) {
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	return n, err == nil
 }
