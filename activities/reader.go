@@ -20,8 +20,9 @@ const (
 	// records still to come, unless it is complete before (its root, an invocation for
 	// every remote call and a REPORT line for every invocation).
 	closeAfter = 10 * time.Second
-	// maxOpen bounds the records of open traces; beyond it the oldest traces are closed.
-	maxOpen = 2000
+	// maxOpen bounds the records of open traces, which a ReadState carries (about 400
+	// bytes each); beyond it the oldest traces are closed as they are.
+	maxOpen = 500
 	// DigestKeep bounds each sample of a digest that an observation carries (values), and
 	// DigestRequests the per-request samples per setup that the judge compares.
 	DigestKeep     = 64

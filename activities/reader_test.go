@@ -141,3 +141,31 @@ func digest(t *testing.T, obs activities.Observation) fusion.Digest {
 	}
 	return d
 }
+
+// TestObserveBoundsOpenTraces: requests whose async part never logs stay open at most
+// closeAfter, and no more than a bounded number of their records travel in the ReadState;
+// the rest are digested as they are, none lost. It catches an unbounded state (a
+// heartbeat or workflow history growing with the load).
+func TestObserveBoundsOpenTraces(t *testing.T) {
+	var env testsuite.WorkflowTestSuite
+	t0 := time.Unix(1_764_000_000, 0)
+	src := &logSource{}
+	dep := deployment(treeAllRemote)
+	for i := range 2000 { // 2,000 requests in 2 s, each waiting for an invocation of C that never logs
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		rec := fusion.TraceRecord{Trace: fmt.Sprintf("t%05d", i), Setup: dep.Setup.ID(), Root: "A", RequestID: fmt.Sprintf("r%05d", i), MemoryMB: 128,
+			Start: at.UnixMicro(), Duration: 1000, Calls: []fusion.CallRecord{{Caller: "A", Callee: "C", Mode: fusion.Async, Remote: true, Start: at.UnixMicro(), Duration: 100}}}
+		src.events = append(src.events, logged{at: at, rec: &rec})
+	}
+	acts := newActs(t, newFakeDeployer(), src)
+	ae := env.NewTestActivityEnvironment()
+	ae.RegisterActivity(acts)
+	obs := observe(t, ae, acts, activities.ObserveInput{App: "tree", Deployments: []activities.Deployment{dep}, Start: t0, MinWarm: 1 << 20, MaxWait: 3 * time.Second})
+	if n := len(obs.State.Open); n > 500 {
+		t.Errorf("%d open records in the state, want at most 500", n)
+	}
+	p := fusion.ProfileOf(fusion.Graph{}, fusion.ProfileOptions{}, digest(t, obs))
+	if st, _ := p.Setup(dep.Setup.ID()); st.Requests != 2000 {
+		t.Errorf("%d requests digested or open, want 2000", st.Requests)
+	}
+}
