@@ -54,7 +54,7 @@ func runWorkerProcess() {
 	if err != nil {
 		fail(err)
 	}
-	acts, err := activities.New(activities.Options{Deployer: lam, Traces: lam, PollInterval: 500 * time.Millisecond,
+	acts, err := activities.New(activities.Options{Deployer: lingeringDeployer{lam}, Traces: lam, PollInterval: 500 * time.Millisecond,
 		Planners: map[string]plan.Planner{"fixed": fixedPlanner{fusion.MustParseSetup(treeFused)}}})
 	if err != nil {
 		fail(err)
@@ -72,6 +72,31 @@ func runWorkerProcess() {
 	if err := w.Run(worker.InterruptCh()); err != nil {
 		fail(err)
 	}
+}
+
+// lingeringDeployer makes Deploy and Retire take at least lingerFor, so that the test, which
+// finds each phase's activity by polling the server, sees it running and kills the worker
+// in it: a deploy of a setup whose code is unpacked already, or a retire, can be over within
+// one poll. The platform's work is real and done first; only the return waits.
+type lingeringDeployer struct{ *plambda.Platform }
+
+const lingerFor = 2 * time.Second
+
+func linger(ctx context.Context, start time.Time) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Until(start.Add(lingerFor))):
+	}
+}
+
+func (d lingeringDeployer) Deploy(ctx context.Context, req activities.DeployRequest) (activities.Deployment, error) {
+	defer linger(ctx, time.Now())
+	return d.Platform.Deploy(ctx, req)
+}
+
+func (d lingeringDeployer) Retire(ctx context.Context, dep activities.Deployment) error {
+	defer linger(ctx, time.Now())
+	return d.Platform.Retire(ctx, dep)
 }
 
 // slogDiscard is a Temporal logger that says nothing.
@@ -113,7 +138,8 @@ func (s *stack) waitRunning(id string, phase workflows.Phase, activity string, t
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s.t.Fatalf("no %s activity in phase %s of %s within %v", activity, phase, id, timeout)
+	st := s.status(workflows.OptimizerID("tree"))
+	s.t.Fatalf("no %s activity in phase %s of %s within %v; the optimizer says phase %s: %s", activity, phase, id, timeout, st.Phase, st.Message)
 }
 
 // resumedAfter waits until the cycle's pending activity is started again after killed, and
