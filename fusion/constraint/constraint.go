@@ -45,7 +45,9 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -213,6 +215,14 @@ func Compile(spec Spec) (*Policy, error) {
 		if r.Name != "" {
 			name = r.Name
 		}
+		if at := invalidUTF8(r.Expr); at >= 0 {
+			// JSON, YAML and Temporal's payloads would replace the bytes, changing the rule.
+			is := &fusion.Issues{Source: name, Text: r.Expr}
+			line := strings.Count(r.Expr[:at], "\n") + 1
+			is.AddAt(line, at-strings.LastIndex(r.Expr[:at], "\n"), "expression is not valid UTF-8")
+			errs = append(errs, is)
+			return program{}
+		}
 		ast, iss := e.Compile(r.Expr)
 		if iss.Err() != nil {
 			errs = append(errs, issues(name, r.Expr, iss))
@@ -248,6 +258,18 @@ func Compile(spec Spec) (*Policy, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// invalidUTF8 returns the byte offset of the first invalid UTF-8 sequence in s, or -1.
+func invalidUTF8(s string) int {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size <= 1 {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // MustCompile is Compile for specs known to be valid; it panics on error.
