@@ -20,25 +20,33 @@ import (
 	"github.com/fusionize/fusionize/runtime/bundle"
 )
 
+// sampleOnLocalPlatform bundles a sample for this machine and starts a local platform, both
+// gone with the test; it skips under -short.
+func sampleOnLocalPlatform(t *testing.T, sample string) (zip string, plat *local.Platform) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the " + sample + " bundle and runs the local platform")
+	}
+	arts, err := bundle.Build(context.Background(), bundle.Options{Package: "./samples/cmd/" + sample, Dir: "../..", OutDir: t.TempDir(), Archs: []string{goruntime.GOARCH}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plat, err = local.New(local.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = plat.Close(context.Background()) })
+	return arts[0].Zip, plat
+}
+
 // TestAgainstLocalPlatform deploys two setups of the tree sample on the local platform,
 // canaries one against the other, reads their traces and retires one.
 func TestAgainstLocalPlatform(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the tree bundle and runs the local platform")
-	}
 	ctx := context.Background()
-	arts, err := bundle.Build(ctx, bundle.Options{Package: "./samples/cmd/tree", Dir: "../..", OutDir: t.TempDir(), Archs: []string{goruntime.GOARCH}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plat, err := local.New(local.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer plat.Close(ctx)
+	zip, plat := sampleOnLocalPlatform(t, "tree")
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("t", "t", "")}
 	p, err := plambda.New(ctx, plambda.Options{AWSConfig: &cfg, Endpoint: plat.Endpoint(),
-		Bundles:      map[string]plambda.Bundle{"tree": {Zip: arts[0].Zip, Arch: goruntime.GOARCH}},
+		Bundles:      map[string]plambda.Bundle{"tree": {Zip: zip, Arch: goruntime.GOARCH}},
 		Role:         "arn:aws:iam::000000000000:role/test",
 		Environment:  map[string]string{"FUSIONIZE_WORK_SCALE": "0.02"},
 		WaitMinDelay: 100 * time.Millisecond})
@@ -110,5 +118,5 @@ func TestAgainstLocalPlatform(t *testing.T) {
 		}
 	}
 	wantOnly(t, plat, d1)
-	_ = os.Remove(arts[0].Zip)
+	_ = os.Remove(zip)
 }

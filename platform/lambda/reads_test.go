@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	goruntime "runtime"
 	"strings"
@@ -29,7 +28,6 @@ import (
 	"github.com/fusionize/fusionize/fusion/plan"
 	plambda "github.com/fusionize/fusionize/platform/lambda"
 	"github.com/fusionize/fusionize/platform/local"
-	"github.com/fusionize/fusionize/runtime/bundle"
 )
 
 // logCounter counts the CloudWatch Logs calls that go through it and the bytes of their
@@ -93,19 +91,7 @@ func (c *stepClock) After(d time.Duration) <-chan time.Time {
 // setups of 1, 4 and 8 functions: the collection (4 Observe chunks of 15 s polled every
 // 5 s), a Plan over 8 windows, and two canary steps (4 Observe chunks and a Judge each).
 func TestLogReadsPerCycle(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the iot bundle and runs the local platform")
-	}
-	ctx := context.Background()
-	arts, err := bundle.Build(ctx, bundle.Options{Package: "./samples/cmd/iot", Dir: "../..", OutDir: t.TempDir(), Archs: []string{goruntime.GOARCH}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plat, err := local.New(local.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer plat.Close(ctx)
+	zip, plat := sampleOnLocalPlatform(t, "iot")
 	setups := []struct {
 		groups          int
 		current, canary string
@@ -117,7 +103,7 @@ func TestLogReadsPerCycle(t *testing.T) {
 	var table []string
 	for _, s := range setups {
 		app := fmt.Sprintf("iot%d", s.groups)
-		row := measureCycleReads(t, plat, arts[0].Zip, app, fusion.MustParseSetup(s.current), fusion.MustParseSetup(s.canary))
+		row := measureCycleReads(t, plat, zip, app, fusion.MustParseSetup(s.current), fusion.MustParseSetup(s.canary))
 		table = append(table, fmt.Sprintf("| %d | %s |", s.groups, row))
 	}
 	t.Logf("\n| functions | collect calls | collect bytes | plan calls | plan bytes | canary calls | canary bytes | cycle calls | cycle bytes | 8 plan digests (JSON bytes) | largest observation (JSON bytes) |\n|---|---|---|---|---|---|---|---|---|---|---|\n%s", strings.Join(table, "\n"))

@@ -93,7 +93,7 @@ func newMetrics(functions func() float64) *metrics {
 		}),
 		startWaits: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "start_waits_total",
-			Help: "Times a request that needed a new instance waited because MaxStarting instances were starting.",
+			Help: "Requests that needed a new instance and waited because MaxStarting instances were starting.",
 		}),
 	}
 }

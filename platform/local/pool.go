@@ -42,6 +42,7 @@ func (p *Platform) acquire(f *function, version string, cfg *config) (*instance,
 		return nil, false, serviceError("the local platform is shutting down")
 	}
 	rt := p.runtimeFor(f.Name)
+	waited := false
 	for {
 		if inst := p.takeIdleLocked(rt, version, cfg); inst != nil {
 			p.mu.Unlock()
@@ -54,7 +55,10 @@ func (p *Platform) acquire(f *function, version string, cfg *config) (*instance,
 		if p.starting < p.opts.MaxStarting {
 			break
 		}
-		p.metrics.startWaits.Inc()
+		if !waited {
+			p.metrics.startWaits.Inc()
+			waited = true
+		}
 		p.startable.Wait() // a start ends, or an instance comes free: look again
 	}
 	p.starting++
