@@ -365,7 +365,7 @@ func TestTreeConverges(t *testing.T) {
 			t.Errorf("metric %s missing", name)
 		}
 	}
-	recordHistories(t, s.c, run.GetID(), res.Cycles)
+	recordHistories(t, s.c, run.GetID(), "", res.Cycles)
 }
 
 // fixedPlanner proposes one candidate until it has been tried, then converges.
@@ -518,9 +518,10 @@ func TestWorkerRestartMidCanary(t *testing.T) {
 	s.checkClean(res.Current)
 }
 
-// recordHistories writes the optimizer's and its cycles' histories to workflows/testdata
-// when FUSIONIZE_RECORD_HISTORY is set, for the workflows' replay tests.
-func recordHistories(t *testing.T, c client.Client, id string, cycles int) {
+// recordHistories writes the optimizer's (its run runID; "" for the latest) and its first
+// cycles' histories to workflows/testdata when FUSIONIZE_RECORD_HISTORY is set, for the
+// workflows' replay tests.
+func recordHistories(t *testing.T, c client.Client, id, runID string, cycles int) {
 	if os.Getenv("FUSIONIZE_RECORD_HISTORY") == "" {
 		return
 	}
@@ -530,7 +531,11 @@ func recordHistories(t *testing.T, c client.Client, id string, cycles int) {
 	}
 	for _, wid := range ids {
 		var h historypb.History
-		it := c.GetWorkflowHistory(context.Background(), wid, "", false, 0)
+		run := ""
+		if wid == id {
+			run = runID
+		}
+		it := c.GetWorkflowHistory(context.Background(), wid, run, false, 0)
 		for it.HasNext() {
 			e, err := it.Next()
 			if err != nil {
