@@ -66,6 +66,7 @@ type SetupDigest struct {
 	Warm    Values          `json:"warm,omitzero"`
 	Cost    Values          `json:"cost,omitzero"`
 	Cold    int             `json:"cold,omitempty"`
+	Failed  int             `json:"failed,omitempty"`  // requests whose root task failed (in no latency)
 	Samples []RequestSample `json:"samples,omitempty"` // in trace order
 	Groups  []GroupDigest   `json:"groups,omitempty"`  // by root
 }
@@ -116,7 +117,7 @@ func (d *Digest) addTraces(a *traceAcc) {
 	d.RemoteSync, d.Init = ValuesOf(a.overhead), ValuesOf(a.inits)
 	for _, id := range slices.Sorted(slices.Values(a.setupIDs)) {
 		sa := a.setups[id]
-		sd := SetupDigest{ID: id, Latency: ValuesOf(sa.lat), Warm: ValuesOf(sa.warm), Cost: ValuesOf(sa.cost), Cold: sa.cold, Samples: sa.samples}
+		sd := SetupDigest{ID: id, Latency: ValuesOf(sa.lat), Warm: ValuesOf(sa.warm), Cost: ValuesOf(sa.cost), Cold: sa.cold, Failed: sa.failed, Samples: sa.samples}
 		for _, r := range slices.Sorted(maps.Keys(sa.groups)) {
 			ga := sa.groups[r]
 			sd.Groups = append(sd.Groups, GroupDigest{Root: r, MemoryMB: ga.mem, Invocations: ga.n, ColdStarts: ga.cold, BilledMS: ValuesOf(ga.billed), Cost: ga.cost})
@@ -178,7 +179,7 @@ func mergeTask(a, b TaskDigest) TaskDigest {
 }
 
 func mergeSetup(a, b SetupDigest) SetupDigest {
-	out := SetupDigest{ID: a.ID, Latency: a.Latency.Merge(b.Latency), Warm: a.Warm.Merge(b.Warm), Cost: a.Cost.Merge(b.Cost), Cold: a.Cold + b.Cold}
+	out := SetupDigest{ID: a.ID, Latency: a.Latency.Merge(b.Latency), Warm: a.Warm.Merge(b.Warm), Cost: a.Cost.Merge(b.Cost), Cold: a.Cold + b.Cold, Failed: a.Failed + b.Failed}
 	out.Samples = append(slices.Clone(a.Samples), b.Samples...)
 	slices.SortStableFunc(out.Samples, func(x, y RequestSample) int { return strings.Compare(x.Trace, y.Trace) })
 	out.Groups = mergeSorted(a.Groups, b.Groups, func(g GroupDigest) string { return g.Root }, func(x, y GroupDigest) GroupDigest {
@@ -265,7 +266,7 @@ func ProfileOf(g Graph, opts ProfileOptions, digests ...Digest) Profile {
 		p.ColdStartRate = float64(p.ColdStarts) / float64(p.Invocations)
 	}
 	for _, s := range d.Setups {
-		st := SetupStat{ID: s.ID, Requests: s.Latency.N, ColdRequests: s.Cold,
+		st := SetupStat{ID: s.ID, Requests: s.Latency.N, ColdRequests: s.Cold, Failed: s.Failed,
 			Latency: s.Latency.Summary(keep), Warm: s.Warm.Summary(keep), Cost: s.Cost.Summary(keep), Samples: s.Samples}
 		if len(st.Samples) > keep {
 			st.Samples = st.Samples[:keep]

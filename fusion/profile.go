@@ -96,13 +96,16 @@ func (t TaskStat) Size(memoryMB int) (SizeStat, bool) {
 // SetupStat is what was observed of one deployed setup.
 type SetupStat struct {
 	ID string `json:"id"`
-	// Requests counts traces with a root invocation; Latency is the root invocation's
+	// Requests counts traces with a root invocation that succeeded; Latency is the root invocation's
 	// duration (server side) plus its init duration when it was a cold start; Warm has the
 	// requests without a cold start on their response path.
-	Requests     int     `json:"requests"`
-	ColdRequests int     `json:"coldRequests"`
-	Latency      Summary `json:"latency"`
-	Warm         Summary `json:"warm"`
+	Requests     int `json:"requests"`
+	ColdRequests int `json:"coldRequests"`
+	// Failed counts the requests whose root task returned an error: they are not in
+	// Requests, Latency or Warm.
+	Failed  int     `json:"failed,omitempty"`
+	Latency Summary `json:"latency"`
+	Warm    Summary `json:"warm"`
 	// Cost is the cost per complete request: every invocation of the trace, billed from its
 	// REPORT line joined by request ID (from the trace duration when it is missing), plus
 	// the per-request fees.
@@ -122,6 +125,9 @@ type RequestSample struct {
 	// Cold is true when an invocation on the request's response path (the root or a
 	// synchronously invoked function) was a cold start.
 	Cold bool `json:"cold,omitempty"`
+	// Failed is true when the root task returned an error; the request is in no latency
+	// summary.
+	Failed bool `json:"failed,omitempty"`
 }
 
 // GroupStat is one function (group) of an observed setup.
@@ -430,7 +436,7 @@ type traceAcc struct {
 
 type setupAcc struct {
 	lat, warm, cost []float64
-	cold            int
+	cold, failed    int
 	samples         []RequestSample
 	groups          map[string]*groupAcc
 }
@@ -473,11 +479,17 @@ func (a *traceAcc) trace(tr []TraceRecord) {
 	if rep, ok := a.reports[root.RequestID]; ok && root.Cold {
 		lat += rep.InitDurationMS
 	}
-	s := RequestSample{Trace: root.Trace, LatencyMS: lat, Cold: cold}
-	sa.lat = append(sa.lat, lat)
-	if cold {
+	s := RequestSample{Trace: root.Trace, LatencyMS: lat, Cold: cold, Failed: root.Error != ""}
+	switch {
+	case s.Failed:
+		// A failed request's latency says nothing of the setup's speed (a fast failure
+		// would look like a fast setup): it is counted apart, for the judge.
+		sa.failed++
+	case cold:
+		sa.lat = append(sa.lat, lat)
 		sa.cold++
-	} else {
+	default:
+		sa.lat = append(sa.lat, lat)
 		sa.warm = append(sa.warm, lat)
 	}
 	complete := true

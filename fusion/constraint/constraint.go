@@ -15,7 +15,7 @@
 //	                               "inconclusive"), p_value, shift_ms, shift_low_ms,
 //	                               shift_high_ms, relative_effect, baseline_n,
 //	                               candidate_n, baseline_cold_n, candidate_cold_n,
-//	                               decided ("samples", "latency", "tail",
+//	                               decided ("errors", "samples", "latency", "tail",
 //	                               "objective"), p95_relative, p95_relative_low,
 //	                               cost_relative, objective_baseline,
 //	                               objective_candidate, objective_high

@@ -31,6 +31,7 @@ func PolicyObjective(p *constraint.Policy, candidate, baseline constraint.Setup,
 
 // The parts of a decision, named in Verdict.Decided.
 const (
+	DecidedErrors    = "errors"    // the candidate surely fails more requests
 	DecidedSamples   = "samples"   // too few warm samples to decide anything
 	DecidedLatency   = "latency"   // surely slower than Options.MaxSlowdown allows
 	DecidedTail      = "tail"      // p95 surely above Options.P95Tolerance
@@ -46,6 +47,8 @@ const bootstrapRounds = 400
 // their cost per request (mean of the requests' billed cost, with a normal confidence
 // interval), and their warm p95 (bootstrap interval), then decides, in this order:
 //
+//	a share of failed requests surely higher by more than
+//	MaxErrorIncrease (failed requests are in no latency)   → fail (errors)
 //	fewer than MinSamples warm samples in an arm           → inconclusive (samples)
 //	median surely slower by more than MaxSlowdown          → fail (latency)
 //	p95 surely higher by more than P95Tolerance            → fail (tail)
@@ -64,6 +67,9 @@ func Decide(baseline, candidate []Sample, obj Objective, opts Options) (Verdict,
 	}
 	v := Judge(baseline, candidate, opts)
 	o := v.Options
+	if v.errors(baseline, candidate) {
+		return v, nil
+	}
 	if v.BaselineN < o.MinSamples || v.CandidateN < o.MinSamples {
 		v.Decided = DecidedSamples
 		return v, nil
@@ -101,6 +107,57 @@ func Decide(baseline, candidate []Sample, obj Objective, opts Options) (Verdict,
 		v.Outcome, v.Reason = Inconclusive, "cannot tell whether better on the objective: "+what
 	}
 	return v, nil
+}
+
+// errors counts each arm's failed requests and decides fail (errors) when the candidate's
+// share of failures is higher than the baseline's by more than MaxErrorIncrease even at the
+// ends of their Wilson score intervals: so one failure in a handful of requests can fail a
+// candidate whose baseline never fails, while a rare failure in both arms cannot.
+func (v *Verdict) errors(baseline, candidate []Sample) bool {
+	count := func(s []Sample) (failed int) {
+		for _, x := range s {
+			if x.Failed {
+				failed++
+			}
+		}
+		return failed
+	}
+	v.BaselineFailed, v.BaselineRequests = count(baseline), len(baseline)
+	v.CandidateFailed, v.CandidateRequests = count(candidate), len(candidate)
+	if v.CandidateFailed == 0 {
+		return false
+	}
+	z := normalQuantile(1 - v.Options.Alpha/2)
+	candLow, _ := wilson(v.CandidateFailed, v.CandidateRequests, z)
+	_, baseHigh := wilson(v.BaselineFailed, v.BaselineRequests, z)
+	if candLow-baseHigh <= v.Options.MaxErrorIncrease {
+		return false
+	}
+	v.Outcome, v.Decided = Fail, DecidedErrors
+	v.Reason = fmt.Sprintf("fails more requests: %d of %d (%.1f %%) against %d of %d (%.1f %%) of the current setup",
+		v.CandidateFailed, v.CandidateRequests, 100*float64(v.CandidateFailed)/float64(v.CandidateRequests),
+		v.BaselineFailed, v.BaselineRequests, 100*share(v.BaselineFailed, v.BaselineRequests))
+	return true
+}
+
+// wilson is the Wilson score interval of the proportion k of n at normal quantile z; [0, 1]
+// when n is 0.
+func wilson(k, n int, z float64) (low, high float64) {
+	if n == 0 {
+		return 0, 1
+	}
+	p, fn := float64(k)/float64(n), float64(n)
+	d := 1 + z*z/fn
+	mid := (p + z*z/(2*fn)) / d
+	half := z * math.Sqrt(p*(1-p)/fn+z*z/(4*fn*fn)) / d
+	return max(0, mid-half), min(1, mid+half)
+}
+
+func share(k, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(k) / float64(n)
 }
 
 // objective evaluates obj at the candidate's point estimates and at the ends of their

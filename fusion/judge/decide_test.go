@@ -26,6 +26,14 @@ func arm(seed uint64, n int, medianMS, tail, costUSD float64) []judge.Sample {
 	return out
 }
 
+// failing marks the first n samples failed.
+func failing(s []judge.Sample, n int) []judge.Sample {
+	for i := range n {
+		s[i].Failed = true
+	}
+	return s
+}
+
 // defaultObjective is the default policy's objective as the judge applies it.
 func defaultObjective() judge.Objective {
 	p := constraint.MustCompile(constraint.Spec{})
@@ -55,6 +63,12 @@ func TestDecide(t *testing.T) {
 			"a judge that decides on point estimates (it would pass or fail noise)"},
 		{"too few samples", arm(7, 30, 50, 1, 0.5e-6), judge.Inconclusive, judge.DecidedSamples,
 			"a judge that decides without its minimum sample size"},
+		{"every request fails", failing(arm(8, 20, 5, 1, 0.1e-6), 20), judge.Fail, judge.DecidedErrors,
+			"a judge that sees too few warm samples and waits (extends) while the candidate fails every request"},
+		{"2× faster, 10 % of requests fail", failing(arm(9, 300, 50, 1, 0.5e-6), 30), judge.Fail, judge.DecidedErrors,
+			"a judge that counts failed requests as fast ones, or ignores them (it would pass a candidate that fails 1 in 10)"},
+		{"5 % slower, 30 % cheaper, one failure in 300", failing(arm(2, 300, 105, 1, 0.7e-6), 1), judge.Pass, judge.DecidedObjective,
+			"a judge that fails a candidate for one failure that the baseline's rate would explain"},
 	}
 	for _, tt := range tests {
 		v, err := judge.Decide(base, tt.candidate, defaultObjective(), judge.Options{})

@@ -46,6 +46,8 @@ type Sample struct {
 	// CostUSD is the request's cost from its billed durations; 0 when unknown (an
 	// incomplete trace).
 	CostUSD float64 `json:"costUSD,omitempty"`
+	// Failed: the request failed; its latency is in no comparison.
+	Failed bool `json:"failed,omitempty"`
 }
 
 // Outcome is the judge's decision.
@@ -76,6 +78,10 @@ type Options struct {
 	// P95Tolerance (Decide): the candidate fails when its warm p95 is surely higher by more
 	// than this fraction (default 0.10): the default acceptance guards the tail.
 	P95Tolerance float64 `json:"p95Tolerance,omitempty"`
+	// MaxErrorIncrease (Decide): the candidate fails when the share of its requests that
+	// fail is surely higher than the baseline's by more than this (default 0.01, one
+	// percentage point), whatever else it does better.
+	MaxErrorIncrease float64 `json:"maxErrorIncrease,omitempty"`
 }
 
 func (o Options) withDefaults() Options {
@@ -96,6 +102,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.P95Tolerance == 0 {
 		o.P95Tolerance = 0.10
+	}
+	if o.MaxErrorIncrease == 0 {
+		o.MaxErrorIncrease = 0.01
 	}
 	return o
 }
@@ -122,6 +131,12 @@ type Verdict struct {
 	RelativeEffect float64 `json:"relativeEffect"`
 	RelativeLow    float64 `json:"relativeLow"`
 	RelativeHigh   float64 `json:"relativeHigh"`
+
+	// Failed requests of each arm, out of Requests (every sample, failed or not).
+	BaselineFailed    int `json:"baselineFailed,omitempty"`
+	CandidateFailed   int `json:"candidateFailed,omitempty"`
+	BaselineRequests  int `json:"baselineRequests,omitempty"`
+	CandidateRequests int `json:"candidateRequests,omitempty"`
 
 	BaselineColdN         int     `json:"baselineColdN"`
 	CandidateColdN        int     `json:"candidateColdN"`
@@ -200,7 +215,7 @@ func Judge(baseline, candidate []Sample, opts Options) Verdict {
 
 func split(s []Sample) (warm, cold []float64) {
 	for _, x := range s {
-		if math.IsNaN(x.LatencyMS) {
+		if math.IsNaN(x.LatencyMS) || x.Failed {
 			continue
 		}
 		if x.Cold {
@@ -325,7 +340,7 @@ func (v Verdict) Vars() constraint.Verdict {
 func Samples(rs []fusion.RequestSample) []Sample {
 	out := make([]Sample, len(rs))
 	for i, r := range rs {
-		out[i] = Sample{LatencyMS: r.LatencyMS, Cold: r.Cold, CostUSD: r.CostUSD}
+		out[i] = Sample{LatencyMS: r.LatencyMS, Cold: r.Cold, CostUSD: r.CostUSD, Failed: r.Failed}
 	}
 	return out
 }

@@ -9,6 +9,9 @@ package work
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"sync"
@@ -21,6 +24,22 @@ const UnitsPerMS = 450_000
 
 // EnvScale names the environment variable that scales all work.
 const EnvScale = "FUSIONIZE_WORK_SCALE"
+
+// EnvFail names the environment variable that makes a share of I/O waits fail (0 to 1,
+// default 0), as a dependency that errors would: fault tests deploy a candidate that fails
+// with it.
+const EnvFail = "FUSIONIZE_WORK_FAIL"
+
+// ErrInjected is the error of an I/O wait failed by EnvFail.
+var ErrInjected = errors.New("work: injected failure")
+
+// failShare is EnvFail's share, 0 when unset or invalid.
+func failShare() float64 {
+	if f, err := strconv.ParseFloat(os.Getenv(EnvFail), 64); err == nil && f > 0 {
+		return min(f, 1)
+	}
+	return 0
+}
 
 // Scale returns the work scale factor from the environment (1 when unset or invalid).
 func Scale() float64 {
@@ -75,6 +94,9 @@ func spin(n int, seed uint64) uint64 {
 // IO waits ms milliseconds (scaled), as a task waiting on a remote service would, or until ctx
 // is done.
 func IO(ctx context.Context, ms float64) error {
+	if f := failShare(); f > 0 && rand.Float64() < f {
+		return fmt.Errorf("%w (%s=%g)", ErrInjected, EnvFail, f)
+	}
 	t := time.NewTimer(time.Duration(ms * Scale() * float64(time.Millisecond)))
 	defer t.Stop()
 	select {
