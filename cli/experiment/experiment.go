@@ -287,7 +287,9 @@ func (e *runner) arm(ctx context.Context, site Site, g fusion.Graph, app, arm, p
 		var p plan.Planner = plan.FusionizePP{Requests: o.Requests, MemorySizes: memorySizes(app)}
 		rec.RequestsPerSetup = o.Requests
 		if arm == Model {
-			p, rec.RequestsPerSetup = plan.NewModel(plan.ModelOptions{}), o.ModelRequests
+			// Its measurements are as long as its canaries, so that a reduced run scales
+			// both alike (the model's own default is 300, the full protocol's).
+			p, rec.RequestsPerSetup = plan.NewModel(plan.ModelOptions{MeasurementRequests: o.ModelRequests}), o.ModelRequests
 		}
 		preds = &predictions{p: p}
 		run, err = plan.Run(preds, env, plan.RunOptions{Graph: g, MemorySizes: memorySizes(app),

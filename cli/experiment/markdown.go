@@ -27,7 +27,7 @@ func Markdown(r Results) string {
 	if !m.Finished.IsZero() {
 		end, loadEnd = m.Finished.Format(time.RFC3339), fmt.Sprintf("%.1f", m.LoadAverageEnd)
 	}
-	fmt.Fprintf(&b, "- command: `%s`\n- date: %s to %s\n- machine: %s, %d CPUs, Go %s; 1-minute load average %.1f at start, %s at end (the machine is shared with other work)\n- platform (of the last app opened; each section states its own): %s\n- work scale: %g\n\n",
+	fmt.Fprintf(&b, "- command: `%s`\n- date: %s to %s\n- machine: %s, %d CPUs, Go %s; 1-minute load average %.1f at start, %s at end\n- platform (of the last app opened; each section states its own): %s\n- work scale: %g\n\n",
 		m.Command, m.Started.Format(time.RFC3339), end, m.Machine, m.CPUs, m.GoVersion,
 		m.LoadAverageStart, loadEnd, m.Platform, m.WorkScale)
 	b.WriteString("Latency is the entry invocation's duration (plus init on a cold start) from the traces; cost per request is every invocation's billed cost plus request fees (us-east-1 x86 prices); cold share is the share of requests with a cold start on their response path.\n\n")
