@@ -76,8 +76,9 @@
 // The files follow the concerns: api.go (the Lambda control plane), invoke.go (Invoke and the
 // async queue), pool.go (instances per function: acquire, release, eviction, execution),
 // instance.go (an instance's process), runtimeapi.go (the Runtime API its bootstrap polls),
-// instancelog.go (its log stream and REPORT lines), logs.go (the CloudWatch Logs store and
-// API), store.go (persistence), sandbox.go and guard.go (isolation and request checks).
+// instancelog.go (its log stream and REPORT lines), store.go (persistence), sandbox.go and
+// guard.go (isolation and request checks). Package platform/local/cwlogs is the CloudWatch
+// Logs store and API.
 //
 // Options.LatencyProfile (off by default; LatencyProfileAWS is AWS Lambda's, from cited
 // measurements) adds the time Lambda's own machinery takes and a loopback platform does not: a

@@ -80,17 +80,3 @@ func writeLambdaError(w http.ResponseWriter, requestID string, err error) {
 	w.WriteHeader(ae.status)
 	_ = json.NewEncoder(w).Encode(body)
 }
-
-// writeJSONError answers an awsJson1_1 (CloudWatch Logs) request with err in that protocol's
-// shape: "__type" and "message" in the body.
-func writeJSONError(w http.ResponseWriter, requestID string, err error) {
-	ae, ok := err.(*apiError)
-	if !ok {
-		ae = serviceError("%v", err)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/x-amz-json-1.1")
-	h.Set("X-Amzn-RequestId", requestID)
-	w.WriteHeader(ae.status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"__type": ae.typ, "message": ae.msg})
-}

@@ -160,7 +160,7 @@ func (inst *instance) readLogs(r *os.File) {
 				id, text, _ = strings.Cut(rest[1:], "\x1f")
 			}
 			now := time.Now()
-			inst.p.logs.appendEvents(inst.group, inst.stream, now, text)
+			inst.p.logs.Append(inst.group, inst.stream, now, text)
 			switch kind {
 			case 'S':
 				inst.mu.Lock()

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/fusionize/fusionize/platform/local/cgroups"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -24,6 +23,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fusionize/fusionize/platform/local/cgroups"
+	"github.com/fusionize/fusionize/platform/local/cwlogs"
 )
 
 // Defaults for Options.
@@ -232,7 +234,7 @@ type Platform struct {
 	guard    *requestGuard
 	// asyncBytes counts the asynchronous events' bytes against AsyncQueueBytes.
 	asyncBytes *byteBudget
-	logs       *logStore
+	logs       *cwlogs.Store
 	sandbox    *sandbox
 	cgroups    *cgroups.Manager
 	cgStatus   CgroupStatus
@@ -321,7 +323,7 @@ func New(opts Options) (*Platform, error) {
 		opts:       o,
 		log:        o.Logger,
 		registry:   prometheus.NewRegistry(),
-		logs:       newLogStore(o.LogRetentionBytes, o.LogBytes),
+		logs:       cwlogs.New(o.LogRetentionBytes, o.LogBytes),
 		asyncBytes: newByteBudget(o.AsyncQueueBytes),
 		closing:    make(chan struct{}),
 		served:     make(chan struct{}),
@@ -536,7 +538,7 @@ func (p *Platform) Status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := Status{Endpoint: p.endpoint, Cgroups: p.cgStatus, Isolation: p.sandbox.status, Instances: len(p.instances),
-		AsyncBytes: p.asyncBytes.inUse(), LogBytes: p.logs.bytes(),
+		AsyncBytes: p.asyncBytes.inUse(), LogBytes: p.logs.Bytes(),
 		ConcurrencyLimit: p.opts.ConcurrencyLimit, Reserved: p.reserved, LatencyProfile: p.opts.LatencyProfile.String()}
 	for _, name := range slices.Sorted(maps.Keys(p.fns)) {
 		f := p.fns[name]
@@ -611,10 +613,10 @@ func (p *Platform) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/" && r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") != "":
 		reqID := newRequestID()
 		if err := p.guard.check(r, apiLogs); err != nil {
-			writeJSONError(w, reqID, err)
+			cwlogs.WriteError(w, reqID, err.status, err.typ, err.msg)
 			return
 		}
-		p.logs.serveLogs(w, r, reqID)
+		p.logs.Serve(w, r, reqID)
 	default:
 		if err := p.guard.check(r, apiLambda); err != nil {
 			writeLambdaError(w, newRequestID(), err)

@@ -284,7 +284,7 @@ func (p *Platform) executeOnce(f *function, version string, cfg *config, inv *in
 		p.log.Warn("local platform: bootstrap does not start", "function", f.Name, "err", err)
 		msg := entrypointError(inv.id, err)
 		now := time.Now()
-		p.logs.appendEvents(cfg.logGroup(f.Name), cfg.logStream(f.Name, version, now), now, msg+"\n", "Runtime.InvalidEntrypoint\n")
+		p.logs.Append(cfg.logGroup(f.Name), cfg.logStream(f.Name, version, now), now, msg+"\n", "Runtime.InvalidEntrypoint\n")
 		p.metrics.observe(f.Name, outcomeCrash, cold, 0, 0, cfg.MemorySize)
 		inv.finish(result{payload: errorPayload("Runtime.InvalidEntrypoint", msg), functionError: true, outcome: outcomeCrash})
 		return false

@@ -1,4 +1,10 @@
-package local
+// Package cwlogs is the local platform's CloudWatch Logs: log groups and streams kept in
+// memory, each group bounded (the oldest events go first, of the group or of all groups), and
+// the part of the awsJson1_1 API that Fusionize's adapters and a user's tools call —
+// FilterLogEvents (with CloudWatch's plain term patterns), GetLogEvents, DescribeLogGroups and
+// DescribeLogStreams — answered in the shapes aws-sdk-go-v2 decodes. The platform appends its
+// functions' output and REPORT lines with Append and routes the API's requests to Serve.
+package cwlogs
 
 import (
 	"encoding/json"
@@ -16,9 +22,9 @@ import (
 // eventOverhead is what CloudWatch Logs counts per event on top of the message bytes.
 const eventOverhead = 26
 
-// logStore keeps the log groups in memory, each bounded to maxBytes and all together to
+// Store keeps the log groups in memory, each bounded to maxBytes and all together to
 // maxTotal: the oldest events go first (of the group, or of all groups).
-type logStore struct {
+type Store struct {
 	maxBytes int
 	maxTotal int64
 	now      func() time.Time
@@ -53,12 +59,14 @@ type logStream struct {
 	bytes         int
 }
 
-func newLogStore(maxBytes int, maxTotal int64) *logStore {
-	return &logStore{maxBytes: maxBytes, maxTotal: maxTotal, now: time.Now, groups: map[string]*logGroup{}}
+// New returns an empty store whose groups hold at most maxBytes each and maxTotal together,
+// counted as CloudWatch counts (message bytes plus 26 per event).
+func New(maxBytes int, maxTotal int64) *Store {
+	return &Store{maxBytes: maxBytes, maxTotal: maxTotal, now: time.Now, groups: map[string]*logGroup{}}
 }
 
-// bytes is what the store holds, counted as CloudWatch counts.
-func (s *logStore) bytes() int64 {
+// Bytes is what the store holds, counted as CloudWatch counts.
+func (s *Store) Bytes() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.total
@@ -66,7 +74,7 @@ func (s *logStore) bytes() int64 {
 
 // appendEvents adds messages to a stream, creating the group and stream on first use as Lambda
 // does, and drops the group's oldest events beyond the bound.
-func (s *logStore) appendEvents(group, stream string, ts time.Time, msgs ...string) {
+func (s *Store) Append(group, stream string, ts time.Time, msgs ...string) {
 	ms := ts.UnixMilli()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -102,7 +110,7 @@ func (s *logStore) appendEvents(group, stream string, ts time.Time, msgs ...stri
 }
 
 // dropOldest drops a group's oldest live event and compacts the group now and then.
-func (s *logStore) dropOldest(g *logGroup) {
+func (s *Store) dropOldest(g *logGroup) {
 	e := &g.events[g.head]
 	size := len(e.msg) + eventOverhead
 	g.bytes -= size
@@ -119,7 +127,7 @@ func (s *logStore) dropOldest(g *logGroup) {
 // oldestGroup is the group whose oldest live event is the oldest of all, keeping the newest
 // event of the group just written to (its last line is never dropped at once); nil if nothing
 // can go.
-func (s *logStore) oldestGroup(writing *logGroup) *logGroup {
+func (s *Store) oldestGroup(writing *logGroup) *logGroup {
 	var oldest *logGroup
 	for _, g := range s.groups {
 		keep := 0
@@ -173,7 +181,7 @@ func groupName(name, identifier string) string {
 	return identifier
 }
 
-func (s *logStore) filter(in *filterInput) (*filterOutput, error) {
+func (s *Store) filter(in *filterInput) (*filterOutput, error) {
 	name := groupName(in.LogGroupName, in.LogGroupIdentifier)
 	if name == "" {
 		return nil, &apiError{status: 400, typ: "InvalidParameterException", msg: "logGroupName or logGroupIdentifier is required"}
@@ -345,7 +353,7 @@ type outputEvent struct {
 
 // getEvents serves GetLogEvents from the head of the stream forward (startFromHead or a token);
 // without either it returns the newest events, as CloudWatch does.
-func (s *logStore) getEvents(in *getEventsInput) (any, error) {
+func (s *Store) getEvents(in *getEventsInput) (any, error) {
 	name := groupName(in.LogGroupName, in.LogGroupIdentifier)
 	limit := in.Limit
 	if limit <= 0 || limit > 10000 {
@@ -431,7 +439,7 @@ func page(names []string, token string, limit int) ([]string, string) {
 	return names, ""
 }
 
-func (s *logStore) describeGroups(in *describeGroupsInput) any {
+func (s *Store) describeGroups(in *describeGroupsInput) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var names []string
@@ -461,7 +469,7 @@ func (s *logStore) describeGroups(in *describeGroupsInput) any {
 	return out
 }
 
-func (s *logStore) describeStreams(in *describeStreamsInput) (any, error) {
+func (s *Store) describeStreams(in *describeStreamsInput) (any, error) {
 	name := groupName(in.LogGroupName, in.LogGroupIdentifier)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -522,17 +530,18 @@ func (s *logStore) describeStreams(in *describeStreamsInput) (any, error) {
 	return out, nil
 }
 
-// serveLogs answers the CloudWatch Logs awsJson1_1 API at POST /.
-func (s *logStore) serveLogs(w http.ResponseWriter, r *http.Request, requestID string) {
+// Serve answers a request of the CloudWatch Logs awsJson1_1 API (the operation in its
+// X-Amz-Target header) with the given request ID.
+func (s *Store) Serve(w http.ResponseWriter, r *http.Request, requestID string) {
 	target := r.Header.Get("X-Amz-Target")
 	op, ok := strings.CutPrefix(target, "Logs_20140328.")
 	if !ok {
-		writeJSONError(w, requestID, &apiError{status: 400, typ: errUnknownOperation, msg: "unknown target " + target})
+		WriteError(w, requestID, http.StatusBadRequest, errUnknownOperation, "unknown target "+target)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
-		writeJSONError(w, requestID, &apiError{status: 400, typ: "SerializationException", msg: err.Error()})
+		WriteError(w, requestID, http.StatusBadRequest, "SerializationException", err.Error())
 		return
 	}
 	decode := func(v any) bool {
@@ -540,7 +549,7 @@ func (s *logStore) serveLogs(w http.ResponseWriter, r *http.Request, requestID s
 			return true
 		}
 		if err := json.Unmarshal(body, v); err != nil {
-			writeJSONError(w, requestID, &apiError{status: 400, typ: "SerializationException", msg: err.Error()})
+			WriteError(w, requestID, http.StatusBadRequest, "SerializationException", err.Error())
 			return false
 		}
 		return true
@@ -575,10 +584,45 @@ func (s *logStore) serveLogs(w http.ResponseWriter, r *http.Request, requestID s
 		err = &apiError{status: 400, typ: errUnknownOperation, msg: "operation " + op + " is not supported by the local platform"}
 	}
 	if err != nil {
-		writeJSONError(w, requestID, err)
+		ae, ok := err.(*apiError)
+		if !ok {
+			ae = &apiError{status: http.StatusInternalServerError, typ: "ServiceUnavailableException", msg: err.Error()}
+		}
+		WriteError(w, requestID, ae.status, ae.typ, ae.msg)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("X-Amzn-RequestId", requestID)
 	_ = json.NewEncoder(w).Encode(out)
+}
+
+// The account and region in the log groups' ARNs: the local platform's (platform/local).
+const (
+	accountID     = "000000000000"
+	defaultRegion = "us-east-1"
+)
+
+// Error types of the CloudWatch Logs API the store answers with.
+const (
+	errResourceNotFound = "ResourceNotFoundException"
+	errUnknownOperation = "UnknownOperationException"
+)
+
+// apiError is an error of the API: its HTTP status, type and message.
+type apiError struct {
+	status int
+	typ    string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.typ + ": " + e.msg }
+
+// WriteError answers an awsJson1_1 request with an error in that protocol's shape: "__type"
+// and "message" in the body.
+func WriteError(w http.ResponseWriter, requestID string, status int, typ, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/x-amz-json-1.1")
+	h.Set("X-Amzn-RequestId", requestID)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
 }
