@@ -140,11 +140,17 @@ func (rec *Record) fill(g fusion.Graph, ms []Measurement, run plan.RunResult, pr
 	}
 	rec.Final = finalOf(rec.Setups, run.Final)
 	if preds != nil {
-		// Trials after the start pair one to one, in order, with what the planner asked.
-		for i, p := range preds.list {
-			if i+1 < len(rec.Setups) && rec.Setups[i+1].Setup == p.Setup {
-				p.Observed = rec.Setups[i+1].Metrics
-				rec.Predictions = append(rec.Predictions, p)
+		// What the planner asked pairs, in order, with the next run of the same setup (the
+		// loop may run the current setup again between them, for the judge's baseline).
+		next := 1
+		for _, p := range preds.list {
+			for k := next; k < len(rec.Setups); k++ {
+				if rec.Setups[k].Setup == p.Setup {
+					p.Observed = rec.Setups[k].Metrics
+					rec.Predictions = append(rec.Predictions, p)
+					next = k + 1
+					break
+				}
 			}
 		}
 	}

@@ -60,6 +60,9 @@ const (
 	Inconclusive Outcome = "inconclusive"
 )
 
+// DefaultMinSamples is Options.MinSamples' default.
+const DefaultMinSamples = 50
+
 // Options configures the judge; zero fields take the defaults.
 type Options struct {
 	// Alpha is one minus the confidence level of the shift's interval (default 0.05).
@@ -89,7 +92,7 @@ func (o Options) withDefaults() Options {
 		o.Alpha = 0.05
 	}
 	if o.MinSamples <= 0 {
-		o.MinSamples = 50
+		o.MinSamples = DefaultMinSamples
 	}
 	if o.FailAbove == 0 {
 		o.FailAbove = 0.01

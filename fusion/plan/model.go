@@ -35,6 +35,10 @@ type ModelOptions struct {
 	// promoted, that missed before the planner stops canarying (3).
 	MissTolerance float64 `json:"missTolerance,omitempty"`
 	MaxMisses     int     `json:"maxMisses,omitempty"`
+	// MaxRejected is the number of canaries in a row, none promoted, after which the
+	// planner stops canarying whatever their predictions (5): candidates it predicts better
+	// that are not better live, by what the judge can tell, would go on burning traffic.
+	MaxRejected int `json:"maxRejected,omitempty"`
 }
 
 func (o ModelOptions) withDefaults() ModelOptions {
@@ -51,6 +55,7 @@ func (o ModelOptions) withDefaults() ModelOptions {
 	def(&o.ExhaustiveBudget, 20000)
 	def(&o.MeasurementRequests, 300)
 	def(&o.MaxMisses, 3)
+	def(&o.MaxRejected, 5)
 	if o.MissTolerance <= 0 {
 		o.MissTolerance = 0.25
 	}
@@ -64,8 +69,8 @@ func (o ModelOptions) withDefaults() ModelOptions {
 // (see Simulate) and proposes only the best for a canary.
 //
 // Each Plan call:
-//  0. stops canarying when its last canaries kept missing their predictions (keepsMissing),
-//     and learns from every setup that ran: a group observed off its prediction is scaled
+//  0. stops canarying when its last canaries kept missing their predictions (keepsMissing)
+//     or were none promoted (keepsLosing), and learns from every setup that ran: a group observed off its prediction is scaled
 //     wherever it appears again (calibrate);
 //  1. grounds the model: a task whose own time was observed at a single memory size cannot
 //     be scaled to others, so it asks for a short measurement of the current setup with
@@ -133,7 +138,7 @@ func (p *Model) Plan(in Input) (Plan, error) {
 	}
 	opts := p.Options.withDefaults()
 	out := Plan{Planner: "model"}
-	if reason := keepsMissing(in.History, opts); reason != "" {
+	if reason := cmp.Or(keepsMissing(in.History, opts), keepsLosing(in.History, opts)); reason != "" {
 		out.Converged, out.Reason = true, reason
 		return out, nil
 	}
@@ -549,6 +554,26 @@ func keepsMissing(history []Trial, opts ModelOptions) string {
 	return fmt.Sprintf("the model keeps missing: its last %d canaries were observed off their predictions by more than %.0f %% (%s); "+
 		"stopped canarying rather than burning traffic: check the platform's load and measure again",
 		len(misses), 100*opts.MissTolerance, strings.Join(misses, "; "))
+}
+
+// keepsLosing says why the planner should stop when its last MaxRejected canaries were none
+// promoted, and "" otherwise.
+func keepsLosing(history []Trial, opts ModelOptions) string {
+	var lost []string
+	for _, t := range slices.Backward(history) {
+		if t.Kind != Canary {
+			continue
+		}
+		if t.Promoted || len(lost) == opts.MaxRejected {
+			break
+		}
+		lost = append(lost, fmt.Sprintf("%s (%s)", t.Setup, cmp.Or(t.Verdict, "not accepted")))
+	}
+	if len(lost) < opts.MaxRejected {
+		return ""
+	}
+	return fmt.Sprintf("stopped canarying: the last %d candidates, each predicted better, were not promoted on live traffic (%s); "+
+		"the gains the model predicts are not ones the canary can confirm", len(lost), strings.Join(lost, "; "))
 }
 
 // calibrate learns from every setup that ran (both arms of canaries, measurements): each

@@ -2,6 +2,7 @@ package plan_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"reflect"
 	"slices"
@@ -342,6 +343,35 @@ func TestModelStopsWhenMissing(t *testing.T) {
 	}
 	if p.Converged && strings.Contains(p.Reason, "keeps missing") {
 		t.Errorf("stopped although the last canary was predicted within 4 %%: %s", p.Reason)
+	}
+}
+
+// TestModelStopsWhenLosing: canaries predicted well enough (within the miss tolerance) but
+// none promoted, five in a row. Catches the live Tree run with the AWS latency profile that
+// canaried 57 near-identical candidates, each inconclusive, until the loop's step bound: the
+// planner must stop after MaxRejected and say why, and not stop after fewer.
+func TestModelStopsWhenLosing(t *testing.T) {
+	app := apps.IoT()
+	in := plan.Input{Graph: app.Graph, Profile: profileAt(app, 128, 1024, 3008), Seed: 1}
+	for _, m := range []int{128, 1024, 3008} {
+		in.History = append(in.History, plan.Trial{Setup: fusion.AllRemote(app.Graph, m), Kind: plan.Measurement})
+	}
+	lost := func(mem int) plan.Trial {
+		return plan.Trial{Setup: fusion.MustParseSetup(fmt.Sprintf("I+CW+SE+CT@%d,CS+CSL+CSA@128,CA+DJ@128,AS@128", mem)),
+			Kind: plan.Canary, Verdict: "inconclusive",
+			Predicted: constraint.Metrics{MedianMS: 100, CostPerRequest: 1e-6}, Observed: constraint.Metrics{MedianMS: 104, CostPerRequest: 1.05e-6}}
+	}
+	history := slices.Clone(in.History)
+	for i, m := range []int{128, 256, 512, 768, 1024} {
+		history = append(history, lost(m))
+		p, err := plan.NewModel(plan.ModelOptions{}).Plan(plan.Input{Graph: in.Graph, Profile: in.Profile, History: history, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopped := p.Converged && strings.Contains(p.Reason, "stopped canarying")
+		if stopped != (i == 4) {
+			t.Errorf("after %d unpromoted canaries: stopped %t (%s), want %t", i+1, stopped, p.Reason, i == 4)
+		}
 	}
 }
 

@@ -1,0 +1,67 @@
+package plan_test
+
+import (
+	"testing"
+
+	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/fusion/apps"
+	"github.com/fusionize/fusionize/fusion/plan"
+	"github.com/fusionize/fusionize/fusion/sim"
+)
+
+// coldFirst is the ground truth, except that the first run of the start setup is all cold
+// starts, as a fresh deployment under the AWS latency profile nearly was live.
+type coldFirst struct {
+	sim.App
+	runs int
+}
+
+func (c *coldFirst) Measure(s fusion.Setup, requests int, seed uint64) ([]fusion.TraceRecord, []fusion.Report) {
+	recs, reps := c.App.Measure(s, requests, seed)
+	if c.runs++; c.runs == 1 {
+		for i := range recs {
+			recs[i].Cold = true
+		}
+	}
+	return recs, reps
+}
+
+// onceCandidate proposes one setup, then converges.
+type onceCandidate struct{ s fusion.Setup }
+
+func (o onceCandidate) Plan(in plan.Input) (plan.Plan, error) {
+	for _, t := range in.History {
+		if t.Kind == plan.Canary {
+			return plan.Plan{Planner: "once", Converged: true, Reason: "tried"}, nil
+		}
+	}
+	return plan.Plan{Planner: "once", Candidates: []plan.Candidate{{Setup: o.s}}}, nil
+}
+
+// TestRunGivesTheJudgeABaseline: the start setup's only run left no warm request, so the
+// judge could not compare anything with it. Run must run the current setup again for the
+// judge's warm samples and then judge the canary on its merits (Tree fused is cheaper).
+// Catches the loop that judged against the stale first run and called every canary
+// inconclusive: live, the Tree run with the AWS profile promoted nothing in 57 canaries.
+func TestRunGivesTheJudgeABaseline(t *testing.T) {
+	app := apps.Tree()
+	env := &coldFirst{App: app}
+	fused := fusion.MustParseSetup("A+B+D+E@128,C+F+G@1024")
+	res, err := plan.Run(onceCandidate{fused}, env, plan.RunOptions{Graph: app.Graph, Requests: 100, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, tr := range res.Trials {
+		kinds = append(kinds, string(tr.Kind)+" "+tr.Setup.String()+" "+tr.Verdict)
+	}
+	if len(res.Trials) != 3 || res.Trials[1].Kind != plan.Measurement || !res.Trials[1].Setup.Equal(res.Trials[0].Setup) {
+		t.Fatalf("trials %q: want the start measured, measured again, then the canary", kinds)
+	}
+	if c := res.Trials[2]; c.Verdict == "inconclusive" || !c.Promoted {
+		t.Errorf("canary %q: want it judged on warm samples and promoted", kinds)
+	}
+	if res.Experiments != 3 || res.Requests != 300 {
+		t.Errorf("%d experiments, %d requests: the baseline's second run must be counted", res.Experiments, res.Requests)
+	}
+}
