@@ -76,42 +76,55 @@ func TestMain(m *testing.M) {
 	}
 	treeZip = arts[0].Zip
 	code := m.Run()
+	printFaultTable()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
 type stack struct {
-	t      *testing.T
-	ts     *temporaltest.TestServer
-	c      client.Client
-	plat   *local.Platform
-	lam    *plambda.Platform
-	client *awslambda.Client
-	graph  fusion.Graph
+	t    *testing.T
+	ts   *temporaltest.TestServer
+	c    client.Client
+	plat *local.Platform
+	// dataDir is the platform's data directory (a restarted platform keeps it).
+	dataDir string
+	lam     *plambda.Platform
+	client  *awslambda.Client
+	graph   fusion.Graph
 }
 
+// newStack is the platform side (newPlatformStack) and a temporaltest server.
 func newStack(t *testing.T) *stack {
+	t.Helper()
+	s := newPlatformStack(t)
+	s.ts = temporaltest.NewServer(temporaltest.WithT(t))
+	s.c = s.ts.GetDefaultClient()
+	return s
+}
+
+// newPlatformStack starts the local platform with the Tree's adapter and Lambda client; the
+// caller gives it a Temporal server and client.
+func newPlatformStack(t *testing.T) *stack {
 	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
-	plat, err := local.New(local.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	dir := t.TempDir()
+	plat, err := local.New(local.Options{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := &stack{t: t, plat: plat, dataDir: dir, graph: samples.Tree().Graph}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := plat.Close(ctx); err != nil {
+		if err := s.plat.Close(ctx); err != nil { // the platform a test restarted, if it did
 			t.Logf("close local platform: %v", err)
 		}
 	})
-	s := &stack{t: t, plat: plat, graph: samples.Tree().Graph}
 	s.lam = s.newLambda(workScale)
 	s.client = awslambda.New(awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(plat.Endpoint()),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
-	s.ts = temporaltest.NewServer(temporaltest.WithT(t))
-	s.c = s.ts.GetDefaultClient()
 	return s
 }
 

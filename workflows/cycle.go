@@ -448,10 +448,14 @@ func (c *cycle) deploy(cand plan.Candidate) (activities.Deployment, error) {
 		if c.aborted {
 			return dep, errAborted
 		}
-		// Clean up whatever was made; the current setup keeps serving.
+		// Clean up whatever was made; the current setup keeps serving. The candidate enters
+		// the history as a canary that was not promoted, so that the planner does not propose
+		// it again at once (the next cycle starts without a pause: a candidate that cannot be
+		// deployed would be deployed in a loop).
 		c.retire(c.cleanupCtx(), c.planned(cand.Setup))
 		c.st.Candidate = fusion.Setup{}
-		return dep, ended(DeployFailed, fmt.Sprintf("deploy %s: %v", cand.Setup.ID(), err))
+		c.trials = append(c.trials, plan.Trial{Setup: cand.Setup, Kind: plan.Canary, Predicted: cand.Predicted.Metrics, Verdict: string(DeployFailed)})
+		return dep, ended(DeployFailed, fmt.Sprintf("deploy %s: %s", cand.Setup.ID(), errText(err)))
 	}
 	c.candidate = dep
 	return dep, nil
@@ -758,4 +762,14 @@ func (c *cycle) measure(cur activities.Deployment, m plan.MeasurementRequest) er
 		c.trials = append(c.trials, plan.Trial{Setup: m.Setup, Kind: plan.Measurement, Observed: obs.Setup(dep.Setup.ID()).Metrics})
 	}
 	return nil
+}
+
+// errText is what an activity's error says, without the chain of wrappers that Temporal's
+// activity and application errors print around it.
+func errText(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Message() != "" {
+		return appErr.Message()
+	}
+	return err.Error()
 }

@@ -564,6 +564,12 @@ func TestCycleDeployFailed(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	wantCalls(t, s, "plan "+allRemoteText, "deploy "+fusedText, "retire "+fusedText)
+	// The candidate is in the history as not promoted, so the planner does not propose it
+	// again in the next cycle (which starts at once): without it, a candidate that cannot be
+	// deployed is deployed in a loop.
+	if len(res.Trials) != 1 || !res.Trials[0].Setup.Equal(fusion.MustParseSetup(fused)) || res.Trials[0].Promoted || res.Trials[0].Kind != plan.Canary {
+		t.Errorf("trials %+v: want the candidate, not promoted", res.Trials)
+	}
 }
 
 func TestCycleMeasurement(t *testing.T) {
