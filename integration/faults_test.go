@@ -157,17 +157,7 @@ func TestFaultDeployFailsHalfway(t *testing.T) {
 	s := newStack(t)
 	cand := fusion.MustParseSetup(treeFused)
 	fault := &failingPublish{next: http.DefaultTransport, setupID: cand.ID()}
-	acts := s.activities(s.lambdaWith(nil, fault), map[string]plan.Planner{"fixed": fixedPlanner{cand}})
-	w := s.startWorker(acts, nil)
-	defer w.Stop()
-	l, since := s.faultLoad()
-	run, err := optimizer.Start(context.Background(), s.c, workflows.OptimizerInput{Settings: s.faultSettings(), StopWhenConverged: true}, optimizer.StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := s.result(run, 3*time.Minute)
-	l.Stop()
-	logRecords(t, res.Records)
+	res, _, l, since := s.faultRun(s.lambdaWith(nil, fault), map[string]plan.Planner{"fixed": fixedPlanner{cand}}, s.faultSettings())
 	observed = fmt.Sprintf("%s; %d failed of %d requests (%.0f/s); %d CreateFunction calls (initial setup and candidate) before the first of %d failed publishes",
 		res.Records[0].Outcome, l.failed.Load(), l.ok.Load()+l.failed.Load(), l.rate(since), fault.created.Load(), fault.failed.Load())
 	if len(res.Records) != 2 || res.Records[0].Outcome != workflows.DeployFailed || res.Current.Setup.ID() == cand.ID() {
@@ -196,17 +186,7 @@ func TestFaultErroringCandidate(t *testing.T) {
 	s := newStack(t)
 	cand := fusion.MustParseSetup(treeFused)
 	dep := slowDeployer{Platform: s.lam, slow: s.lambdaWith(map[string]string{work.EnvFail: "1"}, nil), slowID: cand.ID()}
-	acts := s.activities(dep, map[string]plan.Planner{"fixed": fixedPlanner{cand}})
-	w := s.startWorker(acts, nil)
-	defer w.Stop()
-	l, since := s.faultLoad()
-	run, err := optimizer.Start(context.Background(), s.c, workflows.OptimizerInput{Settings: s.faultSettings(), StopWhenConverged: true}, optimizer.StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := s.result(run, 3*time.Minute)
-	l.Stop()
-	logRecords(t, res.Records)
+	res, run, l, since := s.faultRun(dep, map[string]plan.Planner{"fixed": fixedPlanner{cand}}, s.faultSettings())
 	r := res.Records[0]
 	judged := s.activityCount(run.GetID()+"-cycle-1", workflows.ActivityPrefix+"Judge")
 	observed = fmt.Sprintf("%s after %d judged step(s): %s; %d failed of %d requests (%.0f/s)",
@@ -224,38 +204,34 @@ func TestFaultErroringCandidate(t *testing.T) {
 }
 
 // TestFaultPromoteAndRollBackUnderLoad: a promotion (the acceptance rule promotes whatever
-// the judge says) and then a rollback (the next candidate is four times slower) at about 50
-// requests/s: not one request may fail while the alias moves, versions drain and the
+// the judge says) and then a rollback (the next candidate does twice the work, so about
+// twice as slow) at about 50 requests/s: the slow candidate must be rolled back at its first
+// canary step, and not one request may fail while the alias moves, versions drain and the
 // losers' functions are deleted.
 func TestFaultPromoteAndRollBackUnderLoad(t *testing.T) {
 	observed := "did not finish"
-	faultRow(t, "promotion, then rollback, under ~50 requests/s", "promoted, then rolled back; 0 failed requests", &observed)
+	faultRow(t, "promotion, then a 2× slower candidate, under ~50 requests/s", "promoted, then rolled back at the first step; 0 failed requests", &observed)
 	s := newStack(t)
 	first := fusion.MustParseSetup(treeFused)
 	second := fusion.MustParseSetup("A+B+C+D+E+F+G@512")
-	dep := slowDeployer{Platform: s.lam, slow: s.lambdaWith(map[string]string{work.EnvScale: "0.2"}, nil), slowID: second.ID()}
-	acts := s.activities(dep, map[string]plan.Planner{"two": &sequencePlanner{setups: []fusion.Setup{first, second}}})
-	w := s.startWorker(acts, nil)
-	defer w.Stop()
-	l, since := s.faultLoad()
+	dep := slowDeployer{Platform: s.lam, slow: s.lambdaWith(map[string]string{work.EnvScale: "0.1"}, nil), slowID: second.ID()}
 	set := s.settings()
 	set.Planner = "two"
 	// Promote the first candidate whatever the judge says; the second is judged.
 	set.Policy.Acceptance = constraint.Rule{Name: "first always", Expr: `verdict.outcome == "pass" || candidate.setup.groups.size() == 2`}
-	run, err := optimizer.Start(context.Background(), s.c, workflows.OptimizerInput{Settings: set, StopWhenConverged: true}, optimizer.StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := s.result(run, 4*time.Minute)
-	l.Stop()
-	logRecords(t, res.Records)
+	res, run, l, since := s.faultRun(dep, map[string]plan.Planner{"two": &sequencePlanner{setups: []fusion.Setup{first, second}}}, set)
 	var got []string
 	for _, r := range res.Records {
 		got = append(got, string(r.Outcome))
 	}
-	observed = fmt.Sprintf("%s; %d failed of %d requests (%.0f/s)", strings.Join(got, ", "), l.failed.Load(), l.ok.Load()+l.failed.Load(), l.rate(since))
+	judged := s.activityCount(run.GetID()+"-cycle-2", workflows.ActivityPrefix+"Judge")
+	observed = fmt.Sprintf("%s (the slow one judged at %d step(s), %.1f× the median); %d failed of %d requests (%.0f/s)", strings.Join(got, ", "), judged,
+		slowdown(res.Records), l.failed.Load(), l.ok.Load()+l.failed.Load(), l.rate(since))
 	if len(res.Records) != 3 || res.Records[0].Outcome != workflows.Promoted || res.Records[1].Outcome != workflows.RolledBack {
 		t.Fatalf("records %+v: want promoted, rolled back, converged", res.Records)
+	}
+	if judged != 1 {
+		t.Errorf("the slow candidate was judged at %d steps: want it rolled back at its first", judged)
 	}
 	if n := l.failed.Load(); n != 0 {
 		t.Errorf("%d requests failed (last: %v)", n, l.lastErr.Load())
@@ -264,6 +240,14 @@ func TestFaultPromoteAndRollBackUnderLoad(t *testing.T) {
 		t.Errorf("load ran at %.0f requests/s, want about 50", r)
 	}
 	s.checkClean(res.Current)
+}
+
+// slowdown is the second cycle's candidate median over its baseline's.
+func slowdown(rs []workflows.CycleRecord) float64 {
+	if len(rs) < 2 || rs[1].BaselineObserved.MedianMS <= 0 {
+		return 0
+	}
+	return rs[1].CandidateObserved.MedianMS / rs[1].BaselineObserved.MedianMS
 }
 
 // sequencePlanner proposes its setups one per cycle, then converges.
@@ -305,10 +289,7 @@ func TestFaultPlatformRestartMidCanary(t *testing.T) {
 	defer l.Stop()
 	set := s.faultSettings()
 	set.Policy.Acceptance = constraint.Rule{Name: "always", Expr: "true"}
-	run, err := optimizer.Start(context.Background(), s.c, workflows.OptimizerInput{Settings: set, StopWhenConverged: true}, optimizer.StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := s.startOptimizer(set)
 	id := run.GetID()
 	waitFor(t, 2*time.Minute, "the canary", func() bool { return s.status(id).Phase == workflows.PhaseCanary })
 	downtime := s.restartPlatform(3 * time.Second)
@@ -327,6 +308,30 @@ func TestFaultPlatformRestartMidCanary(t *testing.T) {
 		t.Error("no request served after the restart")
 	}
 	s.checkClean(res.Current)
+}
+
+// faultRun runs an optimization with set to its end on a worker deploying through d with the
+// planners, under faultLoad, and returns its result, its run and the stopped load.
+func (s *stack) faultRun(d activities.Deployer, planners map[string]plan.Planner, set workflows.Settings) (workflows.OptimizerResult, client.WorkflowRun, *load, time.Time) {
+	s.t.Helper()
+	w := s.startWorker(s.activities(d, planners), nil)
+	defer w.Stop()
+	l, since := s.faultLoad()
+	run := s.startOptimizer(set)
+	res := s.result(run, 4*time.Minute)
+	l.Stop()
+	logRecords(s.t, res.Records)
+	return res, run, l, since
+}
+
+// startOptimizer starts an optimizer that stops when it converges.
+func (s *stack) startOptimizer(set workflows.Settings) client.WorkflowRun {
+	s.t.Helper()
+	run, err := optimizer.Start(context.Background(), s.c, workflows.OptimizerInput{Settings: set, StopWhenConverged: true}, optimizer.StartOptions{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return run
 }
 
 // restartPlatform closes the local platform and starts it again on the same address and
@@ -372,8 +377,6 @@ func (s *stack) activityCount(id, activityType string) int {
 	return n
 }
 
-var _ activities.Deployer = slowDeployer{}
-
 // TestFaultTemporalRestartMidCycle: the Temporal dev server (cli/devserver, SQLite on disk,
 // as `fusionize dev` runs it) is stopped during a canary and started again on its data
 // directory 3 s later. Live traffic must not notice (not one failed request: the platform
@@ -408,10 +411,7 @@ func TestFaultTemporalRestartMidCycle(t *testing.T) {
 	defer l.Stop()
 	set := s.faultSettings()
 	set.Policy.Acceptance = constraint.Rule{Name: "always", Expr: "true"}
-	run, err := optimizer.Start(context.Background(), s.c, workflows.OptimizerInput{Settings: set, StopWhenConverged: true}, optimizer.StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := s.startOptimizer(set)
 	id := run.GetID()
 	waitFor(t, 2*time.Minute, "the canary", func() bool { return s.status(id).Phase == workflows.PhaseCanary })
 	stopped := time.Now()

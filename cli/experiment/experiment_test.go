@@ -6,9 +6,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -16,24 +14,11 @@ import (
 	"github.com/fusionize/fusionize/cli/experiment"
 	"github.com/fusionize/fusionize/fusion"
 	plambda "github.com/fusionize/fusionize/platform/lambda"
-	"github.com/fusionize/fusionize/platform/local"
-	"github.com/fusionize/fusionize/runtime/bundle"
 	"github.com/fusionize/fusionize/samples"
 )
 
 // iotBundle builds the IoT sample's bundle once for the tests.
-var iotBundle = sync.OnceValues(func() (plambda.Bundle, error) {
-	dir, err := os.MkdirTemp("", "experiment-bundle-")
-	if err != nil {
-		return plambda.Bundle{}, err
-	}
-	arts, err := bundle.Build(context.Background(), bundle.Options{Package: "github.com/fusionize/fusionize/samples/cmd/iot",
-		OutDir: dir, Archs: []string{goruntime.GOARCH}, Name: "iot"})
-	if err != nil {
-		return plambda.Bundle{}, err
-	}
-	return plambda.Bundle{Zip: arts[0].Zip, Arch: goruntime.GOARCH, S3Bucket: local.CodeBucket, S3Key: arts[0].Zip}, nil
-})
+func iotBundle() (plambda.Bundle, error) { return sampleBundle(context.Background(), "iot") }
 
 // countingLab counts the setups deployed live and can cancel the run after some deploys.
 type countingLab struct {
