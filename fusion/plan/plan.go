@@ -71,6 +71,9 @@ const (
 	Measurement TrialKind = "measurement"
 	// Canary: a candidate compared against the current setup, then promoted or rolled back.
 	Canary TrialKind = "canary"
+	// Baseline: the current setup run again by Run (not asked for by the planner) so that
+	// the judge has its warm samples.
+	Baseline TrialKind = "baseline"
 )
 
 // Trial is one setup that ran live, with what was observed.

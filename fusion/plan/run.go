@@ -60,7 +60,7 @@ func Run(p Planner, env Environment, opts RunOptions) (RunResult, error) {
 	l := &loop{env: env, opts: opts, seed: opts.Seed,
 		b: fusion.NewProfileBuilder(opts.Graph, fusion.ProfileOptions{Prices: opts.Prices})}
 	l.current = fusion.AllRemote(opts.Graph, opts.DefaultMemoryMB)
-	l.measureCurrent()
+	l.measureCurrent(Measurement)
 	for range opts.MaxSteps {
 		in := Input{Graph: opts.Graph, Current: l.current, Profile: l.b.Profile(), MemorySizes: opts.MemorySizes,
 			DefaultMemoryMB: opts.DefaultMemoryMB, Prices: opts.Prices, Policy: opts.Policy, History: l.res.Trials, Seed: l.seed}
@@ -117,10 +117,10 @@ func (l *loop) live(s fusion.Setup, requests int) (fusion.Profile, constraint.Me
 	return prof, obs
 }
 
-// measureCurrent runs the current setup as a measurement and adds its requests to the baseline.
-func (l *loop) measureCurrent() {
+// measureCurrent runs the current setup (a trial of kind) and adds its requests to the baseline.
+func (l *loop) measureCurrent(kind TrialKind) {
 	prof, obs := l.live(l.current, l.opts.Requests)
-	l.res.Trials = append(l.res.Trials, Trial{Setup: l.current, Kind: Measurement, Observed: obs})
+	l.res.Trials = append(l.res.Trials, Trial{Setup: l.current, Kind: kind, Observed: obs})
 	st, _ := prof.Setup(l.current.ID())
 	l.curSamples = append(l.curSamples, st.Samples...)
 }
@@ -155,7 +155,7 @@ func (l *loop) canary(cand Candidate) error {
 		minWarm = judge.DefaultMinSamples
 	}
 	for i := 0; i < maxBaselineRuns && warmCount(l.curSamples) < minWarm; i++ {
-		l.measureCurrent()
+		l.measureCurrent(Baseline)
 	}
 	candProf, obs := l.live(cand.Setup, l.opts.Requests)
 	trial, err := judgeCanary(l.opts, l.current, l.curSamples, cand, candProf, obs)

@@ -55,7 +55,7 @@ func TestRunGivesTheJudgeABaseline(t *testing.T) {
 	for _, tr := range res.Trials {
 		kinds = append(kinds, string(tr.Kind)+" "+tr.Setup.String()+" "+tr.Verdict)
 	}
-	if len(res.Trials) != 3 || res.Trials[1].Kind != plan.Measurement || !res.Trials[1].Setup.Equal(res.Trials[0].Setup) {
+	if len(res.Trials) != 3 || res.Trials[1].Kind != plan.Baseline || !res.Trials[1].Setup.Equal(res.Trials[0].Setup) {
 		t.Fatalf("trials %q: want the start measured, measured again, then the canary", kinds)
 	}
 	if c := res.Trials[2]; c.Verdict == "inconclusive" || !c.Promoted {
