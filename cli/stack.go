@@ -93,6 +93,8 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 	s.Temporal, err = devserver.New(devserver.Options{
 		DataDir: filepath.Join(o.DataDir, "temporal"), FrontendPort: o.TemporalPort, UIPort: o.UIPort,
 		SearchAttributes: workflows.SearchAttributes(), Logger: o.Logger,
+		UIColumns: []string{"Status", "Workflow ID", workflows.AppKey.GetName(), workflows.PhaseKey.GetName(),
+			workflows.SetupKey.GetName(), "Type", "Start", "End"},
 	})
 	if err != nil {
 		return nil, err

@@ -134,6 +134,12 @@ type Options struct {
 	// SearchAttributes are registered idempotently on Namespace at start,
 	// e.g. {"FusionizeApp": enumspb.INDEXED_VALUE_TYPE_KEYWORD}.
 	SearchAttributes map[string]enumspb.IndexedValueType
+	// UIColumns are the columns of the Web UI's workflow list for Namespace in a browser that
+	// has none stored for it: the UI's own ("Status", "Workflow ID", "Run ID", "Type", "Start",
+	// "End", ...) and search attribute names. A person's changes in the UI stay in their
+	// browser. Empty keeps the UI's defaults, which show no search attribute. The assets with
+	// this default are written once to DataDir (about 5 MB).
+	UIColumns []string
 	// Logger receives the server's warnings and errors and the dev server's
 	// own messages. Default: text to stderr.
 	Logger *slog.Logger

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -111,6 +112,7 @@ func TestServer(t *testing.T) {
 	opts := devserver.Options{
 		DataDir:          dir,
 		SearchAttributes: searchAttributes(),
+		UIColumns:        []string{"Status", "Workflow ID", "FusionizeApp"},
 		Logger:           testLogger(),
 	}
 	srv := start(t, opts)
@@ -186,6 +188,21 @@ func TestServer(t *testing.T) {
 		body := get(t, srv.UIURL())
 		if !strings.Contains(strings.ToLower(body), "<!doctype html>") {
 			t.Errorf("GET %s is not HTML: %.200s", srv.UIURL(), body)
+		}
+		// The list's default columns are set by the page, which is served from DataDir with
+		// the UI's own modules beside it.
+		if !strings.Contains(body, `[{"label":"Status"},{"label":"Workflow ID"},{"label":"FusionizeApp"}]`) {
+			t.Errorf("the Web UI's page does not set the list's columns: %.3000s", body)
+		}
+		module := regexp.MustCompile(`href="(/_app/immutable/entry/start[^"]*\.js)"`).FindStringSubmatch(body)
+		if module == nil {
+			t.Fatalf("no start module in the page: %.3000s", body)
+		}
+		if js := get(t, srv.UIURL()+module[1]); !strings.Contains(js, "import") {
+			t.Errorf("GET %s is not the UI's module: %.200s", module[1], js)
+		}
+		if dirs, _ := filepath.Glob(filepath.Join(dir, "ui-assets-*", "index.html")); len(dirs) != 1 {
+			t.Errorf("Web UI assets in the data directory: %v, want one", dirs)
 		}
 		body = get(t, srv.UIURL()+"/api/v1/namespaces")
 		var list struct {

@@ -464,6 +464,15 @@ func (s *Server) startUI(ctx context.Context, port int) error {
 		// Plain HTTP on loopback: the CSRF cookie must not require TLS.
 		CORS: uiconfig.CORS{CookieInsecure: true},
 	}
+	if len(s.opts.UIColumns) > 0 {
+		dir, err := s.uiAssetDir()
+		if err != nil {
+			// The list's columns are a convenience: the UI runs with its own defaults.
+			s.log.Warn("the Web UI's workflow list keeps its default columns", "error", err)
+		} else {
+			cfg.UIAssetPath = dir
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("configure the Web UI: %w", err)
 	}
