@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -38,6 +39,7 @@ func experimentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "reduced", Usage: "fewer requests per setup, for a run well under an hour"},
 			&cli.Float64Flag{Name: "rate", Usage: "arrival rate in requests/s for every app (default 10, the web shop 3: the paper's)"},
 			&cli.Float64Flag{Name: "work-scale", Value: 0.2, Usage: "scale of the samples' task work, so that their CPU demand fits the machine"},
+			&cli.DurationFlag{Name: "warm-up", Value: 20 * time.Second, Usage: "load, at the app's rate and recorded nowhere, on each platform just started before its first arm (0s: none)"},
 			&cli.StringFlag{Name: "out", Value: "docs/results", Usage: "results directory"},
 			&cli.StringFlag{Name: "platform-addr", Value: "127.0.0.1:0", Usage: "local platform address"},
 			&cli.BoolFlag{Name: "verbose", Usage: "log the platform to stderr"},
@@ -54,7 +56,10 @@ func experimentOptions(c *cli.Context) experiment.Options {
 		Apps: c.StringSlice("app"), Arms: c.StringSlice("arm"), Profiles: c.StringSlice("profile"),
 		Requests: c.Int("requests"), ModelRequests: c.Int("model-requests"), ExhaustiveRequests: c.Int("exhaustive-requests"),
 		WorkScale: c.Float64("work-scale"), Out: c.String("out"), Command: "fusionize " + strings.Join(os.Args[1:], " "),
-		Progress: c.App.Writer, RenderOnly: c.Bool("render"), Note: c.String("note"),
+		Progress: c.App.Writer, RenderOnly: c.Bool("render"), Note: c.String("note"), WarmUp: c.Duration("warm-up"),
+	}
+	if o.WarmUp == 0 {
+		o.WarmUp = -1 // none; the package's zero means its default
 	}
 	if c.Bool("reduced") {
 		o.Requests = cmp.Or(o.Requests, 200)

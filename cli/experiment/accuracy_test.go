@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"text/tabwriter"
+	"time"
 
 	"github.com/fusionize/fusionize/cli/experiment"
 	plambda "github.com/fusionize/fusionize/platform/lambda"
@@ -63,7 +64,7 @@ func TestModelAccuracyLive(t *testing.T) {
 		t.Skip("live run of about two minutes")
 	}
 	opts := experiment.Options{Apps: []string{"iot", "tree"}, Profiles: []string{experiment.ProfileNone},
-		Arms: []string{experiment.Model}, ModelRequests: 60, Out: t.TempDir(), Reduced: true, WorkScale: 0.2,
+		Arms: []string{experiment.Model}, ModelRequests: 60, WarmUp: 5 * time.Second, Out: t.TempDir(), Reduced: true, WorkScale: 0.2,
 		Command: "go test", Lab: experiment.LocalLab{WorkScale: 0.2, Bundle: sampleBundle}}
 	res, err := experiment.Run(context.Background(), opts)
 	if err != nil {

@@ -34,6 +34,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fusionize/fusionize/activities"
 	"github.com/fusionize/fusionize/cli/loadgen"
 	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/fusion/plan"
@@ -85,6 +86,9 @@ type Options struct {
 	Command string
 	// Note is printed under the tables' heading (what a reader must know about this run).
 	Note string
+	// WarmUp is how long, at the app's arrival rate, a platform that has just started gets
+	// load that nothing records before its first arm (default 20 s; negative for none).
+	WarmUp time.Duration
 	// RenderOnly rewrites the tables and plots from results.json and measures nothing.
 	RenderOnly bool
 	Lab        Lab
@@ -135,6 +139,7 @@ func (o Options) withDefaults() (Options, error) {
 	o.ExhaustiveRequests = cmp.Or(o.ExhaustiveRequests, 200)
 	o.ExhaustiveMemoryMB = cmp.Or(o.ExhaustiveMemoryMB, 1024)
 	o.DefaultMemoryMB = cmp.Or(o.DefaultMemoryMB, plan.DefaultMemoryMB)
+	o.WarmUp = cmp.Or(o.WarmUp, 20*time.Second)
 	if o.State == "" {
 		// A dot directory: the go tool skips it, so ./... does not walk into the
 		// platform's files when the results are inside a module.
@@ -219,6 +224,7 @@ type runner struct {
 	res      *Results
 	progress *progress
 	todo     map[[2]string][]string
+	warm     *activities.Deployment // the warm-up's, live until the next arm's first setup is
 }
 
 // arms lists the arms of app with profile not in the results yet.
@@ -247,6 +253,9 @@ func (e *runner) appProfile(ctx context.Context, app, profile string, g fusion.G
 	}
 	defer site.Close()
 	e.res.Meta.Platform = site.Platform
+	if err := e.warmUp(ctx, site, g, app, profile); err != nil {
+		return fmt.Errorf("%s, latency profile %s: warm up the platform: %w", app, profile, err)
+	}
 	for _, arm := range todo {
 		rec, err := e.arm(ctx, site, g, app, arm, profile)
 		if err != nil {
@@ -261,12 +270,40 @@ func (e *runner) appProfile(ctx context.Context, app, profile string, g fusion.G
 	return nil
 }
 
+// warmUpMemoryMB is the memory of the setup that warms a platform up: all remote at a size
+// that is no arm's start, so that the first arm does not find its instances warm.
+const warmUpMemoryMB = 256
+
+// warmUp sends Options.WarmUp of load to the app all remote at warmUpMemoryMB on a platform
+// that has just started, and records nothing of it. The first arm would otherwise also
+// measure the start of the platform and of this process (page cache, first instances of
+// the bundle, the load generator's first connections): IoT all remote measured 10.5 ms as
+// the first arm of a run and 6 to 7 ms later in the same run.
+func (e *runner) warmUp(ctx context.Context, site Site, g fusion.Graph, app, profile string) error {
+	env := &live{ctx: ctx, app: app, entry: site.Entry, dep: site.Deployer, target: site.Target, rate: e.opts.rate(app), settle: 5 * time.Second}
+	s := fusion.AllRemote(g, warmUpMemoryMB)
+	if e.opts.WarmUp < 0 {
+		return nil
+	}
+	n := max(1, int(e.opts.WarmUp.Seconds()*env.rate))
+	if e.opts.Progress != nil {
+		fmt.Fprintf(e.opts.Progress, "[%s] %s/%s warming the platform up: %d requests to %s, not recorded\n",
+			time.Since(e.progress.start).Round(time.Second), app, profile, n, s)
+	}
+	if _, err := env.run(s, n); err != nil {
+		return err
+	}
+	e.warm = env.current // the first arm retires it once its own setup is live
+	return nil
+}
+
 // arm runs one arm and makes its record.
 func (e *runner) arm(ctx context.Context, site Site, g fusion.Graph, app, arm, profile string) (Record, error) {
 	o := e.opts
 	env := &live{ctx: ctx, app: app, entry: site.Entry, dep: site.Deployer, target: site.Target, rate: o.rate(app),
 		dir: filepath.Join(o.State, fmt.Sprintf("%s-%s-%s", app, profile, arm)), settle: 30 * time.Second}
 	env.onMeas = func(m Measurement, replayed bool) { e.progress.measured(app, profile, arm, m, replayed) }
+	env.current, e.warm = e.warm, nil
 	rec := Record{App: app, Arm: arm, Profile: profile, Platform: site.Platform, Rate: env.rate, WorkScale: o.WorkScale, Reduced: o.Reduced,
 		DefaultMemoryMB: o.DefaultMemoryMB, Started: time.Now().UTC()}
 	var (

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/fusionize/fusionize/activities"
 	"github.com/fusionize/fusionize/cli/experiment"
@@ -69,11 +70,11 @@ func TestShortExperiment(t *testing.T) {
 	opts := experiment.Options{Apps: []string{"iot"}, Profiles: []string{experiment.ProfileNone},
 		Arms:     []string{experiment.AllRemote, experiment.AllLocal, experiment.FusionizePP, experiment.Model},
 		Rate:     map[string]float64{"iot": 40},
-		Requests: 24, ModelRequests: 24, Out: out, Reduced: true, WorkScale: 0.05, Command: "go test", Lab: lab, Progress: &log}
+		Requests: 24, ModelRequests: 24, WarmUp: time.Second, Out: out, Reduced: true, WorkScale: 0.05, Command: "go test", Lab: lab, Progress: &log}
 
-	// Interrupted after the fifth deployment (inside the heuristic's run).
+	// Interrupted after the sixth deployment (the warm-up and five setups: inside the heuristic's run).
 	ctx, cancel := context.WithCancel(context.Background())
-	lab.cancel, lab.cancelAfter = cancel, 5
+	lab.cancel, lab.cancelAfter = cancel, 6
 	opts.Lab = lab
 	if _, err := experiment.Run(ctx, opts); err == nil {
 		t.Fatal("an interrupted run reported success")
@@ -90,6 +91,19 @@ func TestShortExperiment(t *testing.T) {
 		t.Errorf("%d measurements replayed on resume, want the ones taken before the interruption (>= 2)", n)
 	}
 	checkRecords(t, res)
+	// The platform, just started, is warmed up once before the first arm, and nothing of
+	// that enters the results.
+	if n := strings.Count(log.String(), "warming the platform up"); n != 1 {
+		t.Errorf("warm-ups on resume: %d, want 1 (the platform has just started)", n)
+	}
+	warm := fusion.AllRemote(mustGraph(t), 256).String()
+	for _, rec := range res.Records {
+		for _, s := range rec.Setups {
+			if s.Setup == warm {
+				t.Errorf("%s recorded the warm-up's setup %s", rec.Arm, warm)
+			}
+		}
+	}
 	pp, _ := res.Record("iot", experiment.FusionizePP, experiment.ProfileNone)
 	if total := int64(len(pp.Setups)) + 2 + int64(countKind(res, "canary")+countKind(res, string(plan.Baseline))); lab.deploys.Load()-first > total {
 		t.Errorf("resume deployed %d setups, more than the run's %d", lab.deploys.Load()-first, total)
