@@ -462,6 +462,9 @@ type PlanInput struct {
 	Prices      *fusion.Prices  `json:"prices,omitempty"`
 	// MaxCandidates bounds the candidates returned (default 3) to keep histories small.
 	MaxCandidates int `json:"maxCandidates,omitempty"`
+	// WindowRequests is the number of requests a canary's candidate is expected to see
+	// (plan.Input.WindowRequests).
+	WindowRequests int `json:"windowRequests,omitempty"`
 }
 
 // Plan builds the profile from the digests (and the windows' traces) and asks the named
@@ -506,7 +509,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (plan.Plan, error) 
 	}
 	prof := fusion.ProfileOf(in.Graph, fusion.ProfileOptions{Prices: prices, MaxSamples: 500}, digests...)
 	p, err := pl.Plan(plan.Input{Graph: in.Graph, Current: cur, Profile: prof, MemorySizes: in.MemorySizes,
-		Prices: prices, Policy: pol, History: in.History, Seed: in.Seed})
+		Prices: prices, Policy: pol, History: in.History, Seed: in.Seed, WindowRequests: in.WindowRequests})
 	if err != nil {
 		return plan.Plan{}, permanent(ErrPlanner, "plan %s with %s: %v", in.App, name, err)
 	}

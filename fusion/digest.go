@@ -73,12 +73,16 @@ type SetupDigest struct {
 
 // GroupDigest is what the invocations of one function (group) of a setup showed.
 type GroupDigest struct {
-	Root        string  `json:"root"`
-	MemoryMB    int     `json:"memoryMB"`
-	Invocations int     `json:"invocations"`
-	ColdStarts  int     `json:"coldStarts,omitempty"`
-	BilledMS    Values  `json:"billedMS,omitzero"`
-	Cost        float64 `json:"cost"`
+	Root     string `json:"root"`
+	MemoryMB int    `json:"memoryMB"`
+	// Tasks are the tasks its invocations ran, sorted: the group's tasks as far as seen.
+	Tasks       []string `json:"tasks,omitempty"`
+	Invocations int      `json:"invocations"`
+	ColdStarts  int      `json:"coldStarts,omitempty"`
+	BilledMS    Values   `json:"billedMS,omitzero"`
+	// Init holds the Init Duration of the group's cold starts.
+	Init Values  `json:"init,omitzero"`
+	Cost float64 `json:"cost"`
 }
 
 // IsZero reports whether the digest saw nothing.
@@ -120,7 +124,7 @@ func (d *Digest) addTraces(a *traceAcc) {
 		sd := SetupDigest{ID: id, Latency: ValuesOf(sa.lat), Warm: ValuesOf(sa.warm), Cost: ValuesOf(sa.cost), Cold: sa.cold, Failed: sa.failed, Samples: sa.samples}
 		for _, r := range slices.Sorted(maps.Keys(sa.groups)) {
 			ga := sa.groups[r]
-			sd.Groups = append(sd.Groups, GroupDigest{Root: r, MemoryMB: ga.mem, Invocations: ga.n, ColdStarts: ga.cold, BilledMS: ValuesOf(ga.billed), Cost: ga.cost})
+			sd.Groups = append(sd.Groups, GroupDigest{Root: r, MemoryMB: ga.mem, Tasks: slices.Sorted(maps.Keys(ga.tasks)), Invocations: ga.n, ColdStarts: ga.cold, BilledMS: ValuesOf(ga.billed), Init: ValuesOf(ga.inits), Cost: ga.cost})
 		}
 		d.Setups = append(d.Setups, sd)
 	}
@@ -183,8 +187,8 @@ func mergeSetup(a, b SetupDigest) SetupDigest {
 	out.Samples = append(slices.Clone(a.Samples), b.Samples...)
 	slices.SortStableFunc(out.Samples, func(x, y RequestSample) int { return strings.Compare(x.Trace, y.Trace) })
 	out.Groups = mergeSorted(a.Groups, b.Groups, func(g GroupDigest) string { return g.Root }, func(x, y GroupDigest) GroupDigest {
-		return GroupDigest{Root: x.Root, MemoryMB: x.MemoryMB, Invocations: x.Invocations + y.Invocations,
-			ColdStarts: x.ColdStarts + y.ColdStarts, BilledMS: x.BilledMS.Merge(y.BilledMS), Cost: x.Cost + y.Cost}
+		return GroupDigest{Root: x.Root, MemoryMB: x.MemoryMB, Tasks: union(x.Tasks, y.Tasks), Invocations: x.Invocations + y.Invocations,
+			ColdStarts: x.ColdStarts + y.ColdStarts, BilledMS: x.BilledMS.Merge(y.BilledMS), Init: x.Init.Merge(y.Init), Cost: x.Cost + y.Cost}
 	})
 	return out
 }
@@ -241,6 +245,7 @@ func (d Digest) Thin(keep, requests int) Digest {
 		s.Groups = slices.Clone(s.Groups)
 		for j := range s.Groups {
 			s.Groups[j].BilledMS = s.Groups[j].BilledMS.Thin(keep)
+			s.Groups[j].Init = s.Groups[j].Init.Thin(keep)
 		}
 		out.Setups[i] = s
 	}
@@ -272,8 +277,8 @@ func ProfileOf(g Graph, opts ProfileOptions, digests ...Digest) Profile {
 			st.Samples = st.Samples[:keep]
 		}
 		for _, g := range s.Groups {
-			st.Groups = append(st.Groups, GroupStat{Root: g.Root, MemoryMB: g.MemoryMB, Invocations: g.Invocations, ColdStarts: g.ColdStarts,
-				BilledMS: g.BilledMS.Summary(keep), MeanCost: g.Cost / float64(g.Invocations)})
+			st.Groups = append(st.Groups, GroupStat{Root: g.Root, MemoryMB: g.MemoryMB, Tasks: g.Tasks, Invocations: g.Invocations, ColdStarts: g.ColdStarts,
+				BilledMS: g.BilledMS.Summary(keep), Init: g.Init.Summary(keep), MeanCost: g.Cost / float64(g.Invocations)})
 		}
 		p.Setups = append(p.Setups, st)
 	}
@@ -396,4 +401,12 @@ func (v Values) Summary(keep int) Summary {
 	s := Summarize(v.V, keep)
 	s.Count, s.Mean = v.N, v.Sum/float64(v.N)
 	return s
+}
+
+// union returns the sorted union of two sorted lists.
+func union(a, b []string) []string {
+	if len(b) == 0 {
+		return a
+	}
+	return slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(a), b...))))
 }

@@ -132,11 +132,15 @@ type RequestSample struct {
 
 // GroupStat is one function (group) of an observed setup.
 type GroupStat struct {
-	Root        string  `json:"root"`
-	MemoryMB    int     `json:"memoryMB"`
-	Invocations int     `json:"invocations"`
-	ColdStarts  int     `json:"coldStarts"`
-	BilledMS    Summary `json:"billedMS"`
+	Root     string `json:"root"`
+	MemoryMB int    `json:"memoryMB"`
+	// Tasks are the tasks its invocations ran, sorted.
+	Tasks       []string `json:"tasks,omitempty"`
+	Invocations int      `json:"invocations"`
+	ColdStarts  int      `json:"coldStarts"`
+	BilledMS    Summary  `json:"billedMS"`
+	// Init is the Init Duration of the group's cold starts.
+	Init Summary `json:"init"`
 	// MeanCost is the mean cost of one invocation, fee included.
 	MeanCost float64 `json:"meanCost"`
 }
@@ -534,12 +538,18 @@ func (a *traceAcc) invocation(tr []TraceRecord, r *TraceRecord, need map[[2]stri
 	}
 	ga := sa.groups[r.Root]
 	if ga == nil {
-		ga = &groupAcc{mem: mem}
+		ga = &groupAcc{mem: mem, tasks: map[string]bool{}}
 		sa.groups[r.Root] = ga
 	}
 	ga.n++
+	for _, t := range r.Tasks {
+		ga.tasks[t.Task] = true
+	}
 	if r.Cold {
 		ga.cold++
+		if hasRep && rep.InitDurationMS > 0 {
+			ga.inits = append(ga.inits, rep.InitDurationMS)
+		}
 	}
 	ga.billed = append(ga.billed, float64(billed))
 	ga.cost += c
@@ -559,9 +569,10 @@ func (a *traceAcc) invocation(tr []TraceRecord, r *TraceRecord, need map[[2]stri
 }
 
 type groupAcc struct {
-	mem, n, cold int
-	billed       []float64
-	cost         float64
+	mem, n, cold  int
+	billed, inits []float64
+	tasks         map[string]bool
+	cost          float64
 }
 
 // runOf returns the index of the task run that made call c: a run of the caller task whose

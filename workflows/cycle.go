@@ -395,7 +395,8 @@ func (c *cycle) plan(cur activities.Deployment) (plan.Plan, error) {
 		in := activities.PlanInput{App: c.in.App, Graph: c.in.Graph, Current: cur.Setup,
 			Digests: append(last(c.input.Digests, MaxWindows), c.digests...),
 			Windows: append(last(c.input.Windows, MaxWindows), c.windows...), Policy: c.in.Policy, Planner: c.in.Planner,
-			History: append(last(c.input.History, MaxTrials), c.trials...), MemorySizes: c.in.MemorySizes, Seed: c.input.Seed + uint64(round), Prices: c.in.Prices}
+			History: append(last(c.input.History, MaxTrials), c.trials...), MemorySizes: c.in.MemorySizes, Seed: c.input.Seed + uint64(round), Prices: c.in.Prices,
+			WindowRequests: canaryRequests(c.in.Canary)}
 		p, err := exec(c, planActivity, planOptions, in)
 		if err != nil {
 			return p, err

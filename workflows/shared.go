@@ -184,6 +184,14 @@ func (p CanaryPolicy) WithDefaults() CanaryPolicy {
 	return p
 }
 
+// canaryRequests is the number of requests a candidate is expected to see in its canary:
+// each step waits for MinSamples warm requests of each arm. A planner spreads a new
+// function's cold starts over them.
+func canaryRequests(p CanaryPolicy) int {
+	p = p.WithDefaults()
+	return p.MinSamples * len(p.Weights)
+}
+
 // Validate reports every problem of the (defaulted) policy.
 func (p CanaryPolicy) Validate() error {
 	var errs []error

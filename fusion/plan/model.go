@@ -143,6 +143,9 @@ func (p *Model) Plan(in Input) (Plan, error) {
 		return out, nil
 	}
 	m := newModel(in.Profile, in.Graph, in.Prices)
+	if in.WindowRequests > 0 {
+		m.cold.window = float64(in.WindowRequests)
+	}
 	learned := m.calibrate(in, opts.SearchRequests)
 	reqs, ungrounded, err := p.measurements(in, m, opts)
 	if err != nil {

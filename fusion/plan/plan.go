@@ -60,6 +60,9 @@ type Input struct {
 	History []Trial `json:"history,omitempty"`
 	// Seed makes the planner's random draws reproducible.
 	Seed uint64 `json:"seed"`
+	// WindowRequests is the number of requests a canary of a candidate is expected to see,
+	// over which its new functions' cold starts spread (DefaultWindowRequests when 0).
+	WindowRequests int `json:"windowRequests,omitempty"`
 }
 
 // TrialKind says why a setup ran.

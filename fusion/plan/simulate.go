@@ -22,6 +22,9 @@ type SimOptions struct {
 	Replicates int           `json:"replicates,omitempty"`
 	Prices     fusion.Prices `json:"prices"`
 	Seed       uint64        `json:"seed"`
+	// WindowRequests is the number of requests the prediction is for, over which a newly
+	// deployed function's cold starts spread (DefaultWindowRequests when 0).
+	WindowRequests int `json:"windowRequests,omitempty"`
 }
 
 // Simulate predicts the latency and cost per request of setup s of graph g from the profile,
@@ -34,8 +37,9 @@ type SimOptions struct {
 //     from the medians of at least two sizes (cap 1769 MB, or 3538 MB when the observations
 //     show the task using two vCPUs); calls are made midway through the task's own time;
 //   - sync calls add up in sequence, or take the longest when the task made them in
-//     parallel; a remote sync call adds the remote overhead and, with the profile's cold-start
-//     rate, an init duration; a remote async call costs the caller its dispatch time and
+//     parallel; a remote sync call adds the remote overhead and, on a cold start, the
+//     callee's init duration (cold starts and init per function, over the window of
+//     WindowRequests: see coldModel); a remote async call costs the caller its dispatch time and
 //     costs one more invocation; calls per run follow each edge's multiplicity;
 //   - an inline async call runs concurrently and must finish before the handler returns, so
 //     it extends the invocation (and the response, when in the entry's group);
@@ -57,6 +61,9 @@ func Simulate(p fusion.Profile, g fusion.Graph, s fusion.Setup, opts SimOptions)
 		return Prediction{}, fmt.Errorf("simulate setup %s: %w", s, err)
 	}
 	m := newModel(p, g, opts.Prices.WithDefaults())
+	if opts.WindowRequests > 0 {
+		m.cold.window = float64(opts.WindowRequests)
+	}
 	if opts.Requests <= 0 {
 		opts.Requests = 2000
 	}
@@ -76,7 +83,7 @@ type model struct {
 	parallel []bool
 	// samples of overheads (ms), with fallbacks when never observed
 	remoteSync, remoteAsync, localAsync, init []float64
-	coldRate                                  float64
+	cold                                      *coldModel
 	// period is the CPU quota period (ms) learned from the profile (learnPeriod), 0 when
 	// the traces carry no CPU times: the CPU is then a fluid share.
 	period float64
@@ -188,7 +195,7 @@ func newModel(p fusion.Profile, g fusion.Graph, prices fusion.Prices) *model {
 	m.remoteAsync = fallback(p.RemoteAsync, 15)
 	m.localAsync = fallback(p.LocalAsync, 0.05)
 	m.init = fallback(p.Init, 150)
-	m.coldRate = p.ColdStartRate
+	m.cold = learnCold(p, m.init, DefaultWindowRequests)
 	return m
 }
 
@@ -387,6 +394,10 @@ type rgroup struct {
 	pools []*pool // by task, for the tasks it has
 	// corr scales the group's invocations: what canaries taught the model (model.corr).
 	corr float64
+	// starts are the function's instances in a window (0: never observed, estimated from
+	// its busy time), inits its init durations (coldModel).
+	starts float64
+	inits  []float64
 }
 
 func (m *model) resolve(s fusion.Setup) *resolved {
@@ -404,6 +415,7 @@ func (m *model) resolve(s fusion.Setup) *resolved {
 			rg.has[ti] = true
 			rg.pools[ti] = m.tasks[ti].poolAt(gr.MemoryMB)
 		}
+		rg.starts, rg.inits = m.cold.forGroup(gr.Tasks(), gr.MemoryMB)
 		r.groups = append(r.groups, rg)
 		r.rootGroup[rg.root] = gi
 	}
@@ -423,6 +435,13 @@ type run struct {
 	depth int
 	// billed collects each group's billed durations when not nil (calibration).
 	billed [][]float64
+	// reqs counts the requests begun; pos is the request's place in the window (0 to the
+	// window's requests); seen[g] is the last request that invoked group g, and busy[g] its
+	// invocations' time so far (coldStart).
+	reqs int
+	pos  float64
+	seen []int
+	busy []float64
 }
 
 func (u *run) draw(xs []float64) float64 { return xs[u.rng.IntN(len(xs))] }
@@ -466,8 +485,8 @@ type invState struct {
 // invoke simulates an invocation of group gi; sync says whether it is on the response path.
 func (u *run) invoke(gi int, sync bool) (dur, init float64) {
 	g := &u.r.groups[gi]
-	if u.rng.Float64() < u.m.coldRate {
-		init = u.draw(u.m.init)
+	if u.coldStart(gi) {
+		init = u.draw(g.inits)
 		if sync {
 			u.cold = true
 		}
@@ -479,12 +498,36 @@ func (u *run) invoke(gi int, sync bool) (dur, init float64) {
 		floor = max(floor, inv.asyncFrom+u.m.quotaTime(inv.asyncCPU, g.mem))
 	}
 	dur = max(end, inv.pending, floor) * g.corr
+	if u.busy != nil {
+		u.busy[gi] += dur
+	}
 	b := u.m.prices.BilledMS(dur + init)
 	u.cost += u.m.prices.Invocation(b, g.mem)
 	if u.billed != nil {
 		u.billed[gi] = append(u.billed[gi], float64(b))
 	}
 	return dur, init
+}
+
+// coldStart says whether this invocation of group gi is a cold start (coldModel): the
+// request's first invocation of a function is when the request is among the window's first
+// as many requests as the function needs instances. A window's cold starts come at its
+// start, where every function starts its instances: the same requests are cold in
+// several functions, not each in other requests.
+func (u *run) coldStart(gi int) bool {
+	c := u.m.cold
+	if !c.perFunction {
+		return u.rng.Float64() < c.rate
+	}
+	if u.seen[gi] == u.reqs {
+		return false
+	}
+	u.seen[gi] = u.reqs
+	k := u.r.groups[gi].starts
+	if k == 0 {
+		k = 1 + c.beta*u.busy[gi]/float64(max(u.reqs-1, 1))
+	}
+	return u.pos < k
 }
 
 // quotaTime is the wall time cpu ms of CPU work take under the CPU share of memMB: the CFS
@@ -573,7 +616,10 @@ type outcome struct {
 func (u *run) requests(n int) outcome {
 	lat := make([]float64, n)
 	cost, cold := 0.0, 0
+	u.seen, u.busy = make([]int, len(u.r.groups)), make([]float64, len(u.r.groups))
 	for i := range n {
+		u.reqs++
+		u.pos = u.rng.Float64() * u.m.cold.window
 		u.cost, u.cold = 0, false
 		d, init := u.invoke(u.r.entry, true)
 		if init > 0 {
