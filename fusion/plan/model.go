@@ -583,10 +583,15 @@ func keepsLosing(history []Trial, opts ModelOptions) string {
 // group's observed median billed duration is compared with the model's prediction of the
 // same setup, and a group observed off by more than 15 % gets its invocations scaled by
 // the ratio (at most 5×, at least 0.5×) wherever the same group (tasks and memory) appears
-// again. So a candidate whose prediction failed is not followed by one predicted from the
+// again, and the same tasks at a memory size not observed by the ratios at the nearest sizes
+// observed (corrAt). So a candidate whose prediction failed is not followed by one predicted from the
 // same wrong assumption about a group it shares. It returns what it learned, in words.
 func (m *model) calibrate(in Input, n int) []string {
-	m.corr = map[string]float64{}
+	// Every setup is predicted as the model stands before calibration; what it learns
+	// applies from the next prediction on.
+	m.corr, m.anchors = nil, nil
+	corr, anchors := map[string]float64{}, map[string][]anchor{}
+	defer func() { m.corr, m.anchors = corr, anchors }()
 	var notes []string
 	seen := map[string]bool{}
 	for _, t := range in.History {
@@ -610,15 +615,62 @@ func (m *model) calibrate(in Input, n int) []string {
 			}
 			ratio := obs.BilledMS.Median / pred
 			key := groupKey(g)
-			if _, done := m.corr[key]; done || (ratio > 0.85 && ratio < 1.15) {
+			if _, done := corr[key]; done {
 				continue
 			}
-			m.corr[key] = math.Min(5, math.Max(0.5, ratio))
-			notes = append(notes, fmt.Sprintf("%s billed %.0f ms against %.0f ms predicted (×%.2f)", key, obs.BilledMS.Median, pred, m.corr[key]))
+			if ratio > 0.85 && ratio < 1.15 {
+				ratio = 1 // right enough: an anchor for the same tasks at other sizes
+			}
+			ratio = math.Min(5, math.Max(0.5, ratio))
+			tasks := strings.Join(g.Tasks(), "+")
+			anchors[tasks] = append(anchors[tasks], anchor{g.MemoryMB, ratio})
+			if ratio == 1 {
+				corr[key] = 1
+				continue
+			}
+			corr[key] = ratio
+			notes = append(notes, fmt.Sprintf("%s billed %.0f ms against %.0f ms predicted (×%.2f)", key, obs.BilledMS.Median, pred, ratio))
 		}
 	}
 	slices.Sort(notes)
 	return notes
+}
+
+// anchor is what calibrate learned of a group's tasks at one memory size.
+type anchor struct {
+	memMB int
+	ratio float64
+}
+
+// corrAt is the scale calibrate learned for group gr: its own when it ran, else that of the
+// same tasks at the memory sizes that ran nearest to its own (interpolated in log memory
+// between the two around it): an error a group's tasks showed does not vanish at a size
+// not yet tried.
+func (m *model) corrAt(gr fusion.Group) float64 {
+	if c, ok := m.corr[groupKey(gr)]; ok {
+		return c
+	}
+	as := m.anchors[strings.Join(gr.Tasks(), "+")]
+	if len(as) == 0 {
+		return 1
+	}
+	lo, hi := -1, -1
+	for i, a := range as {
+		if a.memMB <= gr.MemoryMB && (lo < 0 || a.memMB > as[lo].memMB) {
+			lo = i
+		}
+		if a.memMB >= gr.MemoryMB && (hi < 0 || a.memMB < as[hi].memMB) {
+			hi = i
+		}
+	}
+	switch {
+	case lo < 0:
+		return as[hi].ratio
+	case hi < 0 || as[lo].memMB == as[hi].memMB:
+		return as[lo].ratio
+	}
+	f := math.Log(float64(gr.MemoryMB)/float64(as[lo].memMB)) / math.Log(float64(as[hi].memMB)/float64(as[lo].memMB))
+	return as[lo].ratio + f*(as[hi].ratio-as[lo].ratio)
 }
 
 func groupStat(st fusion.SetupStat, root string) (fusion.GroupStat, bool) {

@@ -89,7 +89,8 @@ type model struct {
 	period float64
 	// corr, by groupKey, scales the invocations of a group that ran and was observed off
 	// the model's prediction (calibrate).
-	corr map[string]float64
+	corr    map[string]float64
+	anchors map[string][]anchor // by the group's tasks, for sizes not observed (corrAt)
 }
 
 type edgeModel struct {
@@ -407,9 +408,7 @@ func (m *model) resolve(s fusion.Setup) *resolved {
 	}
 	for gi, gr := range s.Groups {
 		rg := rgroup{root: m.index[gr.Root], mem: gr.MemoryMB, has: make([]bool, len(m.tasks)), pools: make([]*pool, len(m.tasks)), corr: 1}
-		if c, ok := m.corr[groupKey(gr)]; ok {
-			rg.corr = c
-		}
+		rg.corr = m.corrAt(gr)
 		for _, t := range gr.Tasks() {
 			ti := m.index[t]
 			rg.has[ti] = true
