@@ -57,6 +57,9 @@ type EdgeCount struct {
 	Calls int `json:"calls"`
 	// AfterSync of the Calls were async calls made after the caller's sync calls returned.
 	AfterSync int `json:"afterSync,omitempty"`
+	// Remote holds, of the remote calls along the edge, an async call's dispatch time or a
+	// sync call's overhead to a warm callee (EdgeStat.Remote).
+	Remote Values `json:"remote,omitzero"`
 }
 
 // SetupDigest is what the requests of one setup showed.
@@ -110,7 +113,7 @@ func (d *Digest) addRuns(a *runAcc) {
 		d.Tasks = append(d.Tasks, td)
 	}
 	for e, n := range a.calls {
-		d.Calls = append(d.Calls, EdgeCount{Edge: e, Calls: n, AfterSync: a.afterSync[e]})
+		d.Calls = append(d.Calls, EdgeCount{Edge: e, Calls: n, AfterSync: a.afterSync[e], Remote: ValuesOf(a.dispatch[e])})
 	}
 	slices.SortFunc(d.Calls, func(a, b EdgeCount) int { return compareEdges(a.Edge, b.Edge) })
 	d.LocalAsync, d.RemoteAsync = ValuesOf(a.localAsync), ValuesOf(a.remoteAsync)
@@ -119,6 +122,11 @@ func (d *Digest) addRuns(a *runAcc) {
 func (d *Digest) addTraces(a *traceAcc) {
 	d.Invocations, d.ColdStarts, d.Incomplete = a.invocations, a.coldStarts, a.incomplete
 	d.RemoteSync, d.Init = ValuesOf(a.overhead), ValuesOf(a.inits)
+	for i, c := range d.Calls {
+		if ov := a.overheadBy[c.Edge]; len(ov) > 0 {
+			d.Calls[i].Remote = ValuesOf(ov)
+		}
+	}
 	for _, id := range slices.Sorted(slices.Values(a.setupIDs)) {
 		sa := a.setups[id]
 		sd := SetupDigest{ID: id, Latency: ValuesOf(sa.lat), Warm: ValuesOf(sa.warm), Cost: ValuesOf(sa.cost), Cold: sa.cold, Failed: sa.failed, Samples: sa.samples}
@@ -149,7 +157,12 @@ func (d Digest) Merge(o Digest) Digest {
 	}
 	out.Tasks = mergeSorted(d.Tasks, o.Tasks, func(t TaskDigest) string { return t.Task }, mergeTask)
 	out.Calls = mergeByKey(d.Calls, o.Calls, func(a, b EdgeCount) int { return compareEdges(a.Edge, b.Edge) },
-		func(a, b EdgeCount) EdgeCount { a.Calls += b.Calls; a.AfterSync += b.AfterSync; return a })
+		func(a, b EdgeCount) EdgeCount {
+			a.Calls += b.Calls
+			a.AfterSync += b.AfterSync
+			a.Remote = a.Remote.Merge(b.Remote)
+			return a
+		})
 	out.Setups = mergeSorted(d.Setups, o.Setups, func(s SetupDigest) string { return s.ID }, mergeSetup)
 	return out
 }
@@ -227,6 +240,10 @@ func (d Digest) Thin(keep, requests int) Digest {
 	out := d
 	out.LocalAsync, out.RemoteAsync = d.LocalAsync.Thin(keep), d.RemoteAsync.Thin(keep)
 	out.RemoteSync, out.Init = d.RemoteSync.Thin(keep), d.Init.Thin(keep)
+	out.Calls = slices.Clone(d.Calls)
+	for i := range out.Calls {
+		out.Calls[i].Remote = out.Calls[i].Remote.Thin(keep)
+	}
 	out.Tasks = make([]TaskDigest, len(d.Tasks))
 	for i, t := range d.Tasks {
 		t.Sizes = slices.Clone(t.Sizes)
@@ -307,7 +324,8 @@ func (d Digest) taskStats(g Graph, keep int) ([]TaskStat, []EdgeStat) {
 	}
 	var edges []EdgeStat
 	for _, e := range g.Edges {
-		es := EdgeStat{Caller: e.Caller, Callee: e.Callee, Mode: e.Mode, Calls: calls[e].Calls, CallerRuns: tasks[e.Caller].Runs}
+		es := EdgeStat{Caller: e.Caller, Callee: e.Callee, Mode: e.Mode, Calls: calls[e].Calls, CallerRuns: tasks[e.Caller].Runs,
+			Remote: calls[e].Remote.Summary(keep)}
 		if es.Calls > 0 {
 			es.AfterSync = float64(calls[e].AfterSync) / float64(es.Calls)
 		}

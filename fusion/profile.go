@@ -54,6 +54,10 @@ type EdgeStat struct {
 	// AfterSync is the share of the edge's async calls made after the caller's sync calls had
 	// all returned (0 for sync edges, and where the caller makes no sync call).
 	AfterSync float64 `json:"afterSync,omitempty"`
+	// Remote is, of the edge's remote calls, an async call's dispatch time (as RemoteAsync)
+	// or a sync call's overhead to a warm callee (as RemoteSync): what a call costs depends
+	// on its caller (a caller busy with CPU work dispatches slowly).
+	Remote Summary `json:"remote"`
 }
 
 // TaskStat is what is known of one task's own time.
@@ -324,11 +328,12 @@ type runAcc struct {
 	afterSync               map[Edge]int // async calls made after their task run's sync calls returned
 	multiSync, overlapSync  map[string]int
 	localAsync, remoteAsync []float64
+	dispatch                map[Edge][]float64 // remote async dispatch times by edge
 }
 
 func gatherRuns(recs []TraceRecord, reports map[string]Report) *runAcc {
 	a := &runAcc{self: map[string]map[int][]float64{}, alone: map[string]map[int][]float64{}, cpu: map[string]map[int][]float64{}, runs: map[string]int{},
-		calls: map[Edge]int{}, afterSync: map[Edge]int{}, multiSync: map[string]int{}, overlapSync: map[string]int{}}
+		calls: map[Edge]int{}, afterSync: map[Edge]int{}, dispatch: map[Edge][]float64{}, multiSync: map[string]int{}, overlapSync: map[string]int{}}
 	for _, r := range recs {
 		mem := r.MemoryMB
 		if rep, ok := reports[r.RequestID]; ok && rep.MemoryMB > 0 {
@@ -352,6 +357,8 @@ func (a *runAcc) add(r TraceRecord, mem int) {
 			d := float64(c.Duration) / usPerMS
 			if c.Remote {
 				a.remoteAsync = append(a.remoteAsync, d)
+				e := Edge{Caller: c.Caller, Callee: c.Callee, Mode: c.Mode}
+				a.dispatch[e] = append(a.dispatch[e], d)
 			} else {
 				a.localAsync = append(a.localAsync, d)
 				concurrent = true
@@ -434,6 +441,7 @@ type traceAcc struct {
 	reports                             map[string]Report
 	invocations, coldStarts, incomplete int
 	overhead, inits                     []float64
+	overheadBy                          map[Edge][]float64 // remote sync overheads by edge
 	setups                              map[string]*setupAcc
 	setupIDs                            []string
 }
@@ -446,7 +454,7 @@ type setupAcc struct {
 }
 
 func gatherTraces(recs []TraceRecord, reports map[string]Report, prices Prices) *traceAcc {
-	a := &traceAcc{prices: prices, reports: reports, setups: map[string]*setupAcc{}}
+	a := &traceAcc{prices: prices, reports: reports, setups: map[string]*setupAcc{}, overheadBy: map[Edge][]float64{}}
 	for lo := 0; lo < len(recs); {
 		hi := lo + 1
 		for hi < len(recs) && recs[hi].Trace == recs[lo].Trace {
@@ -562,7 +570,10 @@ func (a *traceAcc) invocation(tr []TraceRecord, r *TraceRecord, need map[[2]stri
 			continue
 		}
 		if callee := findCallee(tr, call); callee != nil && !callee.Cold {
-			a.overhead = append(a.overhead, float64(call.Duration-callee.Duration)/usPerMS)
+			ov := float64(call.Duration-callee.Duration) / usPerMS
+			a.overhead = append(a.overhead, ov)
+			e := Edge{Caller: call.Caller, Callee: call.Callee, Mode: call.Mode}
+			a.overheadBy[e] = append(a.overheadBy[e], ov)
 		}
 	}
 	return c

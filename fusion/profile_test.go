@@ -176,3 +176,50 @@ func TestProfileAlone(t *testing.T) {
 		t.Errorf("B ran beside A only, alone %d runs", b.Sizes[0].Alone.Count)
 	}
 }
+
+// Each edge keeps what its remote calls cost the caller: a sync call's overhead to a warm
+// callee, an async call's dispatch time. Callers differ (one busy with CPU work dispatches
+// slowly), so the model does not draw every edge from one pool.
+func TestProfileRemoteByEdge(t *testing.T) {
+	app := apps.IoT()
+	s := fusion.AllRemote(app.Graph, 256)
+	recs, reps := app.Measure(s, 200, 3)
+	// I's async call to CT takes 40 ms more to dispatch in every trace.
+	slow := map[string]bool{}
+	for i := range recs {
+		for j, c := range recs[i].Calls {
+			if c.Caller == "I" && c.Callee == "CT" && c.Remote {
+				recs[i].Calls[j].Duration += 40000
+				slow[recs[i].Trace] = true
+			}
+		}
+	}
+	p := fusion.BuildProfile(app.Graph, recs, reps)
+	ct, _ := p.Edge("I", "CT")
+	cs, _ := p.Edge("I", "CS")
+	if ct.Remote.Count != len(slow) {
+		t.Errorf("I→CT remote samples %d, want one per call (%d)", ct.Remote.Count, len(slow))
+	}
+	if ct.Remote.Median < 45 || cs.Remote.Median > 35 {
+		t.Errorf("dispatch medians: I→CT %.1f ms, I→CS %.1f ms; want I→CT's own 40 ms more, I→CS's without it", ct.Remote.Median, cs.Remote.Median)
+	}
+	sync, _ := p.Edge("I", "CW")
+	if sync.Remote.Count == 0 || sync.Remote.Median < 15 || sync.Remote.Median > 45 {
+		t.Errorf("I→CW sync overhead: %d samples, median %.1f ms; want its own overheads (the simulator's 25 ms, more at 256 MB)", sync.Remote.Count, sync.Remote.Median)
+	}
+	// Halves merge into the whole.
+	half := len(recs) / 2
+	for half < len(recs) && recs[half].Trace == recs[half-1].Trace {
+		half++
+	}
+	opts := fusion.ProfileOptions{}
+	a, b := fusion.NewProfileBuilder(app.Graph, opts), fusion.NewProfileBuilder(app.Graph, opts)
+	a.AddRecords(recs[:half]...)
+	b.AddRecords(recs[half:]...)
+	a.AddReports(reps...)
+	b.AddReports(reps...)
+	merged := fusion.ProfileOf(app.Graph, opts, a.Digest(), b.Digest())
+	if m, _ := merged.Edge("I", "CT"); m.Remote.Count != ct.Remote.Count {
+		t.Errorf("merged digests: I→CT %d remote samples, want %d", m.Remote.Count, ct.Remote.Count)
+	}
+}

@@ -78,3 +78,37 @@ func TestInitPerFunction(t *testing.T) {
 		t.Errorf("instances of the fused function: %v, want at least 1", k)
 	}
 }
+
+// A remote call costs what its own edge's calls cost: I's async calls to CT that dispatch
+// 40 ms slower lengthen I's invocation (IoT's response) by about that while the call is
+// remote, and not once CT is inlined.
+func TestRemoteCostByEdge(t *testing.T) {
+	app := apps.IoT()
+	remote := fusion.AllRemote(app.Graph, 256)
+	recs, reps := app.Measure(remote, 300, 3)
+	base := fusion.BuildProfile(app.Graph, recs, reps)
+	for i := range recs {
+		for j, c := range recs[i].Calls {
+			if c.Caller == "I" && c.Callee == "CT" && c.Remote {
+				recs[i].Calls[j].Duration += 40000
+				recs[i].Duration += 40000
+			}
+		}
+	}
+	slow := fusion.BuildProfile(app.Graph, recs, reps)
+	predict := func(p fusion.Profile, s fusion.Setup) float64 {
+		pr, err := Simulate(p, app.Graph, s, SimOptions{Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pr.MedianMS
+	}
+	d := predict(slow, remote) - predict(base, remote)
+	if d < 30 || d > 50 {
+		t.Errorf("all remote: I→CT dispatching 40 ms slower moves the predicted median by %.1f ms, want about 40", d)
+	}
+	inlined := fusion.MustParseSetup("AS@256,CA@256,CS@256,CSA@256,CSL@256,CW@256,DJ@256,I+CT@256,SE@256")
+	if d := predict(slow, inlined) - predict(base, inlined); d > 10 {
+		t.Errorf("CT inlined into I: the slow remote dispatch still moves the predicted median by %.1f ms", d)
+	}
+}

@@ -99,7 +99,15 @@ type edgeModel struct {
 	perRun float64
 	// late: an async call the traces show made after the caller's sync calls returned.
 	late bool
+	// remote is what a remote call along the edge costs the caller: an async call's
+	// dispatch time, a sync call's overhead (the edge's own samples when it has minRemote,
+	// else the app's).
+	remote []float64
 }
+
+// minRemote is the number of an edge's own remote-call samples the model draws from
+// instead of the app's.
+const minRemote = 10
 
 type taskModel struct {
 	name     string
@@ -173,6 +181,10 @@ func newModel(p fusion.Profile, g fusion.Graph, prices fusion.Prices) *model {
 		tm.fit()
 		m.tasks = append(m.tasks, tm)
 	}
+	m.remoteSync = fallback(p.RemoteSync, 25)
+	m.remoteAsync = fallback(p.RemoteAsync, 15)
+	m.localAsync = fallback(p.LocalAsync, 0.05)
+	m.init = fallback(p.Init, 150)
 	m.edges = make([][]edgeModel, len(g.Tasks))
 	for _, e := range g.Edges {
 		per := 1.0
@@ -183,7 +195,14 @@ func newModel(p fusion.Profile, g fusion.Graph, prices fusion.Prices) *model {
 		if es, ok := p.Edge(e.Caller, e.Callee); ok {
 			late = e.Mode == fusion.Async && es.AfterSync >= 0.5
 		}
-		m.edges[m.index[e.Caller]] = append(m.edges[m.index[e.Caller]], edgeModel{callee: m.index[e.Callee], mode: e.Mode, perRun: per, late: late})
+		remote := m.remoteSync
+		if e.Mode == fusion.Async {
+			remote = m.remoteAsync
+		}
+		if es, ok := p.Edge(e.Caller, e.Callee); ok && es.Remote.Count >= minRemote && len(es.Remote.Samples) > 0 {
+			remote = es.Remote.Samples
+		}
+		m.edges[m.index[e.Caller]] = append(m.edges[m.index[e.Caller]], edgeModel{callee: m.index[e.Callee], mode: e.Mode, perRun: per, late: late, remote: remote})
 	}
 	leaf := func(t *taskModel) bool { return len(m.edges[m.index[t.name]]) == 0 }
 	m.period = learnPeriod(m.tasks, leaf)
@@ -192,10 +211,6 @@ func newModel(p fusion.Profile, g fusion.Graph, prices fusion.Prices) *model {
 			tm.useQuota(m.period)
 		}
 	}
-	m.remoteSync = fallback(p.RemoteSync, 25)
-	m.remoteAsync = fallback(p.RemoteAsync, 15)
-	m.localAsync = fallback(p.LocalAsync, 0.05)
-	m.init = fallback(p.Init, 150)
 	m.cold = learnCold(p, m.init, DefaultWindowRequests)
 	return m
 }
@@ -560,7 +575,7 @@ func (u *run) task(inv *invState, ti int, start float64) float64 {
 			if inv.g.has[e.callee] {
 				d = u.task(inv, e.callee, t) - t
 			} else {
-				ov := u.draw(u.m.remoteSync)
+				ov := u.draw(e.remote)
 				cd, ci := u.invoke(u.r.rootGroup[e.callee], true)
 				d = ov + ci + cd
 			}
@@ -587,7 +602,7 @@ func (u *run) asyncCalls(inv *invState, ti int, t float64, late bool) float64 {
 		}
 		for range u.count(e.perRun) {
 			if !inv.g.has[e.callee] {
-				t += u.draw(u.m.remoteAsync)
+				t += u.draw(e.remote)
 				u.invoke(u.r.rootGroup[e.callee], false)
 				continue
 			}
