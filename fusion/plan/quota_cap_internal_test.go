@@ -1,0 +1,67 @@
+package plan
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/fusionize/fusionize/fusion"
+	"github.com/fusionize/fusionize/fusion/apps"
+)
+
+// A caller's invocation CPU time also holds the runtime's work for its calls. IoT's I owns
+// 0.25 ms of its time live and its invocations use 1.9 ms of CPU dispatching three calls;
+// taken as I's own CPU demand, I at 128 MB would be predicted to wait for the next quota
+// period on every run.
+func TestCallerDemandBoundedByOwnTime(t *testing.T) {
+	app := apps.IoT()
+	own128 := func(dispatchCPU int64) float64 {
+		b := fusion.NewProfileBuilder(app.Graph, fusion.ProfileOptions{})
+		for i, mem := range []int{256, 1024} {
+			recs, reps := app.Measure(fusion.AllRemote(app.Graph, mem), 300, uint64(i+1))
+			for j := range recs {
+				if recs[j].Root == "I" && len(recs[j].Tasks) == 1 {
+					recs[j].CPU += dispatchCPU
+				}
+			}
+			b.AddRecords(recs...)
+			b.AddReports(reps...)
+		}
+		m := newModel(b.Profile(), app.Graph, fusion.Prices{}.WithDefaults())
+		if m.period == 0 {
+			t.Fatal("no quota period learned from the simulator's traces")
+		}
+		i := m.tasks[m.index["I"]]
+		return fusion.Quantile(i.poolAt(128).ms, 0.5)
+	}
+	plain, dispatching := own128(0), own128(1600) // µs of CPU dispatching I's calls
+	t.Logf("I's own time predicted at 128 MB: %.2f ms, %.2f ms with 1.6 ms of dispatch CPU in its invocations", plain, dispatching)
+	if math.Abs(dispatching-plain) > plain*0.2+0.5 {
+		t.Errorf("I's own time at 128 MB predicted %.2f ms when its invocations also dispatch, %.2f when not: the dispatch taken for its own CPU work", dispatching, plain)
+	}
+}
+
+// A run slower than usual waited; it did not compute more. Counting a slow draw's whole
+// time as CPU work would push an invocation past its quota into the next period (live: a
+// 17 ms DJ at 256 MB, 8.5 ms of CPU, predicted as a 100 ms invocation).
+func TestSlowRunsDoNotComputeMore(t *testing.T) {
+	app := apps.IoT()
+	s := fusion.AllRemote(app.Graph, 256)
+	recs, reps := app.Measure(s, 300, 5)
+	m := newModel(fusion.BuildProfile(app.Graph, recs, reps), app.Graph, fusion.Prices{}.WithDefaults())
+	dj := m.index["DJ"]
+	r := m.resolve(s)
+	p := r.groups[r.rootGroup[dj]].pools[dj]
+	if p.work <= 0 {
+		t.Fatalf("DJ at 256 MB has no CPU work (workFrac %v)", p.workFrac)
+	}
+	slow := slices.Max(p.ms) * 10
+	p.ms = []float64{slow}
+	u := &run{m: m, r: r, rng: rand.New(rand.NewPCG(1, 1))}
+	inv := invState{g: &r.groups[r.rootGroup[dj]]}
+	u.task(&inv, dj, 0)
+	if inv.cpu > p.work*1.0001 {
+		t.Errorf("a %.0f ms run of DJ counted %.1f ms of CPU work, want at most its size's %.1f ms", slow, inv.cpu, p.work)
+	}
+}
