@@ -58,8 +58,8 @@ type EdgeCount struct {
 	// AfterSync of the Calls were async calls made after the caller's sync calls returned.
 	AfterSync int `json:"afterSync,omitempty"`
 	// Remote holds, of the remote calls along the edge, an async call's dispatch time or a
-	// sync call's overhead to a warm callee (EdgeStat.Remote).
-	Remote Values `json:"remote,omitzero"`
+	// sync call's overhead to a warm callee, by the caller's memory size (EdgeStat.Remote).
+	Remote []RemoteDigest `json:"remote,omitempty"`
 }
 
 // SetupDigest is what the requests of one setup showed.
@@ -113,7 +113,7 @@ func (d *Digest) addRuns(a *runAcc) {
 		d.Tasks = append(d.Tasks, td)
 	}
 	for e, n := range a.calls {
-		d.Calls = append(d.Calls, EdgeCount{Edge: e, Calls: n, AfterSync: a.afterSync[e], Remote: ValuesOf(a.dispatch[e])})
+		d.Calls = append(d.Calls, EdgeCount{Edge: e, Calls: n, AfterSync: a.afterSync[e], Remote: remoteDigests(a.dispatch[e])})
 	}
 	slices.SortFunc(d.Calls, func(a, b EdgeCount) int { return compareEdges(a.Edge, b.Edge) })
 	d.LocalAsync, d.RemoteAsync = ValuesOf(a.localAsync), ValuesOf(a.remoteAsync)
@@ -124,7 +124,7 @@ func (d *Digest) addTraces(a *traceAcc) {
 	d.RemoteSync, d.Init = ValuesOf(a.overhead), ValuesOf(a.inits)
 	for i, c := range d.Calls {
 		if ov := a.overheadBy[c.Edge]; len(ov) > 0 {
-			d.Calls[i].Remote = ValuesOf(ov)
+			d.Calls[i].Remote = remoteDigests(ov)
 		}
 	}
 	for _, id := range slices.Sorted(slices.Values(a.setupIDs)) {
@@ -160,7 +160,8 @@ func (d Digest) Merge(o Digest) Digest {
 		func(a, b EdgeCount) EdgeCount {
 			a.Calls += b.Calls
 			a.AfterSync += b.AfterSync
-			a.Remote = a.Remote.Merge(b.Remote)
+			a.Remote = mergeByKey(a.Remote, b.Remote, func(x, y RemoteDigest) int { return cmp.Compare(x.MemoryMB, y.MemoryMB) },
+				func(x, y RemoteDigest) RemoteDigest { return RemoteDigest{MemoryMB: x.MemoryMB, Values: x.Values.Merge(y.Values)} })
 			return a
 		})
 	out.Setups = mergeSorted(d.Setups, o.Setups, func(s SetupDigest) string { return s.ID }, mergeSetup)
@@ -242,7 +243,10 @@ func (d Digest) Thin(keep, requests int) Digest {
 	out.RemoteSync, out.Init = d.RemoteSync.Thin(keep), d.Init.Thin(keep)
 	out.Calls = slices.Clone(d.Calls)
 	for i := range out.Calls {
-		out.Calls[i].Remote = out.Calls[i].Remote.Thin(keep)
+		out.Calls[i].Remote = slices.Clone(out.Calls[i].Remote)
+		for j, r := range out.Calls[i].Remote {
+			out.Calls[i].Remote[j].Values = r.Values.Thin(keep)
+		}
 	}
 	out.Tasks = make([]TaskDigest, len(d.Tasks))
 	for i, t := range d.Tasks {
@@ -325,7 +329,7 @@ func (d Digest) taskStats(g Graph, keep int) ([]TaskStat, []EdgeStat) {
 	var edges []EdgeStat
 	for _, e := range g.Edges {
 		es := EdgeStat{Caller: e.Caller, Callee: e.Callee, Mode: e.Mode, Calls: calls[e].Calls, CallerRuns: tasks[e.Caller].Runs,
-			Remote: calls[e].Remote.Summary(keep)}
+			Remote: remoteStats(calls[e].Remote, keep)}
 		if es.Calls > 0 {
 			es.AfterSync = float64(calls[e].AfterSync) / float64(es.Calls)
 		}
@@ -427,4 +431,26 @@ func union(a, b []string) []string {
 		return a
 	}
 	return slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(a), b...))))
+}
+
+// RemoteDigest is what an edge's remote calls cost callers at one memory size.
+type RemoteDigest struct {
+	MemoryMB int    `json:"memoryMB"`
+	Values   Values `json:"values"`
+}
+
+func remoteDigests(by map[int][]float64) []RemoteDigest {
+	var out []RemoteDigest
+	for _, m := range slices.Sorted(maps.Keys(by)) {
+		out = append(out, RemoteDigest{MemoryMB: m, Values: ValuesOf(by[m])})
+	}
+	return out
+}
+
+func remoteStats(ds []RemoteDigest, keep int) []RemoteStat {
+	var out []RemoteStat
+	for _, d := range ds {
+		out = append(out, RemoteStat{MemoryMB: d.MemoryMB, Summary: d.Values.Summary(keep)})
+	}
+	return out
 }

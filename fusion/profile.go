@@ -55,9 +55,31 @@ type EdgeStat struct {
 	// all returned (0 for sync edges, and where the caller makes no sync call).
 	AfterSync float64 `json:"afterSync,omitempty"`
 	// Remote is, of the edge's remote calls, an async call's dispatch time (as RemoteAsync)
-	// or a sync call's overhead to a warm callee (as RemoteSync): what a call costs depends
-	// on its caller (a caller busy with CPU work dispatches slowly).
-	Remote Summary `json:"remote"`
+	// or a sync call's overhead to a warm callee (as RemoteSync), by the caller's memory
+	// size, ascending: what a call costs depends on its caller (one busy with CPU work, or
+	// with little CPU, dispatches slowly).
+	Remote []RemoteStat `json:"remote,omitempty"`
+}
+
+// RemoteStat is what an edge's remote calls cost callers at one memory size.
+type RemoteStat struct {
+	MemoryMB int     `json:"memoryMB"`
+	Summary  Summary `json:"summary"`
+}
+
+// RemoteAt returns what the edge's remote calls cost a caller at memMB: the samples at that
+// size, else at the nearest size observed (in log memory); false when none were seen.
+func (e EdgeStat) RemoteAt(memMB int) (Summary, bool) {
+	best, bd := -1, math.Inf(1)
+	for i, r := range e.Remote {
+		if d := math.Abs(math.Log(float64(r.MemoryMB) / float64(memMB))); d < bd {
+			best, bd = i, d
+		}
+	}
+	if best < 0 {
+		return Summary{}, false
+	}
+	return e.Remote[best].Summary, true
 }
 
 // TaskStat is what is known of one task's own time.
@@ -328,12 +350,12 @@ type runAcc struct {
 	afterSync               map[Edge]int // async calls made after their task run's sync calls returned
 	multiSync, overlapSync  map[string]int
 	localAsync, remoteAsync []float64
-	dispatch                map[Edge][]float64 // remote async dispatch times by edge
+	dispatch                map[Edge]map[int][]float64 // remote async dispatch times by edge and caller memory
 }
 
 func gatherRuns(recs []TraceRecord, reports map[string]Report) *runAcc {
 	a := &runAcc{self: map[string]map[int][]float64{}, alone: map[string]map[int][]float64{}, cpu: map[string]map[int][]float64{}, runs: map[string]int{},
-		calls: map[Edge]int{}, afterSync: map[Edge]int{}, dispatch: map[Edge][]float64{}, multiSync: map[string]int{}, overlapSync: map[string]int{}}
+		calls: map[Edge]int{}, afterSync: map[Edge]int{}, dispatch: map[Edge]map[int][]float64{}, multiSync: map[string]int{}, overlapSync: map[string]int{}}
 	for _, r := range recs {
 		mem := r.MemoryMB
 		if rep, ok := reports[r.RequestID]; ok && rep.MemoryMB > 0 {
@@ -358,7 +380,10 @@ func (a *runAcc) add(r TraceRecord, mem int) {
 			if c.Remote {
 				a.remoteAsync = append(a.remoteAsync, d)
 				e := Edge{Caller: c.Caller, Callee: c.Callee, Mode: c.Mode}
-				a.dispatch[e] = append(a.dispatch[e], d)
+				if a.dispatch[e] == nil {
+					a.dispatch[e] = map[int][]float64{}
+				}
+				a.dispatch[e][mem] = append(a.dispatch[e][mem], d)
 			} else {
 				a.localAsync = append(a.localAsync, d)
 				concurrent = true
@@ -441,7 +466,7 @@ type traceAcc struct {
 	reports                             map[string]Report
 	invocations, coldStarts, incomplete int
 	overhead, inits                     []float64
-	overheadBy                          map[Edge][]float64 // remote sync overheads by edge
+	overheadBy                          map[Edge]map[int][]float64 // remote sync overheads by edge and caller memory
 	setups                              map[string]*setupAcc
 	setupIDs                            []string
 }
@@ -454,7 +479,7 @@ type setupAcc struct {
 }
 
 func gatherTraces(recs []TraceRecord, reports map[string]Report, prices Prices) *traceAcc {
-	a := &traceAcc{prices: prices, reports: reports, setups: map[string]*setupAcc{}, overheadBy: map[Edge][]float64{}}
+	a := &traceAcc{prices: prices, reports: reports, setups: map[string]*setupAcc{}, overheadBy: map[Edge]map[int][]float64{}}
 	for lo := 0; lo < len(recs); {
 		hi := lo + 1
 		for hi < len(recs) && recs[hi].Trace == recs[lo].Trace {
@@ -573,7 +598,10 @@ func (a *traceAcc) invocation(tr []TraceRecord, r *TraceRecord, need map[[2]stri
 			ov := float64(call.Duration-callee.Duration) / usPerMS
 			a.overhead = append(a.overhead, ov)
 			e := Edge{Caller: call.Caller, Callee: call.Callee, Mode: call.Mode}
-			a.overheadBy[e] = append(a.overheadBy[e], ov)
+			if a.overheadBy[e] == nil {
+				a.overheadBy[e] = map[int][]float64{}
+			}
+			a.overheadBy[e][mem] = append(a.overheadBy[e][mem], ov)
 		}
 	}
 	return c

@@ -177,35 +177,43 @@ func TestProfileAlone(t *testing.T) {
 	}
 }
 
-// Each edge keeps what its remote calls cost the caller: a sync call's overhead to a warm
-// callee, an async call's dispatch time. Callers differ (one busy with CPU work dispatches
-// slowly), so the model does not draw every edge from one pool.
+// Each edge keeps what its remote calls cost the caller, by the caller's memory size: a
+// sync call's overhead to a warm callee, an async call's dispatch time. Callers differ (one
+// busy with CPU work, or with little CPU, dispatches slowly), so the model does not draw
+// every edge from one pool.
 func TestProfileRemoteByEdge(t *testing.T) {
 	app := apps.IoT()
-	s := fusion.AllRemote(app.Graph, 256)
-	recs, reps := app.Measure(s, 200, 3)
-	// I's async call to CT takes 40 ms more to dispatch in every trace.
-	slow := map[string]bool{}
+	recs, reps := app.Measure(fusion.AllRemote(app.Graph, 256), 200, 3)
+	// At 256 MB, I's async call to CT takes 40 ms more to dispatch in every trace.
+	slow := 0
 	for i := range recs {
 		for j, c := range recs[i].Calls {
 			if c.Caller == "I" && c.Callee == "CT" && c.Remote {
 				recs[i].Calls[j].Duration += 40000
-				slow[recs[i].Trace] = true
+				slow++
 			}
 		}
 	}
-	p := fusion.BuildProfile(app.Graph, recs, reps)
+	fast, fastReps := app.Measure(fusion.AllRemote(app.Graph, 1024), 200, 4)
+	p := fusion.BuildProfile(app.Graph, append(recs, fast...), append(reps, fastReps...))
 	ct, _ := p.Edge("I", "CT")
 	cs, _ := p.Edge("I", "CS")
-	if ct.Remote.Count != len(slow) {
-		t.Errorf("I→CT remote samples %d, want one per call (%d)", ct.Remote.Count, len(slow))
+	ct256, _ := ct.RemoteAt(256)
+	ct1024, _ := ct.RemoteAt(1024)
+	cs256, _ := cs.RemoteAt(256)
+	if ct256.Count != slow {
+		t.Errorf("I→CT remote samples at 256 MB %d, want one per call (%d)", ct256.Count, slow)
 	}
-	if ct.Remote.Median < 45 || cs.Remote.Median > 35 {
-		t.Errorf("dispatch medians: I→CT %.1f ms, I→CS %.1f ms; want I→CT's own 40 ms more, I→CS's without it", ct.Remote.Median, cs.Remote.Median)
+	if ct256.Median < 45 || cs256.Median > 35 || ct1024.Median > 35 {
+		t.Errorf("dispatch medians: I→CT %.1f ms at 256 MB, %.1f at 1024; I→CS %.1f at 256; want only I→CT at 256 MB 40 ms slower",
+			ct256.Median, ct1024.Median, cs256.Median)
+	}
+	if at, _ := ct.RemoteAt(300); at.Median != ct256.Median {
+		t.Errorf("I→CT at 300 MB: median %.1f, want the nearest size's (256 MB: %.1f)", at.Median, ct256.Median)
 	}
 	sync, _ := p.Edge("I", "CW")
-	if sync.Remote.Count == 0 || sync.Remote.Median < 15 || sync.Remote.Median > 45 {
-		t.Errorf("I→CW sync overhead: %d samples, median %.1f ms; want its own overheads (the simulator's 25 ms, more at 256 MB)", sync.Remote.Count, sync.Remote.Median)
+	if s, ok := sync.RemoteAt(256); !ok || s.Median < 15 || s.Median > 45 {
+		t.Errorf("I→CW sync overhead at 256 MB: %d samples, median %.1f ms; want its own overheads (the simulator's 25 ms, more at 256 MB)", s.Count, s.Median)
 	}
 	// Halves merge into the whole.
 	half := len(recs) / 2
@@ -219,7 +227,7 @@ func TestProfileRemoteByEdge(t *testing.T) {
 	a.AddReports(reps...)
 	b.AddReports(reps...)
 	merged := fusion.ProfileOf(app.Graph, opts, a.Digest(), b.Digest())
-	if m, _ := merged.Edge("I", "CT"); m.Remote.Count != ct.Remote.Count {
-		t.Errorf("merged digests: I→CT %d remote samples, want %d", m.Remote.Count, ct.Remote.Count)
+	if m, _ := merged.Edge("I", "CT"); len(m.Remote) != 1 || m.Remote[0].Summary.Count != ct256.Count {
+		t.Errorf("merged digests: I→CT remote %+v, want %d samples at 256 MB", m.Remote, ct256.Count)
 	}
 }

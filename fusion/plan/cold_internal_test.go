@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/fusionize/fusionize/fusion"
@@ -79,14 +80,16 @@ func TestInitPerFunction(t *testing.T) {
 	}
 }
 
-// A remote call costs what its own edge's calls cost: I's async calls to CT that dispatch
-// 40 ms slower lengthen I's invocation (IoT's response) by about that while the call is
-// remote, and not once CT is inlined.
+// A remote call costs what its own edge's calls cost callers at that memory size: I's async
+// calls to CT that dispatch 40 ms slower at 256 MB lengthen I's invocation (IoT's response)
+// by about that while the call is remote from a caller at 256 MB; not once CT is inlined,
+// and not from a caller at 1024 MB, where the calls were seen dispatching as fast as the rest.
 func TestRemoteCostByEdge(t *testing.T) {
 	app := apps.IoT()
 	remote := fusion.AllRemote(app.Graph, 256)
 	recs, reps := app.Measure(remote, 300, 3)
-	base := fusion.BuildProfile(app.Graph, recs, reps)
+	big, bigReps := app.Measure(fusion.AllRemote(app.Graph, 1024), 300, 4)
+	base := fusion.BuildProfile(app.Graph, append(slices.Clone(recs), big...), append(slices.Clone(reps), bigReps...))
 	for i := range recs {
 		for j, c := range recs[i].Calls {
 			if c.Caller == "I" && c.Callee == "CT" && c.Remote {
@@ -95,7 +98,7 @@ func TestRemoteCostByEdge(t *testing.T) {
 			}
 		}
 	}
-	slow := fusion.BuildProfile(app.Graph, recs, reps)
+	slow := fusion.BuildProfile(app.Graph, append(recs, big...), append(reps, bigReps...))
 	predict := func(p fusion.Profile, s fusion.Setup) float64 {
 		pr, err := Simulate(p, app.Graph, s, SimOptions{Seed: 1})
 		if err != nil {
@@ -103,12 +106,15 @@ func TestRemoteCostByEdge(t *testing.T) {
 		}
 		return pr.MedianMS
 	}
-	d := predict(slow, remote) - predict(base, remote)
-	if d < 30 || d > 50 {
-		t.Errorf("all remote: I→CT dispatching 40 ms slower moves the predicted median by %.1f ms, want about 40", d)
+	if d := predict(slow, remote) - predict(base, remote); d < 30 || d > 50 {
+		t.Errorf("all remote at 256 MB: I→CT dispatching 40 ms slower moves the predicted median by %.1f ms, want about 40", d)
 	}
 	inlined := fusion.MustParseSetup("AS@256,CA@256,CS@256,CSA@256,CSL@256,CW@256,DJ@256,I+CT@256,SE@256")
 	if d := predict(slow, inlined) - predict(base, inlined); d > 10 {
 		t.Errorf("CT inlined into I: the slow remote dispatch still moves the predicted median by %.1f ms", d)
+	}
+	at1024 := fusion.AllRemote(app.Graph, 1024)
+	if d := predict(slow, at1024) - predict(base, at1024); d > 10 {
+		t.Errorf("all remote at 1024 MB: the slow dispatch seen at 256 MB moves the predicted median by %.1f ms", d)
 	}
 }

@@ -100,9 +100,38 @@ type edgeModel struct {
 	// late: an async call the traces show made after the caller's sync calls returned.
 	late bool
 	// remote is what a remote call along the edge costs the caller: an async call's
-	// dispatch time, a sync call's overhead (the edge's own samples when it has minRemote,
-	// else the app's).
-	remote []float64
+	// dispatch time, a sync call's overhead: the edge's own samples at each caller memory
+	// size where it has minRemote (remoteAt), and pool, the app's, where it has none.
+	remote []remoteSizes
+	pool   []float64
+}
+
+type remoteSizes struct {
+	memMB   int
+	samples []float64
+}
+
+// remoteAt returns the samples of what a remote call along e costs a caller at memMB: the
+// edge's at that size; between two sizes observed, those of one of them, the nearer (in log
+// memory) the likelier, so that the draws mix the two; beyond them, the nearest's; the
+// app's when the edge has none. e.remote is in ascending memory.
+func (e *edgeModel) remoteAt(memMB int, rng *rand.Rand) []float64 {
+	rs := e.remote
+	if len(rs) == 0 {
+		return e.pool
+	}
+	i, _ := slices.BinarySearchFunc(rs, memMB, func(r remoteSizes, m int) int { return r.memMB - m })
+	switch {
+	case i == len(rs):
+		return rs[i-1].samples
+	case rs[i].memMB == memMB || i == 0:
+		return rs[i].samples
+	}
+	lo, hi := rs[i-1], rs[i]
+	if rng.Float64()*math.Log(float64(hi.memMB)/float64(lo.memMB)) < math.Log(float64(hi.memMB)/float64(memMB)) {
+		return lo.samples
+	}
+	return hi.samples
 }
 
 // minRemote is the number of an edge's own remote-call samples the model draws from
@@ -199,14 +228,18 @@ func newModel(p fusion.Profile, g fusion.Graph, prices fusion.Prices) *model {
 		if es, ok := p.Edge(e.Caller, e.Callee); ok {
 			late = e.Mode == fusion.Async && es.AfterSync >= 0.5
 		}
-		remote := m.remoteSync
+		em := edgeModel{callee: m.index[e.Callee], mode: e.Mode, perRun: per, late: late, pool: m.remoteSync}
 		if e.Mode == fusion.Async {
-			remote = m.remoteAsync
+			em.pool = m.remoteAsync
 		}
-		if es, ok := p.Edge(e.Caller, e.Callee); ok && es.Remote.Count >= minRemote && len(es.Remote.Samples) > 0 {
-			remote = es.Remote.Samples
+		if es, ok := p.Edge(e.Caller, e.Callee); ok {
+			for _, r := range es.Remote {
+				if r.Summary.Count >= minRemote && len(r.Summary.Samples) > 0 {
+					em.remote = append(em.remote, remoteSizes{r.MemoryMB, r.Summary.Samples})
+				}
+			}
 		}
-		m.edges[m.index[e.Caller]] = append(m.edges[m.index[e.Caller]], edgeModel{callee: m.index[e.Callee], mode: e.Mode, perRun: per, late: late, remote: remote})
+		m.edges[m.index[e.Caller]] = append(m.edges[m.index[e.Caller]], em)
 	}
 	leaf := func(t *taskModel) bool { return len(m.edges[m.index[t.name]]) == 0 }
 	m.period = learnPeriod(m.tasks, leaf)
@@ -592,7 +625,7 @@ func (u *run) task(inv *invState, ti int, start float64) float64 {
 			if inv.g.has[e.callee] {
 				d = u.task(inv, e.callee, t) - t
 			} else {
-				ov := u.draw(e.remote)
+				ov := u.draw(e.remoteAt(inv.g.mem, u.rng))
 				cd, ci := u.invoke(u.r.rootGroup[e.callee], true)
 				d = ov + ci + cd
 			}
@@ -619,7 +652,7 @@ func (u *run) asyncCalls(inv *invState, ti int, t float64, late bool) float64 {
 		}
 		for range u.count(e.perRun) {
 			if !inv.g.has[e.callee] {
-				t += u.draw(e.remote)
+				t += u.draw(e.remoteAt(inv.g.mem, u.rng))
 				u.invoke(u.r.rootGroup[e.callee], false)
 				continue
 			}
