@@ -375,7 +375,8 @@ func (v Values) Thin(keep int) Values {
 
 // Merge returns the sample of both. Two exact samples merge exactly; otherwise each kept
 // value stands for its sample's count over its kept values, and the merged sample keeps as
-// many evenly spaced weighted order statistics as the larger of the two kept.
+// many weighted order statistics as the larger of the two kept, each the middle of an equal
+// share (as thin).
 func (v Values) Merge(o Values) Values {
 	switch {
 	case o.N == 0:
@@ -403,8 +404,8 @@ func (v Values) Merge(o Values) Values {
 	out.V = make([]float64, 0, m)
 	cum, k := 0.0, 0
 	for i := range m {
-		target := total * float64(i) / float64(max(m-1, 1))
-		for k < len(pts)-1 && cum+pts[k].w/2 < target {
+		target := total * (float64(i) + 0.5) / float64(m)
+		for k < len(pts)-1 && cum+pts[k].w < target {
 			cum += pts[k].w
 			k++
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -124,4 +125,30 @@ func rounded(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(out)
+}
+
+// Windows digested, thinned and merged, as an optimizer's are (each window's digest thinned
+// to 64 values, then 48 for the planner, then merged), keep the shape of their values: a
+// heavy tail does not grow with every merge.
+func TestThinnedMergesKeepTheTail(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var all []float64
+	var v fusion.Values
+	for _, n := range []int{60, 300, 300, 150, 150, 300, 300, 150} {
+		w := make([]float64, n)
+		for i := range w {
+			w[i] = math.Exp(1.2 * rng.NormFloat64()) // heavy right tail, median 1
+		}
+		all = append(all, w...)
+		v = v.Merge(fusion.ValuesOf(w).Thin(64).Thin(48))
+	}
+	slices.Sort(all)
+	for _, q := range []float64{0.5, 0.75, 0.9} {
+		want := fusion.QuantileSorted(all, q)
+		got := fusion.QuantileSorted(v.V, q)
+		t.Logf("quantile %.2f: %.2f of all values, %.2f merged", q, want, got)
+		if math.Abs(got/want-1) > 0.15 {
+			t.Errorf("quantile %.2f after thinned merges: %.2f, of all values %.2f", q, got, want)
+		}
+	}
 }

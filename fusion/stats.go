@@ -53,18 +53,18 @@ func Summarize(xs []float64, keep int) Summary {
 	return out
 }
 
-// thin returns at most keep evenly spaced elements of the sorted slice s, always including
-// its first and last element.
+// thin returns at most keep elements of the sorted slice s, each the middle of an equal share
+// of it: the order statistics at (i+½)·len(s)/keep. Each kept value stands for len(s)/keep
+// values, as Values.Merge weighs it; keeping the first and the last instead would give the
+// extremes, rarer than that, a full share each, and every merge would fatten the tails (IoT's
+// I→CS dispatch: a 90th percentile of 4.9 ms became 7.8 ms over a demo's windows).
 func thin(s []float64, keep int) []float64 {
 	if keep <= 0 || len(s) <= keep {
 		return s
 	}
-	if keep == 1 {
-		return []float64{s[len(s)/2]}
-	}
 	out := make([]float64, keep)
 	for i := range keep {
-		out[i] = s[i*(len(s)-1)/(keep-1)]
+		out[i] = s[(2*i+1)*len(s)/(2*keep)]
 	}
 	return out
 }
