@@ -161,7 +161,9 @@ func (d Digest) Merge(o Digest) Digest {
 			a.Calls += b.Calls
 			a.AfterSync += b.AfterSync
 			a.Remote = mergeByKey(a.Remote, b.Remote, func(x, y RemoteDigest) int { return cmp.Compare(x.MemoryMB, y.MemoryMB) },
-				func(x, y RemoteDigest) RemoteDigest { return RemoteDigest{MemoryMB: x.MemoryMB, Values: x.Values.Merge(y.Values)} })
+				func(x, y RemoteDigest) RemoteDigest {
+					return RemoteDigest{MemoryMB: x.MemoryMB, Values: x.Values.Merge(y.Values)}
+				})
 			return a
 		})
 	out.Setups = mergeSorted(d.Setups, o.Setups, func(s SetupDigest) string { return s.ID }, mergeSetup)

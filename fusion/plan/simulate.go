@@ -163,8 +163,8 @@ type pool struct {
 	// work is the CPU work of a run at this size (vCPU-ms): a run's work is its own time's
 	// share, at most this. A run slower than usual waited on something, it did not compute
 	// more, and the samples of its own size already hold what the quota did to it.
-	work float64
-	extrap   bool
+	work   float64
+	extrap bool
 }
 
 func fallback(s fusion.Summary, def float64) []float64 {
