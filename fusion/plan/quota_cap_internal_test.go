@@ -65,3 +65,38 @@ func TestSlowRunsDoNotComputeMore(t *testing.T) {
 		t.Errorf("a %.0f ms run of DJ counted %.1f ms of CPU work, want at most its size's %.1f ms", slow, inv.cpu, p.work)
 	}
 }
+
+// What a caller's invocations used beyond its own time still draws on its group's quota:
+// the group's CPU work counts it once per run.
+func TestCallerExcessDrawsOnTheQuota(t *testing.T) {
+	app := apps.IoT()
+	b := fusion.NewProfileBuilder(app.Graph, fusion.ProfileOptions{})
+	for i, mem := range []int{256, 1024} {
+		recs, reps := app.Measure(fusion.AllRemote(app.Graph, mem), 300, uint64(i+1))
+		for j := range recs {
+			if recs[j].Root == "I" && len(recs[j].Tasks) == 1 {
+				recs[j].CPU += 1600
+			}
+		}
+		b.AddRecords(recs...)
+		b.AddReports(reps...)
+	}
+	m := newModel(b.Profile(), app.Graph, fusion.Prices{}.WithDefaults())
+	i := m.index["I"]
+	if ex := m.tasks[i].excess; ex < 1.4 || ex > 1.8 {
+		t.Fatalf("I's excess CPU %.2f ms per run, want about the 1.6 ms added", ex)
+	}
+	s := fusion.MustParseSetup("AS@256,CA@256,CS@256,CSA@256,CSL@256,CT@256,DJ@256,I+CW+SE@256")
+	r := m.resolve(s)
+	g := &r.groups[r.rootGroup[i]]
+	u := &run{m: m, r: r, rng: rand.New(rand.NewPCG(1, 1)), seen: make([]int, len(r.groups)), busy: make([]float64, len(r.groups))}
+	inv := invState{g: g}
+	u.task(&inv, i, 0)
+	withExcess := inv.cpu
+	m.tasks[i].excess = 0
+	inv = invState{g: g}
+	u.task(&inv, i, 0)
+	if d := withExcess - inv.cpu; d < 1.4 || d > 1.8 {
+		t.Errorf("a run of I+CW+SE counted %.2f ms more CPU with I's excess than without, want about 1.6", d)
+	}
+}

@@ -87,6 +87,8 @@ type model struct {
 	// period is the CPU quota period (ms) learned from the profile (learnPeriod), 0 when
 	// the traces carry no CPU times: the CPU is then a fluid share.
 	period float64
+	// scaleLatency and scaleCost scale every prediction (anchor); 0 is 1.
+	scaleLatency, scaleCost float64
 	// corr, by groupKey, scales the invocations of a group that ran and was observed off
 	// the model's prediction (calibrate).
 	corr    map[string]float64
@@ -151,9 +153,12 @@ type taskModel struct {
 	// unknown; with a learned quota period the own time at m MB is then ioq plus the time
 	// to get demand ms of CPU under m's quota (cfsTime), instead of the fitted io + cpu·x(m).
 	demand, ioq, period float64
-	demandMems          []int     // sizes the demand was measured at
-	demandMeds          []float64 // median own time at those sizes
-	pools               map[int]*pool
+	// excess is the CPU time per run beyond demand that the task's own invocations used for
+	// its calls (capDemand): not its own time, but it draws on the group's quota.
+	excess     float64
+	demandMems []int     // sizes the demand was measured at
+	demandMeds []float64 // median own time at those sizes
+	pools      map[int]*pool
 }
 
 // pool is a task's own-time sample at one memory size, with the CPU work share of each.
@@ -367,7 +372,8 @@ func (t *taskModel) capDemand() {
 	if t.demand <= 0 || len(t.demandMeds) == 0 {
 		return
 	}
-	t.demand = math.Min(t.demand, slices.Min(t.demandMeds)*t.threads())
+	capped := math.Min(t.demand, slices.Min(t.demandMeds)*t.threads())
+	t.excess, t.demand = t.demand-capped, capped
 }
 
 // useQuota makes the task's own time at any size its I/O time plus its CPU demand's wall
@@ -609,7 +615,7 @@ func (u *run) task(inv *invState, ti int, start float64) float64 {
 	defer func() { u.depth-- }()
 	p := inv.g.pools[ti]
 	own := u.drawPool(p)
-	inv.cpu += min(own*p.workFrac, p.work)
+	inv.cpu += min(own*p.workFrac, p.work) + u.m.tasks[ti].excess
 	if u.depth > 64 { // a call cycle: stop expanding
 		return start + own
 	}
@@ -694,6 +700,14 @@ func (u *run) requests(n int) outcome {
 		if u.cold {
 			cold++
 		}
+	}
+	if s := u.m.scaleLatency; s > 0 {
+		for i := range lat {
+			lat[i] *= s
+		}
+	}
+	if s := u.m.scaleCost; s > 0 {
+		cost *= s
 	}
 	slices.Sort(lat)
 	return outcome{median: fusion.QuantileSorted(lat, 0.5), p95: fusion.QuantileSorted(lat, 0.95),
