@@ -147,9 +147,6 @@ func (p *Model) Plan(in Input) (Plan, error) {
 		m.cold.window = float64(in.WindowRequests)
 	}
 	learned := m.calibrate(in, opts.SearchRequests)
-	if note := m.anchor(in, opts); note != "" {
-		learned = append(learned, note)
-	}
 	reqs, ungrounded, err := p.measurements(in, m, opts)
 	if err != nil {
 		return Plan{}, err
@@ -674,31 +671,6 @@ func (m *model) corrAt(gr fusion.Group) float64 {
 	}
 	f := math.Log(float64(gr.MemoryMB)/float64(as[lo].memMB)) / math.Log(float64(as[hi].memMB)/float64(as[lo].memMB))
 	return as[lo].ratio + f*(as[hi].ratio-as[lo].ratio)
-}
-
-// anchor scales every prediction's latency and cost by what the current setup observed
-// against its own prediction (each ratio within [0.67, 1.5]), when the current setup served
-// at least 30 complete requests: errors the model makes for every setup alike (the platform's
-// contention, tails the samples carry from busy moments) are then not carried into every
-// candidate's prediction, and the candidates are predicted relative to the setup the model
-// knows best. It returns what it did, in words ("" when nothing).
-func (m *model) anchor(in Input, opts ModelOptions) string {
-	st, ok := in.Profile.Setup(in.Current.ID())
-	if !ok || st.Requests < 30 || st.Cost.Count < 30 || in.Current.Validate(in.Graph) != nil {
-		return ""
-	}
-	pr := m.predict(in.Current.Canonical(), opts.FinalRequests, opts.Replicates, in.Seed)
-	if pr.MedianMS <= 0 || pr.CostPerRequest <= 0 {
-		return ""
-	}
-	clamp := func(r float64) float64 { return math.Min(1.5, math.Max(1/1.5, r)) }
-	m.scaleLatency = clamp(st.Latency.Median / pr.MedianMS)
-	m.scaleCost = clamp(st.Cost.Mean / pr.CostPerRequest)
-	if math.Abs(m.scaleLatency-1) < 0.05 && math.Abs(m.scaleCost-1) < 0.05 {
-		return ""
-	}
-	return fmt.Sprintf("the current setup ran at %.1f ms and %.3g $ per request against %.1f ms and %.3g $ predicted: every prediction scaled by ×%.2f (latency) and ×%.2f (cost)",
-		st.Latency.Median, st.Cost.Mean, pr.MedianMS, pr.CostPerRequest, m.scaleLatency, m.scaleCost)
 }
 
 func groupStat(st fusion.SetupStat, root string) (fusion.GroupStat, bool) {

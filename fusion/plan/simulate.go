@@ -87,8 +87,6 @@ type model struct {
 	// period is the CPU quota period (ms) learned from the profile (learnPeriod), 0 when
 	// the traces carry no CPU times: the CPU is then a fluid share.
 	period float64
-	// scaleLatency and scaleCost scale every prediction (anchor); 0 is 1.
-	scaleLatency, scaleCost float64
 	// corr, by groupKey, scales the invocations of a group that ran and was observed off
 	// the model's prediction (calibrate).
 	corr    map[string]float64
@@ -700,14 +698,6 @@ func (u *run) requests(n int) outcome {
 		if u.cold {
 			cold++
 		}
-	}
-	if s := u.m.scaleLatency; s > 0 {
-		for i := range lat {
-			lat[i] *= s
-		}
-	}
-	if s := u.m.scaleCost; s > 0 {
-		cost *= s
 	}
 	slices.Sort(lat)
 	return outcome{median: fusion.QuantileSorted(lat, 0.5), p95: fusion.QuantileSorted(lat, 0.95),
