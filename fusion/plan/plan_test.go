@@ -43,13 +43,12 @@ func objective(app sim.App, s fusion.Setup) float64 {
 }
 
 // TestSimulateAccuracy: the predictor against the ground truth, which has effects the
-// predictor does not assume (a CPU quota with a 20 ms period where the predictor takes a
-// fluid share, heavy-tailed noise, slower I/O and overheads at small sizes, init growing
-// with the group, per-function cold starts). The tolerances are the errors the predictor
-// makes there (median up to 17 %, p95 up to 82 % — the web shop's tail, where the truth's
-// cold starts come from concurrency and the predictor's from one rate —, cost up to 6 %):
-// they catch a predictor that gets worse, they do not claim accuracy, which is a matter for
-// live runs.
+// predictor does not assume or learns only where it observed them (a CPU quota with a 20 ms
+// period, heavy-tailed noise, slower I/O and overheads at small sizes, init growing with the
+// group, cold starts from concurrency and recycling). The tolerances are the errors the
+// predictor makes there (median up to 17 %, p95 up to 82 % — the web shop's tail —, cost up
+// to 6 %): they catch a predictor that gets worse, they do not claim accuracy, which is a
+// matter for live runs.
 func TestSimulateAccuracy(t *testing.T) {
 	tests := []struct {
 		app   sim.App
