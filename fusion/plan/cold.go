@@ -59,12 +59,10 @@ func coldKey(tasks []string, memMB int) string {
 }
 
 // learnCold reads the cold starts of every function the profile observed.
-func learnCold(p fusion.Profile, initFallback []float64, window int) *coldModel {
-	c := &coldModel{window: float64(window), starts: map[string]float64{}, inits: map[string][]float64{}, byMem: map[int][]float64{},
+// Its predictions are for a window of DefaultWindowRequests until the caller sets another.
+func learnCold(p fusion.Profile, initFallback []float64) *coldModel {
+	c := &coldModel{window: DefaultWindowRequests, starts: map[string]float64{}, inits: map[string][]float64{}, byMem: map[int][]float64{},
 		all: initFallback, rate: p.ColdStartRate}
-	if c.window <= 0 {
-		c.window = DefaultWindowRequests
-	}
 	counts := map[string]int{}
 	var sxy, sxx float64
 	for _, st := range p.Setups {

@@ -64,7 +64,7 @@ func TestColdStartsSpreadOverTheWindow(t *testing.T) {
 // function's, and a function never observed takes those of its memory size.
 func TestInitPerFunction(t *testing.T) {
 	p, _, _ := coldProfile(t)
-	c := learnCold(p, fallback(p.Init, 150), 300)
+	c := learnCold(p, fallback(p.Init, 150))
 	_, fusedInit := c.forGroup([]string{"A", "B", "C", "D", "E", "F", "G"}, 128)
 	_, aInit := c.forGroup([]string{"A"}, 128)
 	fm, am := fusion.Quantile(fusedInit, 0.5), fusion.Quantile(aInit, 0.5)

@@ -591,7 +591,12 @@ func (m *model) calibrate(in Input, n int) []string {
 	// applies from the next prediction on.
 	m.corr, m.anchors = nil, nil
 	corr, anchors := map[string]float64{}, map[string][]anchor{}
-	defer func() { m.corr, m.anchors = corr, anchors }()
+	defer func() {
+		for _, as := range anchors {
+			slices.SortFunc(as, func(a, b anchor) int { return cmp.Compare(a.memMB, b.memMB) })
+		}
+		m.corr, m.anchors = corr, anchors
+	}()
 	var notes []string
 	seen := map[string]bool{}
 	for _, t := range in.History {
@@ -636,7 +641,8 @@ func (m *model) calibrate(in Input, n int) []string {
 	return notes
 }
 
-// anchor is what calibrate learned of a group's tasks at one memory size.
+// anchor is what calibrate learned of a group's tasks at one memory size (a group's anchors
+// are in ascending memory).
 type anchor struct {
 	memMB int
 	ratio float64
@@ -654,22 +660,7 @@ func (m *model) corrAt(gr fusion.Group) float64 {
 	if len(as) == 0 {
 		return 1
 	}
-	lo, hi := -1, -1
-	for i, a := range as {
-		if a.memMB <= gr.MemoryMB && (lo < 0 || a.memMB > as[lo].memMB) {
-			lo = i
-		}
-		if a.memMB >= gr.MemoryMB && (hi < 0 || a.memMB < as[hi].memMB) {
-			hi = i
-		}
-	}
-	switch {
-	case lo < 0:
-		return as[hi].ratio
-	case hi < 0 || as[lo].memMB == as[hi].memMB:
-		return as[lo].ratio
-	}
-	f := math.Log(float64(gr.MemoryMB)/float64(as[lo].memMB)) / math.Log(float64(as[hi].memMB)/float64(as[lo].memMB))
+	lo, hi, f := bracket(len(as), func(i int) int { return as[i].memMB }, gr.MemoryMB)
 	return as[lo].ratio + f*(as[hi].ratio-as[lo].ratio)
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sort"
 
 	"github.com/fusionize/fusionize/fusion"
 )
@@ -116,22 +117,29 @@ type remoteSizes struct {
 // memory) the likelier, so that the draws mix the two; beyond them, the nearest's; the
 // app's when the edge has none. e.remote is in ascending memory.
 func (e *edgeModel) remoteAt(memMB int, rng *rand.Rand) []float64 {
-	rs := e.remote
-	if len(rs) == 0 {
+	if len(e.remote) == 0 {
 		return e.pool
 	}
-	i, _ := slices.BinarySearchFunc(rs, memMB, func(r remoteSizes, m int) int { return r.memMB - m })
+	lo, hi, f := bracket(len(e.remote), func(i int) int { return e.remote[i].memMB }, memMB)
+	if hi != lo && rng.Float64() < f {
+		return e.remote[hi].samples
+	}
+	return e.remote[lo].samples
+}
+
+// bracket finds memMB among n sizes in ascending order (size(i)): the sizes at or around it,
+// lo and hi, and how far it lies from lo toward hi in log memory, f in [0, 1]. Beyond the
+// sizes, and at one of them, lo == hi and f is 0. n must be at least 1.
+func bracket(n int, size func(int) int, memMB int) (lo, hi int, f float64) {
+	hi = sort.Search(n, func(i int) bool { return size(i) >= memMB })
 	switch {
-	case i == len(rs):
-		return rs[i-1].samples
-	case rs[i].memMB == memMB || i == 0:
-		return rs[i].samples
+	case hi == n:
+		return n - 1, n - 1, 0
+	case hi == 0 || size(hi) == memMB:
+		return hi, hi, 0
 	}
-	lo, hi := rs[i-1], rs[i]
-	if rng.Float64()*math.Log(float64(hi.memMB)/float64(lo.memMB)) < math.Log(float64(hi.memMB)/float64(memMB)) {
-		return lo.samples
-	}
-	return hi.samples
+	lo = hi - 1
+	return lo, hi, math.Log(float64(memMB)/float64(size(lo))) / math.Log(float64(size(hi))/float64(size(lo)))
 }
 
 // minRemote is the number of an edge's own remote-call samples the model draws from
@@ -252,7 +260,7 @@ func newModel(p fusion.Profile, g fusion.Graph, prices fusion.Prices) *model {
 		}
 		tm.useQuota(m.period)
 	}
-	m.cold = learnCold(p, m.init, DefaultWindowRequests)
+	m.cold = learnCold(p, m.init)
 	return m
 }
 
