@@ -35,6 +35,7 @@ import (
 	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/fusion/constraint"
 	"github.com/fusionize/fusionize/fusion/plan"
+	"github.com/fusionize/fusionize/internal/quiet"
 	"github.com/fusionize/fusionize/optimizer"
 	plambda "github.com/fusionize/fusionize/platform/lambda"
 	"github.com/fusionize/fusionize/platform/local"
@@ -62,6 +63,11 @@ func TestMain(m *testing.M) {
 		// without running anything.
 		skipReason = "FUSIONIZE_SKIP_INTEGRATION is set"
 		os.Exit(m.Run())
+	}
+	// The tests load the machine: a test that measures latency live waits for them (package quiet).
+	if err := quiet.Share(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	dir, err := os.MkdirTemp("", "fusionize-integration-")
 	if err != nil {

@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fusionize/fusionize/internal/quiet"
 )
 
 // Test function zips built once by TestMain: two builds of testdata/fn that differ in the
@@ -31,7 +33,13 @@ var (
 	zipV2Path    string
 )
 
+// TestMain builds the test functions and runs the tests in a shared turn: they load the
+// machine, and a test that measures latency live waits for them (package quiet).
 func TestMain(m *testing.M) {
+	if err := quiet.Share(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	dir, err := os.MkdirTemp("", "fusionize-local-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
