@@ -410,14 +410,18 @@ func (r *predictions) Plan(in plan.Input) (plan.Plan, error) {
 	}
 	for _, m := range out.Measurements {
 		pr := Prediction{Setup: m.Setup.String(), Kind: string(plan.Measurement)}
-		if p, err := plan.Simulate(in.Profile, in.Graph, m.Setup, plan.SimOptions{Seed: in.Seed, Prices: in.Prices}); err == nil {
+		if p, err := plan.Simulate(in.Profile, in.Graph, m.Setup, plan.SimOptions{Seed: in.Seed, Prices: in.Prices, WindowRequests: in.WindowRequests}); err == nil {
 			pr.Predicted = fromPrediction(p)
 		}
 		r.list = append(r.list, pr)
 	}
 	if len(out.Measurements) == 0 && !out.Converged && len(out.Candidates) > 0 {
 		c := out.Candidates[0]
-		r.list = append(r.list, Prediction{Setup: c.Setup.String(), Kind: string(plan.Canary), Predicted: fromPrediction(c.Predicted)})
+		pr := Prediction{Setup: c.Setup.String(), Kind: string(plan.Canary), Predicted: fromPrediction(c.Predicted)}
+		if out.Current != nil {
+			pr.BaselinePredicted = fromPrediction(*out.Current)
+		}
+		r.list = append(r.list, pr)
 	}
 	return out, nil
 }

@@ -75,6 +75,10 @@ type Prediction struct {
 	Kind      string  `json:"kind"`
 	Predicted Metrics `json:"predicted"`
 	Observed  Metrics `json:"observed"`
+	// A canary's baseline: the current setup as the same plan predicted it, and as its
+	// last run before the canary observed it (the judge's latest baseline samples).
+	BaselinePredicted Metrics `json:"baselinePredicted,omitzero"`
+	BaselineObserved  Metrics `json:"baselineObserved,omitzero"`
 }
 
 // Record is one arm of one app with one latency profile.
@@ -142,11 +146,15 @@ func (rec *Record) fill(g fusion.Graph, ms []Measurement, run plan.RunResult, pr
 	if preds != nil {
 		// What the planner asked pairs, in order, with the next run of the same setup (the
 		// loop may run the current setup again between them, for the judge's baseline).
+		base := lastCurrentRuns(rec.Setups)
 		next := 1
 		for _, p := range preds.list {
 			for k := next; k < len(rec.Setups); k++ {
 				if rec.Setups[k].Setup == p.Setup {
 					p.Observed = rec.Setups[k].Metrics
+					if p.Kind == string(plan.Canary) {
+						p.BaselineObserved = base[k]
+					}
 					rec.Predictions = append(rec.Predictions, p)
 					next = k + 1
 					break
@@ -154,6 +162,26 @@ func (rec *Record) fill(g fusion.Graph, ms []Measurement, run plan.RunResult, pr
 			}
 		}
 	}
+}
+
+// lastCurrentRuns gives, for each run, what the last run of the setup current at its
+// start observed (the first run's setup is current until a canary is promoted).
+func lastCurrentRuns(rs []SetupResult) []Metrics {
+	out := make([]Metrics, len(rs))
+	if len(rs) == 0 {
+		return out
+	}
+	cur, last := rs[0].ID, rs[0].Metrics
+	for k, r := range rs {
+		out[k] = last
+		switch {
+		case r.Kind == string(plan.Canary) && r.Promoted:
+			cur, last = r.ID, r.Metrics
+		case r.ID == cur:
+			last = r.Metrics
+		}
+	}
+	return out
 }
 
 // finalOf is the last result of the final setup, or, without one (the exhaustive check),

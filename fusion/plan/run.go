@@ -63,7 +63,8 @@ func Run(p Planner, env Environment, opts RunOptions) (RunResult, error) {
 	l.measureCurrent(Measurement)
 	for range opts.MaxSteps {
 		in := Input{Graph: opts.Graph, Current: l.current, Profile: l.b.Profile(), MemorySizes: opts.MemorySizes,
-			DefaultMemoryMB: opts.DefaultMemoryMB, Prices: opts.Prices, Policy: opts.Policy, History: l.res.Trials, Seed: l.seed}
+			DefaultMemoryMB: opts.DefaultMemoryMB, Prices: opts.Prices, Policy: opts.Policy, History: l.res.Trials, Seed: l.seed,
+			WindowRequests: opts.Requests} // a canary runs opts.Requests of the candidate
 		plan, err := p.Plan(in)
 		l.res.Plans++
 		if err != nil {

@@ -65,3 +65,34 @@ func TestRunGivesTheJudgeABaseline(t *testing.T) {
 		t.Errorf("%d experiments, %d requests: the baseline's second run must be counted", res.Experiments, res.Requests)
 	}
 }
+
+// windowOf records the canary window every plan is asked for.
+type windowOf struct {
+	onceCandidate
+	windows []int
+}
+
+func (w *windowOf) Plan(in plan.Input) (plan.Plan, error) {
+	w.windows = append(w.windows, in.WindowRequests)
+	return w.onceCandidate.Plan(in)
+}
+
+// TestRunTellsThePlannerItsWindow: a canary of Run's runs Requests requests of the
+// candidate, and the model spreads a new function's cold starts over the window it is told
+// (300 by default). Live at 60 requests per canary, a window of 300 had IoT's canaries
+// predicted faster than their cold first seconds ran. Catches a loop that does not say.
+func TestRunTellsThePlannerItsWindow(t *testing.T) {
+	app := apps.Tree()
+	p := &windowOf{onceCandidate: onceCandidate{fusion.MustParseSetup("A+B+D+E@128,C+F+G@1024")}}
+	if _, err := plan.Run(p, &app, plan.RunOptions{Graph: app.Graph, Requests: 60, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range p.windows {
+		if w != 60 {
+			t.Errorf("plan %d of %d was told a window of %d requests, want 60", i+1, len(p.windows), w)
+		}
+	}
+	if len(p.windows) == 0 {
+		t.Error("Run asked for no plan")
+	}
+}
