@@ -26,6 +26,7 @@ type Digest struct {
 	RemoteAsync Values `json:"remoteAsync,omitzero"`
 	RemoteSync  Values `json:"remoteSync,omitzero"`
 	Init        Values `json:"init,omitzero"`
+	ReportGap   Values `json:"reportGap,omitzero"`
 	Invocations int    `json:"invocations,omitempty"`
 	ColdStarts  int    `json:"coldStarts,omitempty"`
 	Dropped     int    `json:"dropped,omitempty"`
@@ -83,6 +84,7 @@ type GroupDigest struct {
 	Invocations int      `json:"invocations"`
 	ColdStarts  int      `json:"coldStarts,omitempty"`
 	BilledMS    Values   `json:"billedMS,omitzero"`
+	DurationMS  Values   `json:"durationMS,omitzero"`
 	// Init holds the Init Duration of the group's cold starts.
 	Init Values  `json:"init,omitzero"`
 	Cost float64 `json:"cost"`
@@ -121,7 +123,7 @@ func (d *Digest) addRuns(a *runAcc) {
 
 func (d *Digest) addTraces(a *traceAcc) {
 	d.Invocations, d.ColdStarts, d.Incomplete = a.invocations, a.coldStarts, a.incomplete
-	d.RemoteSync, d.Init = ValuesOf(a.overhead), ValuesOf(a.inits)
+	d.RemoteSync, d.Init, d.ReportGap = ValuesOf(a.overhead), ValuesOf(a.inits), ValuesOf(a.gaps)
 	for i, c := range d.Calls {
 		if ov := a.overheadBy[c.Edge]; len(ov) > 0 {
 			d.Calls[i].Remote = remoteDigests(ov)
@@ -132,7 +134,7 @@ func (d *Digest) addTraces(a *traceAcc) {
 		sd := SetupDigest{ID: id, Latency: ValuesOf(sa.lat), Warm: ValuesOf(sa.warm), Cost: ValuesOf(sa.cost), Cold: sa.cold, Failed: sa.failed, Samples: sa.samples}
 		for _, r := range slices.Sorted(maps.Keys(sa.groups)) {
 			ga := sa.groups[r]
-			sd.Groups = append(sd.Groups, GroupDigest{Root: r, MemoryMB: ga.mem, Tasks: slices.Sorted(maps.Keys(ga.tasks)), Invocations: ga.n, ColdStarts: ga.cold, BilledMS: ValuesOf(ga.billed), Init: ValuesOf(ga.inits), Cost: ga.cost})
+			sd.Groups = append(sd.Groups, GroupDigest{Root: r, MemoryMB: ga.mem, Tasks: slices.Sorted(maps.Keys(ga.tasks)), Invocations: ga.n, ColdStarts: ga.cold, BilledMS: ValuesOf(ga.billed), DurationMS: ValuesOf(ga.durs), Init: ValuesOf(ga.inits), Cost: ga.cost})
 		}
 		d.Setups = append(d.Setups, sd)
 	}
@@ -150,6 +152,7 @@ func (d Digest) Merge(o Digest) Digest {
 		RemoteAsync: d.RemoteAsync.Merge(o.RemoteAsync),
 		RemoteSync:  d.RemoteSync.Merge(o.RemoteSync),
 		Init:        d.Init.Merge(o.Init),
+		ReportGap:   d.ReportGap.Merge(o.ReportGap),
 		Invocations: d.Invocations + o.Invocations,
 		ColdStarts:  d.ColdStarts + o.ColdStarts,
 		Dropped:     d.Dropped + o.Dropped,
@@ -204,7 +207,8 @@ func mergeSetup(a, b SetupDigest) SetupDigest {
 	slices.SortStableFunc(out.Samples, func(x, y RequestSample) int { return strings.Compare(x.Trace, y.Trace) })
 	out.Groups = mergeSorted(a.Groups, b.Groups, func(g GroupDigest) string { return g.Root }, func(x, y GroupDigest) GroupDigest {
 		return GroupDigest{Root: x.Root, MemoryMB: x.MemoryMB, Tasks: union(x.Tasks, y.Tasks), Invocations: x.Invocations + y.Invocations,
-			ColdStarts: x.ColdStarts + y.ColdStarts, BilledMS: x.BilledMS.Merge(y.BilledMS), Init: x.Init.Merge(y.Init), Cost: x.Cost + y.Cost}
+			ColdStarts: x.ColdStarts + y.ColdStarts, BilledMS: x.BilledMS.Merge(y.BilledMS), DurationMS: x.DurationMS.Merge(y.DurationMS),
+			Init: x.Init.Merge(y.Init), Cost: x.Cost + y.Cost}
 	})
 	return out
 }
@@ -242,7 +246,7 @@ func mergeByKey[T any](a, b []T, compare func(T, T) int, combine func(T, T) T) [
 func (d Digest) Thin(keep, requests int) Digest {
 	out := d
 	out.LocalAsync, out.RemoteAsync = d.LocalAsync.Thin(keep), d.RemoteAsync.Thin(keep)
-	out.RemoteSync, out.Init = d.RemoteSync.Thin(keep), d.Init.Thin(keep)
+	out.RemoteSync, out.Init, out.ReportGap = d.RemoteSync.Thin(keep), d.Init.Thin(keep), d.ReportGap.Thin(keep)
 	out.Calls = slices.Clone(d.Calls)
 	for i := range out.Calls {
 		out.Calls[i].Remote = slices.Clone(out.Calls[i].Remote)
@@ -268,6 +272,7 @@ func (d Digest) Thin(keep, requests int) Digest {
 		s.Groups = slices.Clone(s.Groups)
 		for j := range s.Groups {
 			s.Groups[j].BilledMS = s.Groups[j].BilledMS.Thin(keep)
+			s.Groups[j].DurationMS = s.Groups[j].DurationMS.Thin(keep)
 			s.Groups[j].Init = s.Groups[j].Init.Thin(keep)
 		}
 		out.Setups[i] = s
@@ -288,7 +293,7 @@ func ProfileOf(g Graph, opts ProfileOptions, digests ...Digest) Profile {
 	keep := opts.MaxSamples
 	p.Tasks, p.Edges = d.taskStats(p.Graph, keep)
 	p.LocalAsync, p.RemoteAsync = d.LocalAsync.Summary(keep), d.RemoteAsync.Summary(keep)
-	p.RemoteSync, p.Init = d.RemoteSync.Summary(keep), d.Init.Summary(keep)
+	p.RemoteSync, p.Init, p.ReportGap = d.RemoteSync.Summary(keep), d.Init.Summary(keep), d.ReportGap.Summary(keep)
 	p.Invocations, p.ColdStarts, p.Incomplete, p.Dropped = d.Invocations, d.ColdStarts, d.Incomplete, d.Dropped
 	if p.Invocations > 0 {
 		p.ColdStartRate = float64(p.ColdStarts) / float64(p.Invocations)
@@ -301,7 +306,7 @@ func ProfileOf(g Graph, opts ProfileOptions, digests ...Digest) Profile {
 		}
 		for _, g := range s.Groups {
 			st.Groups = append(st.Groups, GroupStat{Root: g.Root, MemoryMB: g.MemoryMB, Tasks: g.Tasks, Invocations: g.Invocations, ColdStarts: g.ColdStarts,
-				BilledMS: g.BilledMS.Summary(keep), Init: g.Init.Summary(keep), MeanCost: g.Cost / float64(g.Invocations)})
+				BilledMS: g.BilledMS.Summary(keep), DurationMS: g.DurationMS.Summary(keep), Init: g.Init.Summary(keep), MeanCost: g.Cost / float64(g.Invocations)})
 		}
 		p.Setups = append(p.Setups, st)
 	}

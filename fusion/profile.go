@@ -32,8 +32,11 @@ type Profile struct {
 	ColdStarts    int     `json:"coldStarts"`
 	ColdStartRate float64 `json:"coldStartRate"`
 	// Init is the REPORT lines' Init Duration of cold starts.
-	Init   Summary     `json:"init"`
-	Setups []SetupStat `json:"setups"`
+	Init Summary `json:"init"`
+	// ReportGap is, per invocation with a REPORT line, its Duration minus the handler's (the
+	// trace's): the platform's and runtime's time around the handler that is billed.
+	ReportGap Summary     `json:"reportGap"`
+	Setups    []SetupStat `json:"setups"`
 	// Dropped counts records ignored as duplicates (same request ID, or same trace, root
 	// and start when there is no request ID) and Incomplete the traces left out of cost per
 	// request because an invocation was missing.
@@ -165,6 +168,8 @@ type GroupStat struct {
 	Invocations int      `json:"invocations"`
 	ColdStarts  int      `json:"coldStarts"`
 	BilledMS    Summary  `json:"billedMS"`
+	// DurationMS is its invocations' handler durations (the traces').
+	DurationMS Summary `json:"durationMS"`
 	// Init is the Init Duration of the group's cold starts.
 	Init Summary `json:"init"`
 	// MeanCost is the mean cost of one invocation, fee included.
@@ -465,7 +470,7 @@ type traceAcc struct {
 	prices                              Prices
 	reports                             map[string]Report
 	invocations, coldStarts, incomplete int
-	overhead, inits                     []float64
+	overhead, inits, gaps               []float64
 	overheadBy                          map[Edge]map[int][]float64 // remote sync overheads by edge and caller memory
 	setups                              map[string]*setupAcc
 	setupIDs                            []string
@@ -561,6 +566,9 @@ func (a *traceAcc) invocation(tr []TraceRecord, r *TraceRecord, need map[[2]stri
 		if rep.BilledMS > 0 {
 			billed = rep.BilledMS
 		}
+		if rep.DurationMS > 0 {
+			a.gaps = append(a.gaps, rep.DurationMS-float64(r.Duration)/usPerMS)
+		}
 	}
 	c := a.prices.Invocation(billed, mem)
 	sa := a.setups[r.Setup]
@@ -585,6 +593,7 @@ func (a *traceAcc) invocation(tr []TraceRecord, r *TraceRecord, need map[[2]stri
 		}
 	}
 	ga.billed = append(ga.billed, float64(billed))
+	ga.durs = append(ga.durs, float64(r.Duration)/usPerMS)
 	ga.cost += c
 	for _, call := range r.Calls {
 		if !call.Remote {
@@ -608,10 +617,10 @@ func (a *traceAcc) invocation(tr []TraceRecord, r *TraceRecord, need map[[2]stri
 }
 
 type groupAcc struct {
-	mem, n, cold  int
-	billed, inits []float64
-	tasks         map[string]bool
-	cost          float64
+	mem, n, cold        int
+	billed, durs, inits []float64
+	tasks               map[string]bool
+	cost                float64
 }
 
 // runOf returns the index of the task run that made call c: a run of the caller task whose

@@ -580,8 +580,8 @@ func keepsLosing(history []Trial, opts ModelOptions) string {
 }
 
 // calibrate learns from every setup that ran (both arms of canaries, measurements): each
-// group's observed median billed duration is compared with the model's prediction of the
-// same setup, and a group observed off by more than 15 % gets its invocations scaled by
+// group's observed median handler duration (billed, in profiles without durations) is
+// compared with the model's prediction of the same setup, and a group observed off by more than 15 % gets its invocations scaled by
 // the ratio (at most 5×, at least 0.5×) wherever the same group (tasks and memory) appears
 // again, and the same tasks at a memory size not observed by the ratios at the nearest sizes
 // observed (corrAt). So a candidate whose prediction failed is not followed by one predicted from the
@@ -607,18 +607,26 @@ func (m *model) calibrate(in Input, n int) []string {
 		}
 		seen[id] = true
 		s := t.Setup.Canonical()
-		u := &run{m: m, r: m.resolve(s), rng: rand.New(rand.NewPCG(in.Seed, 7)), billed: make([][]float64, len(s.Groups))}
+		u := &run{m: m, r: m.resolve(s), rng: rand.New(rand.NewPCG(in.Seed, 7)),
+			billed: make([][]float64, len(s.Groups)), durs: make([][]float64, len(s.Groups))}
 		u.requests(n)
 		for gi, g := range s.Groups {
 			obs, ok := groupStat(st, g.Root)
-			if !ok || obs.BilledMS.Count < 30 || len(u.billed[gi]) == 0 {
+			if !ok || len(u.billed[gi]) == 0 {
 				continue
 			}
-			pred := fusion.Quantile(u.billed[gi], 0.5)
-			if pred <= 0 {
+			// The handler's durations where the profile has them: the correction scales
+			// them, and a billed duration also holds the time around the handler (the
+			// model's gap), which is no error of the group's. Profiles of older digests have
+			// billed durations only.
+			what, observed, pred := "ran", obs.DurationMS, fusion.Quantile(u.durs[gi], 0.5)
+			if observed.Count < 30 {
+				what, observed, pred = "billed", obs.BilledMS, fusion.Quantile(u.billed[gi], 0.5)
+			}
+			if observed.Count < 30 || pred <= 0 {
 				continue
 			}
-			ratio := obs.BilledMS.Median / pred
+			ratio := observed.Median / pred
 			key := groupKey(g)
 			if _, done := corr[key]; done {
 				continue
@@ -634,7 +642,7 @@ func (m *model) calibrate(in Input, n int) []string {
 				continue
 			}
 			corr[key] = ratio
-			notes = append(notes, fmt.Sprintf("%s billed %.0f ms against %.0f ms predicted (×%.2f)", key, obs.BilledMS.Median, pred, ratio))
+			notes = append(notes, fmt.Sprintf("%s %s %.1f ms against %.1f ms predicted (×%.2f)", key, what, observed.Median, pred, ratio))
 		}
 	}
 	slices.Sort(notes)

@@ -1,6 +1,7 @@
 package plan_test
 
 import (
+	"math"
 	"testing"
 
 	"github.com/fusionize/fusionize/fusion"
@@ -94,5 +95,52 @@ func TestRunTellsThePlannerItsWindow(t *testing.T) {
 	}
 	if len(p.windows) == 0 {
 		t.Error("Run asked for no plan")
+	}
+}
+
+// TestCalibrationLeavesTheBilledGapAlone: live, every REPORT Duration is the handler's time
+// plus about half a millisecond around it (the runtime's response and the platform's), and
+// billed milliseconds round up from there. Calibrating on billed durations took that for an
+// error of the groups: IoT's entry group billed 6.5 ms against 5 predicted, its handler
+// 4.5 ms against 4.3, and the correction (×1.3) had the current setup predicted at 6.2 ms
+// where it ran at 4.3. The model now calibrates on handler durations and bills the gap
+// itself: the setup that ran is predicted as it ran, in latency and in cost. The gap here is
+// 100 ms, to matter against the simulator's full-scale IoT as half a millisecond does live.
+// Catches the calibration on billed durations without the gap (median +198 %) and a model
+// that does not bill the gap (cost -11 %).
+func TestCalibrationLeavesTheBilledGapAlone(t *testing.T) {
+	app := apps.IoT()
+	const gapMS = 100
+	b := fusion.NewProfileBuilder(app.Graph, fusion.ProfileOptions{})
+	in := plan.Input{Graph: app.Graph, Current: fusion.AllRemote(app.Graph, 128), Seed: 1}
+	for i, m := range []int{128, 1024, 3008} {
+		s := fusion.AllRemote(app.Graph, m)
+		recs, reps := app.Measure(s, 300, uint64(i+1))
+		for k := range reps {
+			reps[k].DurationMS += gapMS
+			reps[k].BilledMS = int64(math.Ceil(reps[k].DurationMS))
+		}
+		b.AddRecords(recs...)
+		b.AddReports(reps...)
+		in.History = append(in.History, plan.Trial{Setup: s, Kind: plan.Measurement})
+	}
+	in.Profile = b.Profile()
+	obs, ok := plan.Observe(in.Profile, in.Current)
+	if !ok {
+		t.Fatal("the current setup is not in the profile")
+	}
+	p, err := plan.NewModel(plan.ModelOptions{}).Plan(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Current == nil {
+		t.Fatalf("no prediction of the current setup: %s", p.Reason)
+	}
+	dm := p.Current.MedianMS/obs.MedianMS - 1
+	dc := p.Current.CostPerRequest/obs.CostPerRequest - 1
+	t.Logf("current %s: median %.2f predicted, %.2f observed (%+.0f %%); cost %.3f / %.3f $ per 1M (%+.0f %%); %s",
+		in.Current, p.Current.MedianMS, obs.MedianMS, 100*dm, 1e6*p.Current.CostPerRequest, 1e6*obs.CostPerRequest, 100*dc, p.Reason)
+	if math.Abs(dm) > 0.1 || math.Abs(dc) > 0.1 {
+		t.Errorf("the setup that ran is predicted %+.0f %% off on its median and %+.0f %% on cost, want within 10 %%", 100*dm, 100*dc)
 	}
 }

@@ -88,6 +88,9 @@ type model struct {
 	// period is the CPU quota period (ms) learned from the profile (learnPeriod), 0 when
 	// the traces carry no CPU times: the CPU is then a fluid share.
 	period float64
+	// gap is the billed time around the handler of every invocation (the median of the
+	// profile's ReportGap: its REPORT Duration minus its trace's), 0 when never seen.
+	gap float64
 	// corr, by groupKey, scales the invocations of a group that ran and was observed off
 	// the model's prediction (calibrate).
 	corr    map[string]float64
@@ -186,7 +189,7 @@ func fallback(s fusion.Summary, def float64) []float64 {
 }
 
 func newModel(p fusion.Profile, g fusion.Graph, prices fusion.Prices) *model {
-	m := &model{g: g, prices: prices, index: map[string]int{}}
+	m := &model{g: g, prices: prices, index: map[string]int{}, gap: max(p.ReportGap.Median, 0)}
 	for i, t := range g.Tasks {
 		m.index[t] = i
 		tm := &taskModel{name: t, pools: map[int]*pool{}, capMB: vcpuMB}
@@ -509,8 +512,9 @@ type run struct {
 	cost  float64
 	cold  bool
 	depth int
-	// billed collects each group's billed durations when not nil (calibration).
-	billed [][]float64
+	// billed and durs collect each group's billed and handler durations when not nil
+	// (calibration).
+	billed, durs [][]float64
 	// reqs counts the requests begun; pos is the request's place in the window (0 to the
 	// window's requests); seen[g] is the last request that invoked group g, and busy[g] its
 	// invocations' time so far (coldStart).
@@ -577,10 +581,13 @@ func (u *run) invoke(gi int, sync bool) (dur, init float64) {
 	if u.busy != nil {
 		u.busy[gi] += dur
 	}
-	b := u.m.prices.BilledMS(dur + init)
+	b := u.m.prices.BilledMS(dur + init + u.m.gap)
 	u.cost += u.m.prices.Invocation(b, g.mem)
 	if u.billed != nil {
 		u.billed[gi] = append(u.billed[gi], float64(b))
+	}
+	if u.durs != nil {
+		u.durs[gi] = append(u.durs[gi], dur)
 	}
 	return dur, init
 }
