@@ -102,3 +102,17 @@ func TestCallerExcessDrawsOnTheQuota(t *testing.T) {
 		t.Errorf("a run of I+CW+SE counted %.2f ms more CPU with I's excess than without, want about 1.6", d)
 	}
 }
+
+// A median run does its task's CPU work however long its samples say it took. Live, Tree's
+// F (13 ms of CPU on two threads) was seen at 7.8 ms at 1,024 MB where the fit to every size
+// said 13: counting 7.8 ms of CPU, the model had the fused C+F+G at 768 MB under its quota
+// in 13.5 ms where it ran 20.5 (cost -11 %). Catches CPU per ms taken from the fit instead of
+// the samples.
+func TestMedianRunDoesItsDemand(t *testing.T) {
+	tm := &taskModel{name: "F", pools: map[int]*pool{}, capMB: vcpuMB, observed: true, fitted: true,
+		sizes: []int{1024}, samples: [][]float64{{7.2, 7.8, 8.4}}, demand: 13, period: 100}
+	p := tm.poolAt(1024)
+	if got := fusion.Quantile(p.ms, 0.5) * p.workFrac; math.Abs(got-13) > 0.01 {
+		t.Errorf("a median run of F at 1024 MB counts %.2f ms of CPU, want its demand, 13 (workFrac %.3f, fit's time %.2f ms)", got, p.workFrac, tm.timeAt(1024))
+	}
+}
