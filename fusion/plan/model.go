@@ -581,11 +581,12 @@ func keepsLosing(history []Trial, opts ModelOptions) string {
 
 // calibrate learns from every setup that ran (both arms of canaries, measurements): each
 // group's observed median handler duration (billed, in profiles without durations) is
-// compared with the model's prediction of the same setup, and a group observed off by more than 15 % gets its invocations scaled by
-// the ratio (at most 5×, at least 0.5×) wherever the same group (tasks and memory) appears
-// again, and the same tasks at a memory size not observed by the ratios at the nearest sizes
-// observed (corrAt). So a candidate whose prediction failed is not followed by one predicted from the
-// same wrong assumption about a group it shares. It returns what it learned, in words.
+// compared with the model's prediction of the same setup, and a group observed off by more
+// than 15 % gets its invocations scaled by the ratio (at most 5×, at least 0.5×) wherever the
+// same group (tasks and memory) appears again, and the same tasks at a memory size not
+// observed by the ratios at the nearest sizes observed (corrAt). So a candidate whose
+// prediction failed is not followed by one predicted from the same wrong assumption about a
+// group it shares. It returns what it learned, in words.
 func (m *model) calibrate(in Input, n int) []string {
 	// Every setup is predicted as the model stands before calibration; what it learns
 	// applies from the next prediction on.
