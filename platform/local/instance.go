@@ -49,6 +49,7 @@ type invocation struct {
 	tail       bool
 	tailCh     chan []byte
 	cold       bool
+	async      bool          // an asynchronous event: its instance runs at the background CPU weight
 	dispatched chan struct{} // closed when the runtime received the request
 	done       chan struct{} // closed when res is set
 	state      atomic.Bool

@@ -386,7 +386,7 @@ func (p *Platform) runAsync(ev *asyncEvent) {
 		return
 	}
 	inv := newInvocation(ev.id, ev.payload)
-	inv.arn, inv.trace, inv.clientCtx = ev.arn, ev.trace, ev.clientCtx
+	inv.arn, inv.trace, inv.clientCtx, inv.async = ev.arn, ev.trace, ev.clientCtx, true
 	inv = p.execute(f, ev.version, cfg, inv)
 	if !inv.res.functionError {
 		p.asyncBytes.give(ev.size)

@@ -2,7 +2,9 @@ package local
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -17,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/fusionize/fusionize/platform/local/cgroups"
 )
 
 func TestOptionsValidation(t *testing.T) {
@@ -357,6 +361,54 @@ func TestCgroupLimits(t *testing.T) {
 		if _, err := os.Stat(d); !os.IsNotExist(err) {
 			t.Errorf("cgroup %s left after Close (%v)", d, err)
 		}
+	}
+}
+
+// TestAsyncEventsRunInTheBackground: an instance serving an asynchronous event has the
+// background CPU weight, so that the host's cores go first to work on a response path, and the
+// default weight back when it serves a synchronous request.
+func TestAsyncEventsRunInTheBackground(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	st := e.p.Status().Cgroups
+	if !st.Enforced {
+		t.Skipf("cgroup limits are not enforced on this machine: %s", st.Reason)
+	}
+	e.create(t, "fn")
+	e.invoke(t, "fn", map[string]any{})
+	inst := e.instanceOf(t, "fn")
+	file, def, bg := filepath.Join(e.p.cgroups.Parent, inst.token, "cpu.weight"), cgroups.WeightDefault, cgroups.WeightBackground
+	if st.Version == "v1" {
+		file, def, bg = filepath.Join(e.p.cgroups.CPUParent, inst.token, "cpu.shares"), cgroups.SharesDefault, cgroups.SharesBackground
+	}
+	weight := func() int {
+		n, err := strconv.Atoi(readFile(t, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if w := weight(); w != def {
+		t.Fatalf("after a synchronous request: CPU weight %d, want the default %d", w, def)
+	}
+
+	payload, _ := json.Marshal(map[string]any{"op": "sleep", "ms": 300})
+	if _, err := e.lc.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String("fn"),
+		InvocationType: types.InvocationTypeEvent, Payload: payload}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, fmt.Sprintf("the instance serving the event to have the background CPU weight %d", bg),
+		func() bool { return weight() == bg })
+	eventually(t, 5*time.Second, "the event to end", func() bool {
+		e.p.mu.Lock()
+		defer e.p.mu.Unlock()
+		return !inst.busy
+	})
+	e.invoke(t, "fn", map[string]any{})
+	if got := e.instanceOf(t, "fn"); got != inst {
+		t.Fatal("the synchronous request went to another instance")
+	}
+	if w := weight(); w != def {
+		t.Errorf("serving a synchronous request after the event: CPU weight %d, want the default %d", w, def)
 	}
 }
 

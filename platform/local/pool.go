@@ -266,7 +266,7 @@ func (p *Platform) execute(f *function, version string, cfg *config, inv *invoca
 		return inv
 	}
 	fresh := newInvocation(inv.id, inv.payload)
-	fresh.arn, fresh.trace, fresh.clientCtx, fresh.tail = inv.arn, inv.trace, inv.clientCtx, inv.tail
+	fresh.arn, fresh.trace, fresh.clientCtx, fresh.tail, fresh.async = inv.arn, inv.trace, inv.clientCtx, inv.tail, inv.async
 	p.executeOnce(f, version, cfg, fresh, true)
 	return fresh
 }
@@ -292,6 +292,12 @@ func (p *Platform) executeOnce(f *function, version string, cfg *config, inv *in
 	inv.cold = cold
 	if inv.tail {
 		inv.tailCh = make(chan []byte, 1)
+	}
+	if inst.cg != nil {
+		// The instance is ours alone until released: no other invocation sets its weight.
+		if err := inst.cg.SetBackground(inv.async); err != nil && !inst.isDead() {
+			p.log.Warn("local platform: instance keeps its CPU weight", "function", f.Name, "err", err)
+		}
 	}
 	inst.mu.Lock()
 	inst.cur = inv

@@ -25,6 +25,13 @@ const (
 	mbPerVCPU   = fusion.MBPerVCPU
 )
 
+// CPU weights of an instance: the kernel's default, and the background weight of one that
+// serves an asynchronous event (SetBackground), 1/32 of it: cpu.shares on v1, cpu.weight on v2.
+const (
+	SharesDefault, SharesBackground = 1024, 32
+	WeightDefault, WeightBackground = 100, 3
+)
+
 // CPUQuotaUs is the CFS quota per 100 ms period that gives memoryMB its Lambda CPU share:
 // memory/1769 MB of one core, at least 1 ms.
 func CPUQuotaUs(memoryMB int) int {
@@ -46,6 +53,10 @@ type Manager struct {
 type Cgroup struct {
 	dirs   []string
 	memDir string
+	// weight is the file of the cgroup's CPU weight (cpu.weight, cpu.shares on v1) and
+	// background whether it holds the background weight (SetBackground).
+	weight     string
+	background bool
 	// Peak is the file holding the peak memory usage in bytes (v2), else "": read VmHWM
 	// from /proc/<pid>/status instead.
 	Peak string
@@ -274,6 +285,7 @@ func (m *Manager) Create(id string, memoryMB int) (*Cgroup, error) {
 			return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
 		}
 		cg.dirs, cg.memDir, cg.Peak = []string{dir}, dir, filepath.Join(dir, "memory.peak")
+		cg.weight = filepath.Join(dir, "cpu.weight")
 		writes := [][2]string{
 			{"cpu.max", fmt.Sprintf("%d %d", quota, cfsPeriodUs)},
 			{"memory.max", string(limit)},
@@ -300,7 +312,7 @@ func (m *Manager) Create(id string, memoryMB int) (*Cgroup, error) {
 	}
 	// The process joins after it started, so the cgroup misses what it charged before: peak
 	// memory comes from the process's VmHWM instead (peak stays empty).
-	cg.memDir = memDir
+	cg.memDir, cg.weight = memDir, filepath.Join(cpuDir, "cpu.shares")
 	if err := cg.write(cpuDir, [][2]string{
 		{"cpu.cfs_period_us", strconv.Itoa(cfsPeriodUs)},
 		{"cpu.cfs_quota_us", strconv.Itoa(quota)},
@@ -321,6 +333,36 @@ func (cg *Cgroup) write(dir string, kv [][2]string) error {
 			return fmt.Errorf("write %s in %s: %w", w[0], dir, err)
 		}
 	}
+	return nil
+}
+
+// SetBackground gives the cgroup the background CPU weight (SharesBackground, WeightBackground)
+// or the default one back; it writes only on a change. The quota is unchanged: a background
+// instance gets all the CPU it is due when the host's cores are free, and yields them at once
+// when other instances want them.
+//
+// The local platform runs every instance on the host's few cores, where on Lambda each has CPUs
+// of its own. An instance serving an asynchronous event is off every response path, so the
+// platform makes it the one that waits when the cores are contended: a request's response is
+// then not held up by the CPU bursts of the async work it started (measured on the IoT sample:
+// one of its async dispatches took 4-7 ms instead of 0.5 in 45 % of the requests), and the async
+// invocations' durations take the contention instead.
+func (cg *Cgroup) SetBackground(bg bool) error {
+	if cg.background == bg || cg.weight == "" {
+		return nil
+	}
+	v := [2]int{SharesDefault, SharesBackground}
+	if filepath.Base(cg.weight) == "cpu.weight" {
+		v = [2]int{WeightDefault, WeightBackground}
+	}
+	w := v[0]
+	if bg {
+		w = v[1]
+	}
+	if err := os.WriteFile(cg.weight, []byte(strconv.Itoa(w)), 0); err != nil {
+		return fmt.Errorf("set cgroup CPU weight: %w", err)
+	}
+	cg.background = bg
 	return nil
 }
 
