@@ -187,19 +187,24 @@ func aliasJSON(f *function, a *alias) aliasOut {
 	return out
 }
 
-// requestRegion reads the region from the SigV4 credential scope, else the default.
-func requestRegion(r *http.Request, def string) string {
+// credentialScope splits the SigV4 credential of r's Authorization header: access key, date,
+// region, service, "aws4_request"; nil without one.
+func credentialScope(r *http.Request) []string {
 	auth := r.Header.Get("Authorization")
 	i := strings.Index(auth, "Credential=")
 	if i < 0 {
-		return def
+		return nil
 	}
 	scope := auth[i+len("Credential="):]
 	if j := strings.IndexAny(scope, ", "); j >= 0 {
 		scope = scope[:j]
 	}
-	parts := strings.Split(scope, "/")
-	if len(parts) >= 5 && regionRE.MatchString(parts[2]) {
+	return strings.Split(scope, "/")
+}
+
+// requestRegion reads the region from the SigV4 credential scope, else the default.
+func requestRegion(r *http.Request, def string) string {
+	if parts := credentialScope(r); len(parts) >= 5 && regionRE.MatchString(parts[2]) {
 		return parts[2]
 	}
 	return def

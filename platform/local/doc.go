@@ -36,7 +36,7 @@
 // Lambda environment: AWS_LAMBDA_RUNTIME_API, AWS_LAMBDA_FUNCTION_NAME, _VERSION, _MEMORY_SIZE,
 // AWS_LAMBDA_LOG_GROUP_NAME, AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_INITIALIZATION_TYPE,
 // AWS_REGION, AWS_DEFAULT_REGION, _HANDLER, LAMBDA_TASK_ROOT, TZ=:UTC, LANG, PATH, fake
-// credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), the function's own
+// credentials (AWS_ACCESS_KEY_ID, its own per instance; AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), the function's own
 // variables, and AWS_ENDPOINT_URL_LAMBDA and AWS_ENDPOINT_URL_CLOUDWATCH_LOGS pointing at this
 // platform unless the function sets them, so functions that invoke functions stay local.
 //
@@ -79,8 +79,8 @@
 // not hold up the request's response path, which on Lambda they would not: contention on the
 // host's cores goes to the async invocations' durations instead (measured on the IoT sample at 10
 // requests/s: its median latency 3.6-3.7 ms against 4.2-5.0 at equal weights, the async
-// functions' durations up to 8 % longer). Work an async event calls synchronously runs at the
-// default weight.
+// functions' durations up to 8 % longer). A request made by an instance serving a background
+// invocation is in the background too (the platform knows the caller by its access key).
 //
 // The files follow the concerns: api.go (the Lambda control plane), invoke.go (Invoke and the
 // async queue), pool.go (instances per function: acquire, release, eviction, execution),

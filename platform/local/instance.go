@@ -41,15 +41,17 @@ type result struct {
 
 // invocation is one request on its way through an instance.
 type invocation struct {
-	id         string
-	payload    []byte
-	arn        string // invoked ARN, with qualifier if one was given
-	trace      string
-	clientCtx  string
-	tail       bool
-	tailCh     chan []byte
-	cold       bool
-	async      bool          // an asynchronous event: its instance runs at the background CPU weight
+	id        string
+	payload   []byte
+	arn       string // invoked ARN, with qualifier if one was given
+	trace     string
+	clientCtx string
+	tail      bool
+	tailCh    chan []byte
+	cold      bool
+	// background: the invocation is off every response path (an asynchronous event, or a
+	// request made by an instance serving one): its instance runs at the background CPU weight.
+	background bool
 	dispatched chan struct{} // closed when the runtime received the request
 	done       chan struct{} // closed when res is set
 	state      atomic.Bool
@@ -83,27 +85,30 @@ func errorPayload(typ, msg string) []byte {
 
 // instance is one process running a function's bootstrap; it serves one request at a time.
 type instance struct {
-	p        *Platform
-	token    string
-	fn       string
-	version  string
-	cfg      *config
-	region   string
-	group    string
-	stream   string
-	secret   string // marks the platform's own lines in the log pipe
-	codeDir  string
-	cg       *cgroups.Cgroup
-	started  time.Time
-	cmd      *exec.Cmd
-	work     chan *invocation
-	dead     chan struct{}
-	cgJoined chan struct{} // closed once the process is in its cgroup (or has none)
-	exitErr  error
-	oom      bool   // the kernel killed the process for exceeding its memory limit; set before dead closes
-	uid      int    // the user the process runs as when isolated, else -1
-	tmp      string // the instance's private tmp directory when isolated
-	killOnce sync.Once
+	p       *Platform
+	token   string
+	fn      string
+	version string
+	cfg     *config
+	region  string
+	group   string
+	stream  string
+	secret  string // marks the platform's own lines in the log pipe
+	// accessKey is the instance's AWS_ACCESS_KEY_ID: the platform knows by it which instance
+	// made a request (callerInBackground). Not a secret: signatures are not checked.
+	accessKey string
+	codeDir   string
+	cg        *cgroups.Cgroup
+	started   time.Time
+	cmd       *exec.Cmd
+	work      chan *invocation
+	dead      chan struct{}
+	cgJoined  chan struct{} // closed once the process is in its cgroup (or has none)
+	exitErr   error
+	oom       bool   // the kernel killed the process for exceeding its memory limit; set before dead closes
+	uid       int    // the user the process runs as when isolated, else -1
+	tmp       string // the instance's private tmp directory when isolated
+	killOnce  sync.Once
 	// startOnce ends the instance's start (its init, counted against Options.MaxStarting) once:
 	// at its first poll of the Runtime API, or when it fails to start or exits.
 	startOnce sync.Once
@@ -158,7 +163,7 @@ func (inst *instance) environment() []string {
 		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
 		"AWS_REGION=" + inst.region,
 		"AWS_DEFAULT_REGION=" + inst.region,
-		"AWS_ACCESS_KEY_ID=AKIALOCALPLATFORM000",
+		"AWS_ACCESS_KEY_ID=" + inst.accessKey,
 		"AWS_SECRET_ACCESS_KEY=local-platform-secret",
 		"AWS_SESSION_TOKEN=local-platform-session",
 		"_HANDLER=" + c.Handler,

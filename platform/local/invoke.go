@@ -251,12 +251,32 @@ func (p *Platform) serveInvoke(w http.ResponseWriter, r *http.Request, reqID, re
 	}
 	inv := newInvocation(reqID, payload)
 	inv.arn, inv.trace, inv.clientCtx, inv.tail = arn, in.trace, in.clientCtx, in.logType == "Tail"
+	inv.background = p.callerInBackground(r)
 	inv = p.execute(f, version, cfg, inv)
 	if !p.pause(r.Context(), delay-before) {
 		return nil // the caller is gone
 	}
 	writeInvokeResult(w, p, inv, reqID, version)
 	return nil
+}
+
+// callerInBackground reports whether r comes from an instance serving a background invocation
+// (an asynchronous event, or a request one made): the request it makes is off every response
+// path too. The instance is known by the access key of r's SigV4 credential.
+func (p *Platform) callerInBackground(r *http.Request) bool {
+	scope := credentialScope(r)
+	if len(scope) == 0 {
+		return false
+	}
+	p.mu.Lock()
+	inst := p.byKey[scope[0]]
+	p.mu.Unlock()
+	if inst == nil {
+		return false
+	}
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	return inst.cur != nil && inst.cur.background
 }
 
 // closeUnread ends the connection after an answer given without reading the request's body:
@@ -386,7 +406,7 @@ func (p *Platform) runAsync(ev *asyncEvent) {
 		return
 	}
 	inv := newInvocation(ev.id, ev.payload)
-	inv.arn, inv.trace, inv.clientCtx, inv.async = ev.arn, ev.trace, ev.clientCtx, true
+	inv.arn, inv.trace, inv.clientCtx, inv.background = ev.arn, ev.trace, ev.clientCtx, true
 	inv = p.execute(f, ev.version, cfg, inv)
 	if !inv.res.functionError {
 		p.asyncBytes.give(ev.size)

@@ -249,6 +249,7 @@ type Platform struct {
 	fns       map[string]*function  // persisted state
 	rt        map[string]*fnRuntime // instances and queues per function name
 	instances map[string]*instance  // by runtime token
+	byKey     map[string]*instance  // by access key (instance.accessKey)
 	closed    bool
 	starting  int        // instances starting now, bounded by Options.MaxStarting
 	startable *sync.Cond // on p.mu: signalled when a start ends or an instance comes free
@@ -331,6 +332,7 @@ func New(opts Options) (*Platform, error) {
 		fns:        fns,
 		rt:         map[string]*fnRuntime{},
 		instances:  map[string]*instance{},
+		byKey:      map[string]*instance{},
 		waiting:    map[string]struct{}{},
 	}
 	p.startable = sync.NewCond(&p.mu)

@@ -364,52 +364,92 @@ func TestCgroupLimits(t *testing.T) {
 	}
 }
 
-// TestAsyncEventsRunInTheBackground: an instance serving an asynchronous event has the
-// background CPU weight, so that the host's cores go first to work on a response path, and the
-// default weight back when it serves a synchronous request.
+// TestAsyncEventsRunInTheBackground: an instance serving an asynchronous event, or a request
+// that such an instance made, has the background CPU weight, so that the host's cores go first
+// to work on a response path; an instance gets the default weight back when it serves a
+// synchronous request on a response path.
 func TestAsyncEventsRunInTheBackground(t *testing.T) {
 	e := newTestEnv(t, Options{})
-	st := e.p.Status().Cgroups
-	if !st.Enforced {
+	if st := e.p.Status().Cgroups; !st.Enforced {
 		t.Skipf("cgroup limits are not enforced on this machine: %s", st.Reason)
 	}
 	e.create(t, "fn")
 	e.invoke(t, "fn", map[string]any{})
 	inst := e.instanceOf(t, "fn")
-	file, def, bg := filepath.Join(e.p.cgroups.Parent, inst.token, "cpu.weight"), cgroups.WeightDefault, cgroups.WeightBackground
-	if st.Version == "v1" {
-		file, def, bg = filepath.Join(e.p.cgroups.CPUParent, inst.token, "cpu.shares"), cgroups.SharesDefault, cgroups.SharesBackground
-	}
-	weight := func() int {
-		n, err := strconv.Atoi(readFile(t, file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	if w := weight(); w != def {
+	def, bg := e.cpuWeights()
+	if w := e.cpuWeight(t, inst); w != def {
 		t.Fatalf("after a synchronous request: CPU weight %d, want the default %d", w, def)
 	}
-
-	payload, _ := json.Marshal(map[string]any{"op": "sleep", "ms": 300})
-	if _, err := e.lc.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String("fn"),
-		InvocationType: types.InvocationTypeEvent, Payload: payload}); err != nil {
-		t.Fatal(err)
-	}
+	e.invokeEvent(t, "fn", map[string]any{"op": "sleep", "ms": 300})
 	eventually(t, 5*time.Second, fmt.Sprintf("the instance serving the event to have the background CPU weight %d", bg),
-		func() bool { return weight() == bg })
-	eventually(t, 5*time.Second, "the event to end", func() bool {
-		e.p.mu.Lock()
-		defer e.p.mu.Unlock()
-		return !inst.busy
-	})
+		func() bool { return e.cpuWeight(t, inst) == bg })
+	e.waitIdle(t, inst)
 	e.invoke(t, "fn", map[string]any{})
 	if got := e.instanceOf(t, "fn"); got != inst {
 		t.Fatal("the synchronous request went to another instance")
 	}
-	if w := weight(); w != def {
+	if w := e.cpuWeight(t, inst); w != def {
 		t.Errorf("serving a synchronous request after the event: CPU weight %d, want the default %d", w, def)
 	}
+
+	// What an event's instance invokes synchronously is off the response path too; what a
+	// synchronous request's instance invokes is not.
+	e.create(t, "inner")
+	e.invoke(t, "inner", map[string]any{})
+	inner := e.instanceOf(t, "inner")
+	call := map[string]any{"op": "invoke", "target": "inner", "body": `{"op":"sleep","ms":300}`}
+	e.invokeEvent(t, "fn", call)
+	eventually(t, 5*time.Second, fmt.Sprintf("the instance serving a request of the event's instance to have the background CPU weight %d", bg),
+		func() bool { return e.cpuWeight(t, inner) == bg })
+	e.waitIdle(t, inst)
+	e.invoke(t, "fn", call)
+	if w := e.cpuWeight(t, inner); w != def {
+		t.Errorf("serving a request of a synchronous request's instance: CPU weight %d, want the default %d", w, def)
+	}
+}
+
+// cpuWeights are the default and background values of the instances' CPU weight files.
+func (e *testEnv) cpuWeights() (def, bg int) {
+	if e.p.Status().Cgroups.Version == "v1" {
+		return cgroups.SharesDefault, cgroups.SharesBackground
+	}
+	return cgroups.WeightDefault, cgroups.WeightBackground
+}
+
+// cpuWeight reads inst's CPU weight from its cgroup.
+func (e *testEnv) cpuWeight(t *testing.T, inst *instance) int {
+	t.Helper()
+	file := filepath.Join(e.p.cgroups.Parent, inst.token, "cpu.weight")
+	if e.p.Status().Cgroups.Version == "v1" {
+		file = filepath.Join(e.p.cgroups.CPUParent, inst.token, "cpu.shares")
+	}
+	n, err := strconv.Atoi(readFile(t, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (e *testEnv) invokeEvent(t *testing.T, name string, req any) {
+	t.Helper()
+	payload, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.lc.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String(name),
+		InvocationType: types.InvocationTypeEvent, Payload: payload}); err != nil {
+		t.Fatalf("Invoke %s (Event): %v", name, err)
+	}
+}
+
+// waitIdle waits for inst to end what it serves.
+func (e *testEnv) waitIdle(t *testing.T, inst *instance) {
+	t.Helper()
+	eventually(t, 5*time.Second, "the instance to be idle", func() bool {
+		e.p.mu.Lock()
+		defer e.p.mu.Unlock()
+		return !inst.busy
+	})
 }
 
 func (e *testEnv) instanceOf(t *testing.T, fn string) *instance {

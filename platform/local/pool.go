@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -70,24 +71,26 @@ func (p *Platform) acquire(f *function, version string, cfg *config) (*instance,
 	}
 	now := time.Now()
 	inst := &instance{
-		p:        p,
-		token:    randomHex(16),
-		fn:       f.Name,
-		version:  version,
-		cfg:      cfg,
-		region:   f.Region,
-		group:    cfg.logGroup(f.Name),
-		stream:   cfg.logStream(f.Name, version, now),
-		secret:   "\x00fz" + randomHex(8),
-		codeDir:  filepath.Join(p.opts.RunDir, cfg.codeDir()),
-		work:     make(chan *invocation, 1),
-		dead:     make(chan struct{}),
-		cgJoined: make(chan struct{}),
-		tails:    map[string]chan []byte{},
-		busy:     true,
-		uid:      -1,
+		p:         p,
+		token:     randomHex(16),
+		fn:        f.Name,
+		version:   version,
+		cfg:       cfg,
+		region:    f.Region,
+		group:     cfg.logGroup(f.Name),
+		stream:    cfg.logStream(f.Name, version, now),
+		secret:    "\x00fz" + randomHex(8),
+		accessKey: "ASIA" + strings.ToUpper(fastHex(8)),
+		codeDir:   filepath.Join(p.opts.RunDir, cfg.codeDir()),
+		work:      make(chan *invocation, 1),
+		dead:      make(chan struct{}),
+		cgJoined:  make(chan struct{}),
+		tails:     map[string]chan []byte{},
+		busy:      true,
+		uid:       -1,
 	}
 	p.instances[inst.token] = inst
+	p.byKey[inst.accessKey] = inst
 	rt.instances[inst] = struct{}{}
 	p.procs.Add(1) // under p.mu and before Close, so Close waits for this process
 	p.mu.Unlock()
@@ -100,6 +103,7 @@ func (p *Platform) acquire(f *function, version string, cfg *config) (*instance,
 		inst.endStart()
 		p.mu.Lock()
 		delete(p.instances, inst.token)
+		delete(p.byKey, inst.accessKey)
 		delete(rt.instances, inst)
 		p.mu.Unlock()
 		p.procs.Done()
@@ -197,6 +201,7 @@ func (p *Platform) release(name string, inst *instance, freeSlot bool) {
 func (p *Platform) forgetInstance(inst *instance) {
 	p.mu.Lock()
 	delete(p.instances, inst.token)
+	delete(p.byKey, inst.accessKey)
 	if rt := p.rt[inst.fn]; rt != nil {
 		delete(rt.instances, inst)
 		if list := rt.idle[inst.version]; len(list) > 0 {
@@ -266,7 +271,7 @@ func (p *Platform) execute(f *function, version string, cfg *config, inv *invoca
 		return inv
 	}
 	fresh := newInvocation(inv.id, inv.payload)
-	fresh.arn, fresh.trace, fresh.clientCtx, fresh.tail, fresh.async = inv.arn, inv.trace, inv.clientCtx, inv.tail, inv.async
+	fresh.arn, fresh.trace, fresh.clientCtx, fresh.tail, fresh.background = inv.arn, inv.trace, inv.clientCtx, inv.tail, inv.background
 	p.executeOnce(f, version, cfg, fresh, true)
 	return fresh
 }
@@ -295,7 +300,7 @@ func (p *Platform) executeOnce(f *function, version string, cfg *config, inv *in
 	}
 	if inst.cg != nil {
 		// The instance is ours alone until released: no other invocation sets its weight.
-		if err := inst.cg.SetBackground(inv.async); err != nil && !inst.isDead() {
+		if err := inst.cg.SetBackground(inv.background); err != nil && !inst.isDead() {
 			p.log.Warn("local platform: instance keeps its CPU weight", "function", f.Name, "err", err)
 		}
 	}
