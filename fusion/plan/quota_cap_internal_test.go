@@ -116,3 +116,39 @@ func TestMedianRunDoesItsDemand(t *testing.T) {
 		t.Errorf("a median run of F at 1024 MB counts %.2f ms of CPU, want its demand, 13 (workFrac %.3f, fit's time %.2f ms)", got, p.workFrac, tm.timeAt(1024))
 	}
 }
+
+// TestPoolBetweenSizesMixesBoth: IoT's CT, seen at 256 MB with a third of its runs throttled
+// (a wait for the next quota period) and at 1,024 MB never, is at 512 MB a mix of the two
+// sizes' samples, not 256's alone: the throttled share of its pool lies between theirs. At
+// the sizes observed the pools are their samples, and beyond them the nearest's.
+func TestPoolBetweenSizesMixesBoth(t *testing.T) {
+	at256 := []float64{18, 18.5, 19, 19, 19.5, 20, 50, 60, 90}
+	at1024 := []float64{16, 16.2, 16.4, 16.6, 17, 17.2, 17.5, 18, 18.5}
+	tm := &taskModel{name: "CT", pools: map[int]*pool{}, capMB: vcpuMB, observed: true, fitted: true,
+		sizes: []int{256, 1024}, samples: [][]float64{at256, at1024}, demand: 13.7, ioq: 3.8, period: 100}
+	throttled := func(mem int) float64 {
+		p := tm.poolAt(mem)
+		n := 0
+		for _, v := range p.ms {
+			if v > 40 {
+				n++
+			}
+		}
+		return float64(n) / float64(len(p.ms))
+	}
+	if got := throttled(256); math.Abs(got-1.0/3) > 1e-9 {
+		t.Errorf("at 256 MB (observed): %.2f of the pool throttled, want its samples' 0.33", got)
+	}
+	if got := throttled(1024); got != 0 {
+		t.Errorf("at 1024 MB (observed): %.2f of the pool throttled, want 0", got)
+	}
+	if got := throttled(512); got < 0.12 || got > 0.21 {
+		t.Errorf("at 512 MB (half-way in log memory): %.2f of the pool throttled, want about half of 256 MB's 0.33", got)
+	}
+	if got := throttled(384); got < 0.17 || got > 0.27 {
+		t.Errorf("at 384 MB (nearer 256): %.2f of the pool throttled, want about 0.21 (0.33 × log(1024/384)/log(4))", got)
+	}
+	if got := throttled(2048); got != 0 {
+		t.Errorf("at 2048 MB (beyond what was seen): %.2f of the pool throttled, want 1024 MB's 0", got)
+	}
+}

@@ -33,8 +33,9 @@ type SimOptions struct {
 //
 //   - a task's own time at a group's memory is drawn from the profile's samples of that task
 //     at that memory, from runs that did not share their instance's CPU with concurrent work
-//     (SizeStat.Alone) when the task was ever seen so; at a memory never observed, from the nearest observed size scaled by
-//     the task's fitted memory model time(m) = io + cpu·1769/min(m, cap), fitted per task
+//     (SizeStat.Alone) when the task was ever seen so; at a memory never observed, from the
+//     observed sizes around it (a mix of both, the nearer the more; beyond them the nearest)
+//     scaled by the task's fitted memory model time(m) = io + cpu·1769/min(m, cap), fitted per task
 //     from the medians of at least two sizes (cap 1769 MB, or 3538 MB when the observations
 //     show the task using two vCPUs); calls are made midway through the task's own time;
 //   - sync calls add up in sequence, or take the longest when the task made them in
@@ -417,7 +418,12 @@ func cfsTime(cpu float64, memMB int, period, threads float64) float64 {
 	return k*period + r/threads
 }
 
-// poolAt returns the own-time sample of the task at memory mem.
+// poolAt returns the own-time sample of the task at memory mem: its samples there, else
+// those of the observed sizes around it scaled to mem by the task's model (timeAt). Between
+// two observed sizes the pool mixes both, the nearer (in log memory) the more: a size's
+// samples hold what its quota did to the task at the load it ran at (IoT's CT at 256 MB was
+// throttled in a third of its runs, at 1,024 MB never), which scaling by the model's time for
+// one run does not undo; beyond them it takes the nearest's.
 func (t *taskModel) poolAt(mem int) *pool {
 	if p, ok := t.pools[mem]; ok {
 		return p
@@ -428,29 +434,31 @@ func (t *taskModel) poolAt(mem int) *pool {
 		t.pools[mem] = p
 		return p
 	}
-	// Nearest observed size in the model's scale.
-	bi, bd := 0, math.Inf(1)
+	lo, hi := -1, -1 // the largest observed size below mem and the smallest above, by index
 	for i, m := range t.sizes {
-		if d := math.Abs(math.Log(x(float64(m), t.capMB)) - math.Log(x(float64(mem), t.capMB))); d < bd || (d == bd && m == mem) {
-			bi, bd = i, d
-		}
 		if m == mem {
-			bi, bd = i, 0
+			lo, hi = i, i
 			break
 		}
-	}
-	src := t.samples[bi]
-	scale := 1.0
-	if t.sizes[bi] != mem {
-		p.extrap = true
-		if base := t.timeAt(t.sizes[bi]); base > 0 {
-			scale = t.timeAt(mem) / base
+		if m < mem && (lo < 0 || m > t.sizes[lo]) {
+			lo = i
+		}
+		if m > mem && (hi < 0 || m < t.sizes[hi]) {
+			hi = i
 		}
 	}
-	p.ms = make([]float64, len(src))
-	for i, v := range src {
-		p.ms[i] = v * scale
+	switch {
+	case lo == hi:
+		p.ms = slices.Clone(t.samples[lo])
+	case lo < 0:
+		p.ms = t.scaledFrom(hi, mem, 1)
+	case hi < 0:
+		p.ms = t.scaledFrom(lo, mem, 1)
+	default:
+		w := math.Log(float64(t.sizes[hi])/float64(mem)) / math.Log(float64(t.sizes[hi])/float64(t.sizes[lo]))
+		p.ms = append(t.scaledFrom(lo, mem, w), t.scaledFrom(hi, mem, 1-w)...)
 	}
+	p.extrap = lo != hi
 	if ta := t.timeAt(mem); ta > 0 {
 		p.workFrac, p.work = t.cpu/ta, t.cpu
 		if t.period > 0 {
@@ -465,6 +473,29 @@ func (t *taskModel) poolAt(mem int) *pool {
 	}
 	t.pools[mem] = p
 	return p
+}
+
+// mixSize is how many draws a pool mixed from two sizes holds per size's share (poolAt).
+const mixSize = 400
+
+// scaledFrom returns the samples of observed size i scaled to mem by the task's model: all of
+// them for a share of 1, else share·mixSize draws spread evenly over the sorted samples, so
+// that they keep their distribution.
+func (t *taskModel) scaledFrom(i, mem int, share float64) []float64 {
+	src := t.samples[i]
+	scale := 1.0
+	if base := t.timeAt(t.sizes[i]); base > 0 {
+		scale = t.timeAt(mem) / base
+	}
+	n := len(src)
+	if share < 1 {
+		n = int(math.Round(share * mixSize))
+	}
+	out := make([]float64, n)
+	for k := range out {
+		out[k] = src[k*len(src)/n] * scale
+	}
+	return out
 }
 
 // resolved is a setup compiled for simulation.
