@@ -50,9 +50,8 @@ type SimOptions struct {
 //     from the profile (learnPeriod): its own time at m MB is its I/O time plus the wall
 //     time its demand takes under m's quota (cfsTime: full speed until the period's quota
 //     is used up), so short bursts are not scaled like long work;
-//   - an invocation lasts at least its tasks' CPU work under its quota, starting at a random
-//     point of the quota's period (quotaFloor), or, without CPU times, divided by its vCPU
-//     share; inlined tasks share the CPU; it is billed for its duration plus its init duration, rounded up,
+//   - an invocation lasts at least its tasks' CPU work under its quota (or, without CPU
+//     times, divided by its vCPU share; inlined tasks share the CPU); it is billed for its duration plus its init duration, rounded up,
 //     plus the request fee, so a caller waiting on a remote sync call is billed for the wait
 //     while the callee is billed too;
 //   - a task inlined in several groups is simulated in each group that runs it, at that
@@ -419,30 +418,6 @@ func cfsTime(cpu float64, memMB int, period, threads float64) float64 {
 	return k*period + r/threads
 }
 
-// cfsTimeFrom is cfsTime for work that starts `first` ms before its quota period ends
-// (0 < first <= period) with the period's quota unused: where a period ends during the work,
-// the next period's quota lets it go on (cfsTime is the case first = period).
-func cfsTimeFrom(cpu float64, memMB int, period, threads, first float64) float64 {
-	share := float64(memMB) / vcpuMB
-	threads = math.Max(1, threads)
-	if cpu <= 0 {
-		return 0
-	}
-	if share >= threads {
-		return cpu / threads
-	}
-	q := share * period
-	t, end := 0.0, first
-	for {
-		run := math.Min(q/threads, end-t) // wall time at full speed before the quota or the period ends
-		if cpu <= run*threads {
-			return t + cpu/threads
-		}
-		cpu -= run * threads
-		t, end = end, end+period
-	}
-}
-
 // poolAt returns the own-time sample of the task at memory mem: its samples there, else
 // those of the observed sizes around it scaled to mem by the task's model (timeAt). Between
 // two observed sizes the pool mixes both, the nearer (in log memory) the more: a size's
@@ -635,10 +610,9 @@ func (u *run) invoke(gi int, sync bool) (dur, init float64) {
 	}
 	inv := invState{g: g, asyncFrom: math.Inf(1)}
 	end := u.task(&inv, g.root, 0)
-	first := 0.0 // when the invocation's first quota period ends, drawn when needed (quotaFloor)
-	floor := u.quotaFloor(inv.cpu, g.mem, 0, &first)
+	floor := u.m.quotaTime(inv.cpu, g.mem)
 	if inv.asyncCPU > 0 {
-		floor = max(floor, inv.asyncFrom+u.quotaFloor(inv.asyncCPU, g.mem, inv.asyncFrom, &first))
+		floor = max(floor, inv.asyncFrom+u.m.quotaTime(inv.asyncCPU, g.mem))
 	}
 	dur = max(end, inv.pending, floor) * g.corr
 	if u.busy != nil {
@@ -676,28 +650,13 @@ func (u *run) coldStart(gi int) bool {
 	return u.pos < k
 }
 
-// quotaFloor is the wall time cpu ms of CPU work take under the CPU share of memMB from `from`
-// ms into an invocation: the CFS quota's when the period is known, else the vCPU fraction's.
-// An invocation starts at a random point of its instance's quota period (the kernel keeps an
-// instance's periods on one grid however it is invoked): where the work outlasts a period's
-// quota, *first, when the invocation's first period ends, is drawn once per invocation, and a
-// period's end during the work gives it a new quota (cfsTimeFrom).
-func (u *run) quotaFloor(cpu float64, memMB int, from float64, first *float64) float64 {
-	m := u.m
-	if m.period <= 0 {
-		return cpu * vcpuMB / float64(memMB)
-	}
-	if share := float64(memMB) / vcpuMB; cpu <= share*m.period || share >= 2 {
+// quotaTime is the wall time cpu ms of CPU work take under the CPU share of memMB: the CFS
+// quota's when the period is known, else the vCPU fraction's.
+func (m *model) quotaTime(cpu float64, memMB int) float64 {
+	if m.period > 0 {
 		return cfsTime(cpu, memMB, m.period, 2)
 	}
-	if *first == 0 {
-		*first = (1 - u.rng.Float64()) * m.period
-	}
-	end := math.Mod(*first-from, m.period)
-	if end <= 0 {
-		end += m.period
-	}
-	return cfsTimeFrom(cpu, memMB, m.period, 2, end)
+	return cpu * vcpuMB / float64(memMB)
 }
 
 // task simulates a run of task ti inside inv from start; it returns when the task ends.
