@@ -53,9 +53,11 @@ type Manager struct {
 type Cgroup struct {
 	dirs   []string
 	memDir string
-	// weight is the file of the cgroup's CPU weight (cpu.weight, cpu.shares on v1) and
-	// background whether it holds the background weight (SetBackground).
+	// weight is the file of the cgroup's CPU weight (cpu.weight, cpu.shares on v1), weights
+	// its default and background values, and background whether it holds the background one
+	// (SetBackground).
 	weight     string
+	weights    [2]int
 	background bool
 	// Peak is the file holding the peak memory usage in bytes (v2), else "": read VmHWM
 	// from /proc/<pid>/status instead.
@@ -285,7 +287,7 @@ func (m *Manager) Create(id string, memoryMB int) (*Cgroup, error) {
 			return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
 		}
 		cg.dirs, cg.memDir, cg.Peak = []string{dir}, dir, filepath.Join(dir, "memory.peak")
-		cg.weight = filepath.Join(dir, "cpu.weight")
+		cg.weight, cg.weights = filepath.Join(dir, "cpu.weight"), [2]int{WeightDefault, WeightBackground}
 		writes := [][2]string{
 			{"cpu.max", fmt.Sprintf("%d %d", quota, cfsPeriodUs)},
 			{"memory.max", string(limit)},
@@ -312,7 +314,8 @@ func (m *Manager) Create(id string, memoryMB int) (*Cgroup, error) {
 	}
 	// The process joins after it started, so the cgroup misses what it charged before: peak
 	// memory comes from the process's VmHWM instead (peak stays empty).
-	cg.memDir, cg.weight = memDir, filepath.Join(cpuDir, "cpu.shares")
+	cg.memDir = memDir
+	cg.weight, cg.weights = filepath.Join(cpuDir, "cpu.shares"), [2]int{SharesDefault, SharesBackground}
 	if err := cg.write(cpuDir, [][2]string{
 		{"cpu.cfs_period_us", strconv.Itoa(cfsPeriodUs)},
 		{"cpu.cfs_quota_us", strconv.Itoa(quota)},
@@ -345,19 +348,15 @@ func (cg *Cgroup) write(dir string, kv [][2]string) error {
 // of its own. An instance serving an asynchronous event is off every response path, so the
 // platform makes it the one that waits when the cores are contended: a request's response is
 // then not held up by the CPU bursts of the async work it started (measured on the IoT sample:
-// one of its async dispatches took 4-7 ms instead of 0.5 in 45 % of the requests), and the async
+// one of its async dispatches took 4-7 ms instead of 0.5 in 41 % of the requests), and the async
 // invocations' durations take the contention instead.
 func (cg *Cgroup) SetBackground(bg bool) error {
 	if cg.background == bg || cg.weight == "" {
 		return nil
 	}
-	v := [2]int{SharesDefault, SharesBackground}
-	if filepath.Base(cg.weight) == "cpu.weight" {
-		v = [2]int{WeightDefault, WeightBackground}
-	}
-	w := v[0]
+	w := cg.weights[0]
 	if bg {
-		w = v[1]
+		w = cg.weights[1]
 	}
 	if err := os.WriteFile(cg.weight, []byte(strconv.Itoa(w)), 0); err != nil {
 		return fmt.Errorf("set cgroup CPU weight: %w", err)
