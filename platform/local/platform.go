@@ -455,6 +455,10 @@ func (p *Platform) setupCgroups() {
 	if p.cgroups.V2 {
 		p.cgStatus.Version = "v2"
 	}
+	if err := p.cgroups.JoinPlatform(); err != nil {
+		p.log.Warn("local platform: the platform's process stays in its cgroup; instances' async work may delay its routing",
+			"reason", err)
+	}
 }
 
 // LatencyProfile is the latency profile the platform adds to invocations.

@@ -286,9 +286,30 @@ func TestCgroupLimits(t *testing.T) {
 	e.create(t, "small", func(in *lambda.CreateFunctionInput) { in.MemorySize = aws.Int32(128) })
 	e.create(t, "big", func(in *lambda.CreateFunctionInput) { in.MemorySize = aws.Int32(1769) })
 
+	// The platform's process is in a cgroup of its own next to its instances' (JoinPlatform),
+	// where an instance in the background yields to it at once.
+	before := ownCPUCgroup(t)
+	platformDir := e.p.cgroups.Platform
+	if platformDir == "" {
+		t.Fatal("the platform's process did not join a cgroup of its own")
+	}
+	weightFile, weight := "cpu.weight", cgroups.WeightPlatform
+	if st.Version == "v1" {
+		weightFile, weight = "cpu.shares", cgroups.SharesPlatform
+	}
+	if got := readFile(t, filepath.Join(platformDir, weightFile)); got != strconv.Itoa(weight) {
+		t.Errorf("the platform's cgroup has %s %s, want %d", weightFile, got, weight)
+	}
+	if !strings.HasSuffix(platformDir, before) || !strings.HasSuffix(filepath.Dir(platformDir), "/fusionize-"+strconv.Itoa(os.Getpid())) {
+		t.Errorf("the process is in cgroup %s, want the platform's cgroup %s", before, platformDir)
+	}
+
 	// The files of the running instance.
 	e.invoke(t, "small", map[string]any{})
 	inst := e.instanceOf(t, "small")
+	if dir := e.p.cgroups.CPUParent + e.p.cgroups.Parent; filepath.Dir(platformDir) != dir {
+		t.Errorf("the platform's cgroup %s is not a sibling of its instances' (below %s)", platformDir, dir)
+	}
 	if st.Version == "v1" {
 		quota := readFile(t, filepath.Join(e.p.cgroups.CPUParent, inst.token, "cpu.cfs_quota_us"))
 		limit := readFile(t, filepath.Join(e.p.cgroups.MemParent, inst.token, "memory.limit_in_bytes"))
@@ -349,10 +370,13 @@ func TestCgroupLimits(t *testing.T) {
 		return os.IsNotExist(err)
 	})
 
-	// Close removes every cgroup it made.
-	dirs := []string{e.p.cgroups.CPUParent, e.p.cgroups.MemParent, e.p.cgroups.Parent}
+	// Close moves the process back and removes every cgroup it made.
+	dirs := []string{platformDir, e.p.cgroups.CPUParent, e.p.cgroups.MemParent, e.p.cgroups.Parent}
 	if err := e.p.Close(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if after := ownCPUCgroup(t); strings.Contains(after, "fusionize-") {
+		t.Errorf("after Close the process is still in cgroup %s", after)
 	}
 	for _, d := range dirs {
 		if d == "" {
@@ -408,21 +432,54 @@ func TestAsyncEventsRunInTheBackground(t *testing.T) {
 	}
 }
 
-// cpuWeights are the default and background values of the instances' CPU weight files.
+// ownCPUCgroup is the test process's cgroup in the cpu hierarchy (v1) or the unified one.
+func ownCPUCgroup(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v2 string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[1] == "" {
+			v2 = parts[2]
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			if c == "cpu" {
+				return parts[2]
+			}
+		}
+	}
+	return v2
+}
+
+// cpuWeights are the default and background values of the file that puts an instance in the
+// background: cpu.idle where the kernel has it, else the CPU weight.
 func (e *testEnv) cpuWeights() (def, bg int) {
-	if e.p.Status().Cgroups.Version == "v1" {
+	switch {
+	case e.p.cgroups.Idle:
+		return 0, 1
+	case e.p.Status().Cgroups.Version == "v1":
 		return cgroups.SharesDefault, cgroups.SharesBackground
 	}
 	return cgroups.WeightDefault, cgroups.WeightBackground
 }
 
-// cpuWeight reads inst's CPU weight from its cgroup.
+// cpuWeight reads inst's background file (cpuWeights) from its cgroup.
 func (e *testEnv) cpuWeight(t *testing.T, inst *instance) int {
 	t.Helper()
-	file := filepath.Join(e.p.cgroups.Parent, inst.token, "cpu.weight")
+	dir, file := e.p.cgroups.Parent, "cpu.weight"
 	if e.p.Status().Cgroups.Version == "v1" {
-		file = filepath.Join(e.p.cgroups.CPUParent, inst.token, "cpu.shares")
+		dir, file = e.p.cgroups.CPUParent, "cpu.shares"
 	}
+	if e.p.cgroups.Idle {
+		file = "cpu.idle"
+	}
+	file = filepath.Join(dir, inst.token, file)
 	n, err := strconv.Atoi(readFile(t, file))
 	if err != nil {
 		t.Fatal(err)

@@ -26,10 +26,12 @@ const (
 )
 
 // CPU weights of an instance: the kernel's default, and the background weight of one that
-// serves an asynchronous event (SetBackground), 1/32 of it: cpu.shares on v1, cpu.weight on v2.
+// serves an asynchronous event (SetBackground), 1/32 of it, on kernels without cpu.idle:
+// cpu.shares on v1, cpu.weight on v2. SharesPlatform and WeightPlatform are the weight of the
+// platform's own cgroup (JoinPlatform), 100 times the default, v2's largest.
 const (
-	SharesDefault, SharesBackground = 1024, 32
-	WeightDefault, WeightBackground = 100, 3
+	SharesDefault, SharesBackground, SharesPlatform = 1024, 32, 102400
+	WeightDefault, WeightBackground, WeightPlatform = 100, 3, 10000
 )
 
 // CPUQuotaUs is the CFS quota per 100 ms period that gives memoryMB its Lambda CPU share:
@@ -47,15 +49,20 @@ type Manager struct {
 	CPUParent string
 	MemParent string
 	Parent    string
+	// Idle says that an instance in the background is a SCHED_IDLE cgroup (cpu.idle, Linux
+	// 5.15 and later) rather than one of a lower weight.
+	Idle bool
+	// Platform is the cgroup the platform's own process joined (JoinPlatform), "" before.
+	Platform string
 }
 
 // cgroup is one instance's cgroup (one directory on v2, two on v1).
 type Cgroup struct {
 	dirs   []string
 	memDir string
-	// weight is the file of the cgroup's CPU weight (cpu.weight, cpu.shares on v1), weights
-	// its default and background values, and background whether it holds the background one
-	// (SetBackground).
+	// weight is the file that puts the cgroup in the background (cpu.idle, else the CPU
+	// weight: cpu.weight, cpu.shares on v1), weights its default and background values, and
+	// background whether it holds the background one (SetBackground).
 	weight     string
 	weights    [2]int
 	background bool
@@ -77,6 +84,9 @@ func New() (*Manager, string) {
 	own, err := ownCgroups()
 	if err != nil {
 		return nil, fmt.Sprintf("cannot read /proc/self/cgroup: %v", err)
+	}
+	if o := ownOriginal(); o != nil {
+		own = o // the process is in its platform cgroup: the parent is where it came from
 	}
 	var reasons []string
 	// Prefer v2 where it is the main hierarchy with the cpu and memory controllers.
@@ -238,11 +248,15 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// probe creates and removes one instance cgroup to prove that limits can be written.
+// probe creates and removes one instance cgroup to prove that limits can be written, and
+// finds out whether the kernel has cpu.idle.
 func (m *Manager) probe() error {
 	cg, err := m.Create("probe", 128)
 	if err != nil {
 		return err
+	}
+	if _, err := os.Stat(filepath.Join(cg.dirs[0], "cpu.idle")); err == nil {
+		m.Idle = true
 	}
 	return cg.Remove()
 }
@@ -288,6 +302,9 @@ func (m *Manager) Create(id string, memoryMB int) (*Cgroup, error) {
 		}
 		cg.dirs, cg.memDir, cg.Peak = []string{dir}, dir, filepath.Join(dir, "memory.peak")
 		cg.weight, cg.weights = filepath.Join(dir, "cpu.weight"), [2]int{WeightDefault, WeightBackground}
+		if m.Idle {
+			cg.weight, cg.weights = filepath.Join(dir, "cpu.idle"), [2]int{0, 1}
+		}
 		writes := [][2]string{
 			{"cpu.max", fmt.Sprintf("%d %d", quota, cfsPeriodUs)},
 			{"memory.max", string(limit)},
@@ -316,6 +333,9 @@ func (m *Manager) Create(id string, memoryMB int) (*Cgroup, error) {
 	// memory comes from the process's VmHWM instead (peak stays empty).
 	cg.memDir = memDir
 	cg.weight, cg.weights = filepath.Join(cpuDir, "cpu.shares"), [2]int{SharesDefault, SharesBackground}
+	if m.Idle {
+		cg.weight, cg.weights = filepath.Join(cpuDir, "cpu.idle"), [2]int{0, 1}
+	}
 	if err := cg.write(cpuDir, [][2]string{
 		{"cpu.cfs_period_us", strconv.Itoa(cfsPeriodUs)},
 		{"cpu.cfs_quota_us", strconv.Itoa(quota)},
@@ -339,10 +359,13 @@ func (cg *Cgroup) write(dir string, kv [][2]string) error {
 	return nil
 }
 
-// SetBackground gives the cgroup the background CPU weight (SharesBackground, WeightBackground)
-// or the default one back; it writes only on a change. The quota is unchanged: a background
-// instance gets all the CPU it is due when the host's cores are free, and yields them at once
-// when other instances want them.
+// SetBackground puts the cgroup in the background or takes it out again; it writes only on a
+// change. In the background the cgroup is SCHED_IDLE (cpu.idle 1) where the kernel has
+// cpu.idle, else it has a 32nd of the default CPU weight (SharesBackground, WeightBackground).
+// The quota is unchanged: a background instance gets all the CPU it is due when the host's
+// cores are free, and yields them when the platform or other instances want them. An idle
+// cgroup yields at once: a task that wakes up next to one preempts it, where against a mere
+// lower weight it may wait for the next scheduler tick (4 ms at 250 Hz).
 //
 // The local platform runs every instance on the host's few cores, where on Lambda each has CPUs
 // of its own. An instance serving an asynchronous event is off every response path, so the
@@ -432,8 +455,11 @@ func (cg *Cgroup) Remove() error {
 	return nil
 }
 
-// close removes the platform's parent cgroups (after every instance cgroup is gone).
+// Close moves the process out of its platform cgroup (JoinPlatform) when no other Manager
+// holds it there, and removes the platform's parent cgroups (after every instance cgroup is
+// gone).
 func (m *Manager) Close() {
+	m.leavePlatform()
 	for _, d := range []string{m.Parent, m.CPUParent, m.MemParent} {
 		if d != "" {
 			_ = syscall.Rmdir(d)
