@@ -74,13 +74,17 @@
 // exit and on Close. Package platform/local/cgroups does the cgroup work.
 //
 // On Lambda each instance has CPUs of its own; here every instance shares the host's cores.
-// While an instance serves an asynchronous event it runs at a background CPU weight (1/32 of the
-// default; its quota is unchanged), so that the CPU bursts of async work a request started do
-// not hold up the request's response path, which on Lambda they would not: contention on the
-// host's cores goes to the async invocations' durations instead (measured on the IoT sample at 10
-// requests/s: its median latency 3.6-3.7 ms against 4.2-5.0 at equal weights, the async
-// functions' durations up to 8 % longer). A request made by an instance serving a background
-// invocation is in the background too (the platform knows the caller by its access key).
+// While an instance serves an asynchronous event it runs in the background: its cgroup is
+// SCHED_IDLE (cpu.idle, Linux 5.15 and later; else 1/32 of the default CPU weight), and its quota
+// is unchanged. The CPU bursts of async work a request started then do not hold up the
+// request's response path, which on Lambda they would not: contention on the host's cores goes
+// to the async invocations' durations instead (measured on the IoT sample at 10 requests/s: its
+// median latency 3.6-3.7 ms against 4.2-5.0 at equal weights, the async functions' durations up
+// to 8 % longer). A request made by an instance serving a background invocation is in the
+// background too (the platform knows the caller by its access key). The platform's own process
+// moves into a cgroup next to its instances' (at 100 times the default weight), so that the
+// kernel weighs its routing against the instances at one level, where a background instance
+// yields to it at once instead of at the next scheduler tick; it moves back on Close.
 //
 // The files follow the concerns: api.go (the Lambda control plane), invoke.go (Invoke and the
 // async queue), pool.go (instances per function: acquire, release, eviction, execution),
