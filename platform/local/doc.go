@@ -82,7 +82,7 @@
 // median latency 3.6-3.7 ms against 4.2-5.0 at equal weights, the async functions' durations up
 // to 8 % longer). A request made by an instance serving a background invocation is in the
 // background too (the platform knows the caller by its access key). The platform's own process
-// moves into a cgroup next to its instances' (at 100 times the default weight), so that the
+// moves into a cgroup next to its instances' (at the default weight), so that the
 // kernel weighs its routing against the instances at one level, where a background instance
 // yields to it at once instead of at the next scheduler tick; it moves back on Close.
 //

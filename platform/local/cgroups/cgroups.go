@@ -27,11 +27,10 @@ const (
 
 // CPU weights of an instance: the kernel's default, and the background weight of one that
 // serves an asynchronous event (SetBackground), 1/32 of it, on kernels without cpu.idle:
-// cpu.shares on v1, cpu.weight on v2. SharesPlatform and WeightPlatform are the weight of the
-// platform's own cgroup (JoinPlatform), 100 times the default, v2's largest.
+// cpu.shares on v1, cpu.weight on v2.
 const (
-	SharesDefault, SharesBackground, SharesPlatform = 1024, 32, 102400
-	WeightDefault, WeightBackground, WeightPlatform = 100, 3, 10000
+	SharesDefault, SharesBackground = 1024, 32
+	WeightDefault, WeightBackground = 100, 3
 )
 
 // CPUQuotaUs is the CFS quota per 100 ms period that gives memoryMB its Lambda CPU share:
