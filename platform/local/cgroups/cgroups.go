@@ -300,10 +300,7 @@ func (m *Manager) Create(id string, memoryMB int) (*Cgroup, error) {
 			return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
 		}
 		cg.dirs, cg.memDir, cg.Peak = []string{dir}, dir, filepath.Join(dir, "memory.peak")
-		cg.weight, cg.weights = filepath.Join(dir, "cpu.weight"), [2]int{WeightDefault, WeightBackground}
-		if m.Idle {
-			cg.weight, cg.weights = filepath.Join(dir, "cpu.idle"), [2]int{0, 1}
-		}
+		m.backgroundFile(cg, dir, "cpu.weight", WeightDefault, WeightBackground)
 		writes := [][2]string{
 			{"cpu.max", fmt.Sprintf("%d %d", quota, cfsPeriodUs)},
 			{"memory.max", string(limit)},
@@ -331,10 +328,7 @@ func (m *Manager) Create(id string, memoryMB int) (*Cgroup, error) {
 	// The process joins after it started, so the cgroup misses what it charged before: peak
 	// memory comes from the process's VmHWM instead (peak stays empty).
 	cg.memDir = memDir
-	cg.weight, cg.weights = filepath.Join(cpuDir, "cpu.shares"), [2]int{SharesDefault, SharesBackground}
-	if m.Idle {
-		cg.weight, cg.weights = filepath.Join(cpuDir, "cpu.idle"), [2]int{0, 1}
-	}
+	m.backgroundFile(cg, cpuDir, "cpu.shares", SharesDefault, SharesBackground)
 	if err := cg.write(cpuDir, [][2]string{
 		{"cpu.cfs_period_us", strconv.Itoa(cfsPeriodUs)},
 		{"cpu.cfs_quota_us", strconv.Itoa(quota)},
@@ -346,6 +340,15 @@ func (m *Manager) Create(id string, memoryMB int) (*Cgroup, error) {
 	}
 	_ = os.WriteFile(filepath.Join(memDir, "memory.swappiness"), []byte("0"), 0)
 	return cg, nil
+}
+
+// backgroundFile gives cg the file SetBackground writes and its two values: cpu.idle where the
+// kernel has it, else the weight file with its default and background weights.
+func (m *Manager) backgroundFile(cg *Cgroup, dir, weight string, def, bg int) {
+	if m.Idle {
+		weight, def, bg = "cpu.idle", 0, 1
+	}
+	cg.weight, cg.weights = filepath.Join(dir, weight), [2]int{def, bg}
 }
 
 func (cg *Cgroup) write(dir string, kv [][2]string) error {

