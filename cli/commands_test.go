@@ -12,10 +12,9 @@ import (
 	"testing"
 )
 
-// TestDemo runs README's main command end to end on free ports: the dev stack, the IoT sample
-// bundled and deployed, load, the optimizer to convergence, and the before/after report.
-// TestDemo runs `fusionize demo` on the web shop sample end to end (dev stack, load, the
-// optimizer to convergence) and wants a promoted setup that is faster and cheaper than the
+// TestDemo runs README's main command end to end on free ports, on the web shop sample: the
+// dev stack, the sample bundled and deployed, load, the optimizer to convergence, and the
+// before/after report. It wants a promoted setup that is faster and cheaper than the
 // all-remote start, as measured side by side in its canary. It catches a planner that does
 // nothing (no promotion), a cycle that never promotes, and a demo that reports nothing.
 func TestDemo(t *testing.T) {

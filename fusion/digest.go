@@ -61,6 +61,26 @@ type EdgeCount struct {
 	// Remote holds, of the remote calls along the edge, an async call's dispatch time or a
 	// sync call's overhead to a warm callee, by the caller's memory size (EdgeStat.Remote).
 	Remote []RemoteDigest `json:"remote,omitempty"`
+	// Beside counts, of an async edge's remote dispatches, those during which a remote call
+	// along another edge began (see BesideWindowUS), by that edge.
+	Beside []BesideCount `json:"beside,omitempty"`
+}
+
+// BesideCount is how many of an edge's remote dispatches had a remote call along Edge begin
+// beside them (Dispatches), of those in requests that called Edge remotely (Of).
+type BesideCount struct {
+	Edge
+	Dispatches int `json:"dispatches"`
+	Of         int `json:"of"`
+}
+
+// Share is the share of the dispatches in requests that called Edge remotely that had a
+// call along it begin beside them.
+func (b BesideCount) Share() float64 {
+	if b.Of == 0 {
+		return 0
+	}
+	return float64(b.Dispatches) / float64(b.Of)
 }
 
 // SetupDigest is what the requests of one setup showed.
@@ -101,7 +121,7 @@ func (b *ProfileBuilder) Digest() Digest {
 	recs, dropped := dedupe(b.records)
 	reports := joinReports(b.reports)
 	d := Digest{Graph: completeGraph(Graph{}, recs), Dropped: dropped}
-	d.addRuns(gatherRuns(recs, reports))
+	d.addRuns(gatherRuns(recs, reports, completeGraph(b.graph, recs)))
 	d.addTraces(gatherTraces(recs, reports, b.opts.Prices))
 	return d
 }
@@ -115,7 +135,8 @@ func (d *Digest) addRuns(a *runAcc) {
 		d.Tasks = append(d.Tasks, td)
 	}
 	for e, n := range a.calls {
-		d.Calls = append(d.Calls, EdgeCount{Edge: e, Calls: n, AfterSync: a.afterSync[e], Remote: remoteDigests(a.dispatch[e])})
+		d.Calls = append(d.Calls, EdgeCount{Edge: e, Calls: n, AfterSync: a.afterSync[e], Remote: remoteDigests(a.dispatch[e], a.quiet[e], a.busy[e]),
+			Beside: besideCounts(a.beside[e])})
 	}
 	slices.SortFunc(d.Calls, func(a, b EdgeCount) int { return compareEdges(a.Edge, b.Edge) })
 	d.LocalAsync, d.RemoteAsync = ValuesOf(a.localAsync), ValuesOf(a.remoteAsync)
@@ -126,7 +147,7 @@ func (d *Digest) addTraces(a *traceAcc) {
 	d.RemoteSync, d.Init, d.ReportGap = ValuesOf(a.overhead), ValuesOf(a.inits), ValuesOf(a.gaps)
 	for i, c := range d.Calls {
 		if ov := a.overheadBy[c.Edge]; len(ov) > 0 {
-			d.Calls[i].Remote = remoteDigests(ov)
+			d.Calls[i].Remote = remoteDigests(ov, nil, nil)
 		}
 	}
 	for _, id := range slices.Sorted(slices.Values(a.setupIDs)) {
@@ -165,8 +186,10 @@ func (d Digest) Merge(o Digest) Digest {
 			a.AfterSync += b.AfterSync
 			a.Remote = mergeByKey(a.Remote, b.Remote, func(x, y RemoteDigest) int { return cmp.Compare(x.MemoryMB, y.MemoryMB) },
 				func(x, y RemoteDigest) RemoteDigest {
-					return RemoteDigest{MemoryMB: x.MemoryMB, Values: x.Values.Merge(y.Values)}
+					return RemoteDigest{MemoryMB: x.MemoryMB, Values: x.Values.Merge(y.Values), Quiet: x.Quiet.Merge(y.Quiet), Busy: x.Busy.Merge(y.Busy)}
 				})
+			a.Beside = mergeByKey(a.Beside, b.Beside, func(x, y BesideCount) int { return compareEdges(x.Edge, y.Edge) },
+				func(x, y BesideCount) BesideCount { x.Dispatches += y.Dispatches; x.Of += y.Of; return x })
 			return a
 		})
 	out.Setups = mergeSorted(d.Setups, o.Setups, func(s SetupDigest) string { return s.ID }, mergeSetup)
@@ -252,6 +275,7 @@ func (d Digest) Thin(keep, requests int) Digest {
 		out.Calls[i].Remote = slices.Clone(out.Calls[i].Remote)
 		for j, r := range out.Calls[i].Remote {
 			out.Calls[i].Remote[j].Values = r.Values.Thin(keep)
+			out.Calls[i].Remote[j].Quiet, out.Calls[i].Remote[j].Busy = r.Quiet.Thin(keep), r.Busy.Thin(keep)
 		}
 	}
 	out.Tasks = make([]TaskDigest, len(d.Tasks))
@@ -336,7 +360,7 @@ func (d Digest) taskStats(g Graph, keep int) ([]TaskStat, []EdgeStat) {
 	var edges []EdgeStat
 	for _, e := range g.Edges {
 		es := EdgeStat{Caller: e.Caller, Callee: e.Callee, Mode: e.Mode, Calls: calls[e].Calls, CallerRuns: tasks[e.Caller].Runs,
-			Remote: remoteStats(calls[e].Remote, keep)}
+			Remote: remoteStats(calls[e].Remote, keep), Beside: calls[e].Beside}
 		if es.Calls > 0 {
 			es.AfterSync = float64(calls[e].AfterSync) / float64(es.Calls)
 		}
@@ -445,12 +469,16 @@ func union(a, b []string) []string {
 type RemoteDigest struct {
 	MemoryMB int    `json:"memoryMB"`
 	Values   Values `json:"values"`
+	// Quiet and Busy split an async edge's dispatch times: Busy those with a remote call
+	// along another edge begun beside them (EdgeCount.Beside), Quiet the others.
+	Quiet Values `json:"quiet,omitzero"`
+	Busy  Values `json:"busy,omitzero"`
 }
 
-func remoteDigests(by map[int][]float64) []RemoteDigest {
+func remoteDigests(by, quiet, busy map[int][]float64) []RemoteDigest {
 	var out []RemoteDigest
 	for _, m := range slices.Sorted(maps.Keys(by)) {
-		out = append(out, RemoteDigest{MemoryMB: m, Values: ValuesOf(by[m])})
+		out = append(out, RemoteDigest{MemoryMB: m, Values: ValuesOf(by[m]), Quiet: ValuesOf(quiet[m]), Busy: ValuesOf(busy[m])})
 	}
 	return out
 }
@@ -458,7 +486,16 @@ func remoteDigests(by map[int][]float64) []RemoteDigest {
 func remoteStats(ds []RemoteDigest, keep int) []RemoteStat {
 	var out []RemoteStat
 	for _, d := range ds {
-		out = append(out, RemoteStat{MemoryMB: d.MemoryMB, Summary: d.Values.Summary(keep)})
+		out = append(out, RemoteStat{MemoryMB: d.MemoryMB, Summary: d.Values.Summary(keep), Quiet: d.Quiet.Summary(keep), Busy: d.Busy.Summary(keep)})
 	}
+	return out
+}
+
+func besideCounts(by map[Edge][2]int) []BesideCount {
+	var out []BesideCount
+	for e, n := range by {
+		out = append(out, BesideCount{Edge: e, Dispatches: n[0], Of: n[1]})
+	}
+	slices.SortFunc(out, func(a, b BesideCount) int { return compareEdges(a.Edge, b.Edge) })
 	return out
 }

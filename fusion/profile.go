@@ -62,12 +62,28 @@ type EdgeStat struct {
 	// size, ascending: what a call costs depends on its caller (one busy with CPU work, or
 	// with little CPU, dispatches slowly).
 	Remote []RemoteStat `json:"remote,omitempty"`
+	// Beside counts, of an async edge's remote dispatches in requests that called another
+	// edge remotely too, those during which a remote call along it began (made by another
+	// invocation of the request, not one that follows from the dispatch): on one
+	// machine, the platform then routes both at once and the dispatch waits longer (IoT's
+	// I→CA while the CS it dispatched just before calls CSL). Which calls began beside a
+	// dispatch is taken in its first BesideWindowUS, whatever its length, so that a slow
+	// dispatch does not count as busy for being slow.
+	Beside []BesideCount `json:"beside,omitempty"`
 }
+
+// BesideWindowUS is the part of a dispatch, from its start, in which a remote call beginning
+// makes it busy (EdgeStat.Beside): 1 ms, about twice a quiet dispatch on the local platform.
+const BesideWindowUS = 1000
 
 // RemoteStat is what an edge's remote calls cost callers at one memory size.
 type RemoteStat struct {
 	MemoryMB int     `json:"memoryMB"`
 	Summary  Summary `json:"summary"`
+	// Quiet and Busy split an async edge's dispatch times (Summary) into those with no
+	// remote call begun beside them and the others (EdgeStat.Beside).
+	Quiet Summary `json:"quiet,omitzero"`
+	Busy  Summary `json:"busy,omitzero"`
 }
 
 // RemoteAt returns what the edge's remote calls cost a caller at memMB: the samples at that
@@ -355,28 +371,111 @@ type runAcc struct {
 	afterSync               map[Edge]int // async calls made after their task run's sync calls returned
 	multiSync, overlapSync  map[string]int
 	localAsync, remoteAsync []float64
-	dispatch                map[Edge]map[int][]float64 // remote async dispatch times by edge and caller memory
+	// remote async dispatch times by edge and caller memory: all, quiet and busy (EdgeStat.Beside)
+	dispatch, quiet, busy map[Edge]map[int][]float64
+	beside                map[Edge]map[Edge][2]int // dispatches with a call along the other edge beside, of those made where it was remote
 }
 
-func gatherRuns(recs []TraceRecord, reports map[string]Report) *runAcc {
+func gatherRuns(recs []TraceRecord, reports map[string]Report, g Graph) *runAcc {
 	a := &runAcc{self: map[string]map[int][]float64{}, alone: map[string]map[int][]float64{}, cpu: map[string]map[int][]float64{}, runs: map[string]int{},
-		calls: map[Edge]int{}, afterSync: map[Edge]int{}, dispatch: map[Edge]map[int][]float64{}, multiSync: map[string]int{}, overlapSync: map[string]int{}}
-	for _, r := range recs {
+		calls: map[Edge]int{}, afterSync: map[Edge]int{}, dispatch: map[Edge]map[int][]float64{}, quiet: map[Edge]map[int][]float64{},
+		busy: map[Edge]map[int][]float64{}, beside: map[Edge]map[Edge][2]int{}, multiSync: map[string]int{}, overlapSync: map[string]int{}}
+	beside, remoteIn := besideCalls(recs, g)
+	for i, r := range recs {
 		mem := r.MemoryMB
 		if rep, ok := reports[r.RequestID]; ok && rep.MemoryMB > 0 {
 			mem = rep.MemoryMB
 		}
-		a.add(r, mem)
+		a.add(r, mem, beside[i], remoteIn[r.Trace])
 	}
 	return a
 }
 
-// add gathers one invocation's task runs at memory mem.
-func (a *runAcc) add(r TraceRecord, mem int) {
+// besideCalls finds, for each remote async call of recs (by record, then call index), the
+// edges of the remote calls of its own request that began in its first BesideWindowUS, made
+// by other invocations: not by its caller's, nor by the invocation it dispatched or one its
+// caller's later calls started, nor by what these call (the tasks g reaches from the
+// callees), since those follow from the dispatch and did not compete with it. It also
+// returns, by trace, the edges its requests called remotely. Looking within a request only,
+// digests of traces built apart merge into the profile of all of them.
+func besideCalls(recs []TraceRecord, g Graph) (beside []map[int][]Edge, remoteIn map[string][]Edge) {
+	reach := map[string]map[string]bool{}
+	reached := func(from string) map[string]bool {
+		if r, ok := reach[from]; ok {
+			return r
+		}
+		r := map[string]bool{from: true}
+		for todo := []string{from}; len(todo) > 0; {
+			t := todo[len(todo)-1]
+			todo = todo[:len(todo)-1]
+			for _, e := range g.Edges {
+				if e.Caller == t && !r[e.Callee] {
+					r[e.Callee] = true
+					todo = append(todo, e.Callee)
+				}
+			}
+		}
+		reach[from] = r
+		return r
+	}
+	byTrace := map[string][]int{}
+	remoteIn = map[string][]Edge{}
+	for i, r := range recs {
+		byTrace[r.Trace] = append(byTrace[r.Trace], i)
+		for _, c := range r.Calls {
+			if e := (Edge{Caller: c.Caller, Callee: c.Callee, Mode: c.Mode}); c.Remote && !slices.Contains(remoteIn[r.Trace], e) {
+				remoteIn[r.Trace] = append(remoteIn[r.Trace], e)
+			}
+		}
+	}
+	beside = make([]map[int][]Edge, len(recs))
+	for i, r := range recs {
+		for ci, c := range r.Calls {
+			if !c.Remote || c.Mode != Async || r.Trace == "" {
+				continue
+			}
+			var edges []Edge
+			for _, j := range byTrace[r.Trace] {
+				if j == i || followsFrom(r, c, recs[j].Root, reached) {
+					continue
+				}
+				for _, o := range recs[j].Calls {
+					e := Edge{Caller: o.Caller, Callee: o.Callee, Mode: o.Mode}
+					if o.Remote && o.Start > c.Start && o.Start <= c.Start+BesideWindowUS && !slices.Contains(edges, e) {
+						edges = append(edges, e)
+					}
+				}
+			}
+			if len(edges) > 0 {
+				if beside[i] == nil {
+					beside[i] = map[int][]Edge{}
+				}
+				beside[i][ci] = edges
+			}
+		}
+	}
+	return beside, remoteIn
+}
+
+// followsFrom reports whether an invocation of root in r's request follows from r's call c:
+// root is reached from the callee of c or of a call r made after it.
+func followsFrom(r TraceRecord, c CallRecord, root string, reached func(string) map[string]bool) bool {
+	for _, later := range r.Calls {
+		if later.Start >= c.Start && reached(later.Callee)[root] {
+			return true
+		}
+	}
+	return false
+}
+
+// add gathers one invocation's task runs at memory mem; beside holds, by call index, the
+// edges of the remote calls begun beside its remote async calls, and remote the edges its
+// request called remotely (besideCalls).
+func (a *runAcc) add(r TraceRecord, mem int, beside map[int][]Edge, remote []Edge) {
 	concurrent := false
 	asyncIn := make([]float64, len(r.Tasks))
 	syncIn := make([][]CallRecord, len(r.Tasks))
-	for _, c := range r.Calls {
+	for ci, c := range r.Calls {
 		a.calls[Edge{Caller: c.Caller, Callee: c.Callee, Mode: c.Mode}]++
 		i := runOf(r.Tasks, c)
 		switch {
@@ -385,10 +484,25 @@ func (a *runAcc) add(r TraceRecord, mem int) {
 			if c.Remote {
 				a.remoteAsync = append(a.remoteAsync, d)
 				e := Edge{Caller: c.Caller, Callee: c.Callee, Mode: c.Mode}
-				if a.dispatch[e] == nil {
-					a.dispatch[e] = map[int][]float64{}
+				appendMem(a.dispatch, e, mem, d)
+				if a.beside[e] == nil {
+					a.beside[e] = map[Edge][2]int{}
 				}
-				a.dispatch[e][mem] = append(a.dispatch[e][mem], d)
+				for _, b := range remote {
+					if b != e {
+						n := a.beside[e][b]
+						n[1]++
+						if slices.Contains(beside[ci], b) {
+							n[0]++
+						}
+						a.beside[e][b] = n
+					}
+				}
+				if len(beside[ci]) > 0 {
+					appendMem(a.busy, e, mem, d)
+				} else {
+					appendMem(a.quiet, e, mem, d)
+				}
 			} else {
 				a.localAsync = append(a.localAsync, d)
 				concurrent = true
@@ -455,6 +569,13 @@ func localCalls(cs []CallRecord) []CallRecord {
 		}
 	}
 	return local
+}
+
+func appendMem(m map[Edge]map[int][]float64, e Edge, mem int, x float64) {
+	if m[e] == nil {
+		m[e] = map[int][]float64{}
+	}
+	m[e][mem] = append(m[e][mem], x)
 }
 
 func appendAt(m map[string]map[int][]float64, task string, mem int, x float64) {

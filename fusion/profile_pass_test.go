@@ -66,7 +66,7 @@ func TestGatherRuns(t *testing.T) {
 		Calls: []CallRecord{{Caller: "A", Callee: "C", Mode: Async, Start: 400, Duration: 500},
 			{Caller: "A", Callee: "B", Mode: Sync, Start: 1000, Duration: 5000}, {Caller: "A", Callee: "D", Mode: Sync, Start: 1000, Duration: 6000}}}
 	alone := TraceRecord{Root: "A", MemoryMB: 128, RequestID: "s", Tasks: []TaskRun{{Task: "A", Start: 0, Duration: 2000, Self: 2000}}}
-	a := gatherRuns([]TraceRecord{r, alone}, map[string]Report{"r": {RequestID: "r", MemoryMB: 512}})
+	a := gatherRuns([]TraceRecord{r, alone}, map[string]Report{"r": {RequestID: "r", MemoryMB: 512}}, Graph{})
 	// Catches: own time including the async dispatch (3.5 ms), the record's memory taking
 	// precedence over the REPORT line's, runs beside concurrent work counted as alone, and
 	// parallel sync calls not seen.

@@ -2,10 +2,12 @@ package fusion_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/fusionize/fusionize/fusion"
@@ -230,4 +232,86 @@ func TestProfileRemoteByEdge(t *testing.T) {
 	if m, _ := merged.Edge("I", "CT"); len(m.Remote) != 1 || m.Remote[0].Summary.Count != ct256.Count {
 		t.Errorf("merged digests: I→CT remote %+v, want %d samples at 256 MB", m.Remote, ct256.Count)
 	}
+}
+
+// A dispatch during which another invocation of the request began a remote call is busy
+// (IoT's I→CA while the CS it dispatched just before calls CSL): the profile splits the
+// edge's dispatch times into quiet and busy, and counts which edges made them busy, of the
+// requests that called those edges remotely. Calls that follow from the dispatch (made by
+// the invocation it started, or one its caller started after it) do not count, nor calls of
+// other requests, nor calls begun after the dispatch's first millisecond.
+func TestProfileDispatchBeside(t *testing.T) {
+	g := fusion.Graph{Entry: "E", Tasks: []string{"E", "A", "B", "C"}, Edges: []fusion.Edge{
+		{Caller: "E", Callee: "A", Mode: fusion.Async}, {Caller: "E", Callee: "B", Mode: fusion.Async},
+		{Caller: "A", Callee: "C", Mode: fusion.Sync}}}
+	// One request: E dispatches A at t0 and B at t0+500 µs; A starts at t0+300 and calls C
+	// at t0+300+callAt. E→B is 300 µs long when quiet, 900 when busy.
+	request := func(trace string, t0, callAt int64, remoteC bool) []fusion.TraceRecord {
+		dB := int64(300)
+		if remoteC && callAt > 200 && callAt <= 1200 {
+			dB = 900
+		}
+		e := fusion.TraceRecord{Format: fusion.TraceFormat, Trace: trace, Setup: "s", Root: "E", MemoryMB: 128, Start: t0, Duration: 2_000,
+			Tasks: []fusion.TaskRun{{Task: "E", Start: t0, Duration: 2_000, Self: 2_000}},
+			Calls: []fusion.CallRecord{{Caller: "E", Callee: "A", Mode: fusion.Async, Remote: true, Start: t0, Duration: 300},
+				{Caller: "E", Callee: "B", Mode: fusion.Async, Remote: true, Start: t0 + 500, Duration: dB}}}
+		a := fusion.TraceRecord{Format: fusion.TraceFormat, Trace: trace, Setup: "s", Root: "A", Async: true, Caller: "E", MemoryMB: 128, Start: t0 + 300, Duration: 3_000,
+			Tasks: []fusion.TaskRun{{Task: "A", Start: t0 + 300, Duration: 3_000, Self: 1_000}},
+			Calls: []fusion.CallRecord{{Caller: "A", Callee: "C", Mode: fusion.Sync, Remote: remoteC, Start: t0 + 300 + callAt, Duration: 2_000}}}
+		if !remoteC {
+			a.Tasks = append(a.Tasks, fusion.TaskRun{Task: "C", Start: t0 + 300 + callAt, Duration: 2_000, Self: 2_000})
+		}
+		out := []fusion.TraceRecord{e, a}
+		if remoteC {
+			out = append(out, fusion.TraceRecord{Format: fusion.TraceFormat, Trace: trace, Setup: "s", Root: "C", Caller: "A", MemoryMB: 128, Start: t0 + 350 + callAt, Duration: 1_900,
+				Tasks: []fusion.TaskRun{{Task: "C", Start: t0 + 350 + callAt, Duration: 1_900, Self: 1_900}}})
+		}
+		return out
+	}
+	var recs []fusion.TraceRecord
+	for i := range 40 {
+		t0 := int64(i) * 1_000_000
+		switch i % 4 {
+		case 0, 1: // A calls C during E→B's first millisecond (busy)
+			recs = append(recs, request(fmt.Sprint("busy", i), t0, 400, true)...)
+		case 2: // A calls C 1.5 ms after E→B began (quiet)
+			recs = append(recs, request(fmt.Sprint("late", i), t0, 1_700, true)...)
+		case 3: // C is local to A (quiet, and not a request that called A→C remotely)
+			recs = append(recs, request(fmt.Sprint("local", i), t0, 400, false)...)
+		}
+	}
+	// Another request's remote call beside E→B does not make it busy.
+	other := request("other", 39_000_000+600, 0, true)
+	other[0].Calls = nil
+	other[1].Calls[0].Start = 39_000_000 + 700
+	recs = append(recs, other[1])
+	p := fusion.BuildProfile(g, recs, nil)
+
+	eb, _ := p.Edge("E", "B")
+	if len(eb.Remote) != 1 {
+		t.Fatalf("E→B remote: %+v, want one size", eb.Remote)
+	}
+	r := eb.Remote[0]
+	if r.Summary.Count != 40 || r.Busy.Count != 20 || r.Quiet.Count != 20 || r.Busy.Median != 0.9 || r.Quiet.Median != 0.3 {
+		t.Errorf("E→B dispatches: %d, busy %d (median %.1f ms), quiet %d (median %.1f ms); want 40, 20 at 0.9 ms, 20 at 0.3 ms",
+			r.Summary.Count, r.Busy.Count, r.Busy.Median, r.Quiet.Count, r.Quiet.Median)
+	}
+	want := []fusion.BesideCount{{Edge: fusion.Edge{Caller: "A", Callee: "C", Mode: fusion.Sync}, Dispatches: 20, Of: 30},
+		{Edge: fusion.Edge{Caller: "E", Callee: "A", Mode: fusion.Async}, Dispatches: 0, Of: 40}}
+	if !reflect.DeepEqual(eb.Beside, want) {
+		t.Errorf("E→B beside %s, want %s (20 busy of the 30 requests that called A→C remotely; E's own calls never)", besides(eb.Beside), besides(want))
+	}
+	// E→A: A's own call to C follows from the dispatch.
+	ea, _ := p.Edge("E", "A")
+	if ea.Remote[0].Busy.Count != 0 || len(slices.DeleteFunc(slices.Clone(ea.Beside), func(b fusion.BesideCount) bool { return b.Dispatches == 0 })) != 0 {
+		t.Errorf("E→A: busy %d, beside %s; want none: the call to C is made by the invocation E→A started", ea.Remote[0].Busy.Count, besides(ea.Beside))
+	}
+}
+
+func besides(bs []fusion.BesideCount) string {
+	var out []string
+	for _, b := range bs {
+		out = append(out, fmt.Sprintf("%s %d of %d", b.Edge, b.Dispatches, b.Of))
+	}
+	return "[" + strings.Join(out, ", ") + "]"
 }

@@ -43,6 +43,10 @@ type SimOptions struct {
 //     callee's init duration (cold starts and init per function, over the window of
 //     WindowRequests: see coldModel); a remote async call costs the caller its dispatch time and
 //     costs one more invocation; calls per run follow each edge's multiplicity;
+//   - a dispatch the traces saw slowed by remote calls that other invocations of the request
+//     began beside it (fusion.EdgeStat.Beside: on one machine the platform routes both at
+//     once) is drawn from its busy samples only as often as those calls are still remote in
+//     the setup, else from its quiet ones;
 //   - an inline async call runs concurrently and must finish before the handler returns, so
 //     it extends the invocation (and the response, when in the entry's group);
 //   - where the traces carry CPU times (trace member cpu), a task that calls nothing has a
@@ -109,11 +113,22 @@ type edgeModel struct {
 	// size where it has minRemote (remoteAt), and pool, the app's, where it has none.
 	remote []remoteSizes
 	pool   []float64
+	// beside: for an async edge, the other edges whose remote calls began beside its
+	// dispatches (fusion.EdgeStat.Beside), with the share of its dispatches they did it to.
+	beside []besideModel
 }
 
 type remoteSizes struct {
 	memMB   int
 	samples []float64
+	// quiet and busy split an async edge's samples (fusion.RemoteStat), both at least
+	// minRemote or both nil.
+	quiet, busy []float64
+}
+
+type besideModel struct {
+	caller, callee int
+	share          float64
 }
 
 // remoteAt returns the samples of what a remote call along e costs a caller at memMB: the
@@ -121,14 +136,28 @@ type remoteSizes struct {
 // memory) the likelier, so that the draws mix the two; beyond them, the nearest's; the
 // app's when the edge has none. e.remote is in ascending memory.
 func (e *edgeModel) remoteAt(memMB int, rng *rand.Rand) []float64 {
+	return e.dispatchAt(memMB, -1, rng)
+}
+
+// dispatchAt is remoteAt for a dispatch that is busy with probability busy (resolved.busy):
+// the chosen size's busy or quiet samples where it has both, its samples where it has not or
+// busy is negative.
+func (e *edgeModel) dispatchAt(memMB int, busy float64, rng *rand.Rand) []float64 {
 	if len(e.remote) == 0 {
 		return e.pool
 	}
 	lo, hi, f := bracket(len(e.remote), func(i int) int { return e.remote[i].memMB }, memMB)
+	r := &e.remote[lo]
 	if hi != lo && rng.Float64() < f {
-		return e.remote[hi].samples
+		r = &e.remote[hi]
 	}
-	return e.remote[lo].samples
+	switch {
+	case busy < 0 || r.quiet == nil:
+		return r.samples
+	case rng.Float64() < busy:
+		return r.busy
+	}
+	return r.quiet
 }
 
 // bracket finds memMB among n sizes in ascending order (size(i)): the sizes at or around it,
@@ -250,7 +279,18 @@ func newModel(p fusion.Profile, g fusion.Graph, prices fusion.Prices) *model {
 		if es, ok := p.Edge(e.Caller, e.Callee); ok {
 			for _, r := range es.Remote {
 				if r.Summary.Count >= minRemote && len(r.Summary.Samples) > 0 {
-					em.remote = append(em.remote, remoteSizes{r.MemoryMB, r.Summary.Samples})
+					rs := remoteSizes{memMB: r.MemoryMB, samples: r.Summary.Samples}
+					if r.Quiet.Count >= minRemote && r.Busy.Count >= minRemote {
+						rs.quiet, rs.busy = r.Quiet.Samples, r.Busy.Samples
+					}
+					em.remote = append(em.remote, rs)
+				}
+			}
+			for _, b := range es.Beside {
+				ci, ok1 := m.index[b.Caller]
+				ce, ok2 := m.index[b.Callee]
+				if ok1 && ok2 && b.Dispatches > 0 {
+					em.beside = append(em.beside, besideModel{ci, ce, b.Share()})
 				}
 			}
 		}
@@ -503,6 +543,21 @@ type resolved struct {
 	groups    []rgroup
 	rootGroup []int // task → index of the group rooted at it, or -1
 	entry     int
+	// busy is, by caller task and edge (as model.edges), the probability that a remote
+	// dispatch along the edge has a call begin beside it: 1 − Π(1 − share) over the edges
+	// that began beside its dispatches and are remote in the setup; −1 for the edge's samples
+	// unsplit.
+	busy [][]float64
+}
+
+// remoteIn reports whether a call from caller to callee is remote in some group of r.
+func (r *resolved) remoteIn(caller, callee int) bool {
+	for _, g := range r.groups {
+		if g.has[caller] && !g.has[callee] {
+			return true
+		}
+	}
+	return false
 }
 
 type rgroup struct {
@@ -536,6 +591,22 @@ func (m *model) resolve(s fusion.Setup) *resolved {
 		r.rootGroup[rg.root] = gi
 	}
 	r.entry = r.rootGroup[m.index[m.g.Entry]]
+	r.busy = make([][]float64, len(m.edges))
+	for ti, es := range m.edges {
+		r.busy[ti] = make([]float64, len(es))
+		for k, e := range es {
+			quiet := 1.0
+			for _, b := range e.beside {
+				if r.remoteIn(b.caller, b.callee) {
+					quiet *= 1 - b.share
+				}
+			}
+			r.busy[ti][k] = 1 - quiet
+			if e.mode != fusion.Async {
+				r.busy[ti][k] = -1
+			}
+		}
+	}
 	return r
 }
 
@@ -702,13 +773,13 @@ func (u *run) task(inv *invState, ti int, start float64) float64 {
 // the others, and returns when the caller goes on. An inlined call's work starts at once and
 // shares the invocation's CPU quota (invState.asyncCPU).
 func (u *run) asyncCalls(inv *invState, ti int, t float64, late bool) float64 {
-	for _, e := range u.m.edges[ti] {
+	for k, e := range u.m.edges[ti] {
 		if e.mode != fusion.Async || e.late != late {
 			continue
 		}
 		for range u.count(e.perRun) {
 			if !inv.g.has[e.callee] {
-				t += u.draw(e.remoteAt(inv.g.mem, u.rng))
+				t += u.draw(e.dispatchAt(inv.g.mem, u.r.busy[ti][k], u.rng))
 				u.invoke(u.r.rootGroup[e.callee], false)
 				continue
 			}
