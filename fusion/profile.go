@@ -373,7 +373,7 @@ type runAcc struct {
 	localAsync, remoteAsync []float64
 	// remote async dispatch times by edge and caller memory: all, quiet and busy (EdgeStat.Beside)
 	dispatch, quiet, busy map[Edge]map[int][]float64
-	beside                map[Edge]map[Edge][2]int // dispatches with a call along the other edge beside, of those made where it was remote
+	beside                map[Edge]map[Edge][2]int // by other edge: dispatches with a call along it beside, of those in requests that called it remotely
 }
 
 func gatherRuns(recs []TraceRecord, reports map[string]Report, g Graph) *runAcc {
