@@ -264,37 +264,7 @@ func newModel(p fusion.Profile, g fusion.Graph, prices fusion.Prices) *model {
 	m.init = fallback(p.Init, 150)
 	m.edges = make([][]edgeModel, len(g.Tasks))
 	for _, e := range g.Edges {
-		per := 1.0
-		if es, ok := p.Edge(e.Caller, e.Callee); ok && es.CallerRuns > 0 {
-			per = es.PerRun
-		}
-		late := false
-		if es, ok := p.Edge(e.Caller, e.Callee); ok {
-			late = e.Mode == fusion.Async && es.AfterSync >= 0.5
-		}
-		em := edgeModel{callee: m.index[e.Callee], mode: e.Mode, perRun: per, late: late, pool: m.remoteSync}
-		if e.Mode == fusion.Async {
-			em.pool = m.remoteAsync
-		}
-		if es, ok := p.Edge(e.Caller, e.Callee); ok {
-			for _, r := range es.Remote {
-				if r.Summary.Count >= minRemote && len(r.Summary.Samples) > 0 {
-					rs := remoteSizes{memMB: r.MemoryMB, samples: r.Summary.Samples}
-					if r.Quiet.Count >= minRemote && r.Busy.Count >= minRemote {
-						rs.quiet, rs.busy = r.Quiet.Samples, r.Busy.Samples
-					}
-					em.remote = append(em.remote, rs)
-				}
-			}
-			for _, b := range es.Beside {
-				ci, ok1 := m.index[b.Caller]
-				ce, ok2 := m.index[b.Callee]
-				if ok1 && ok2 && b.Dispatches > 0 {
-					em.beside = append(em.beside, besideModel{ci, ce, b.Share()})
-				}
-			}
-		}
-		m.edges[m.index[e.Caller]] = append(m.edges[m.index[e.Caller]], em)
+		m.edges[m.index[e.Caller]] = append(m.edges[m.index[e.Caller]], m.edgeOf(p, e))
 	}
 	leaf := func(t *taskModel) bool { return len(m.edges[m.index[t.name]]) == 0 }
 	m.period = learnPeriod(m.tasks, leaf)
@@ -306,6 +276,41 @@ func newModel(p fusion.Profile, g fusion.Graph, prices fusion.Prices) *model {
 	}
 	m.cold = learnCold(p, m.init)
 	return m
+}
+
+// edgeOf compiles edge e of the profile p: its calls per run, whether its async calls come
+// after the caller's sync calls, and what a remote call along it costs (its own samples by
+// caller memory, split quiet and busy where the profile has both; the app's pool without).
+func (m *model) edgeOf(p fusion.Profile, e fusion.Edge) edgeModel {
+	em := edgeModel{callee: m.index[e.Callee], mode: e.Mode, perRun: 1, pool: m.remoteSync}
+	if e.Mode == fusion.Async {
+		em.pool = m.remoteAsync
+	}
+	es, ok := p.Edge(e.Caller, e.Callee)
+	if !ok {
+		return em
+	}
+	if es.CallerRuns > 0 {
+		em.perRun = es.PerRun
+	}
+	em.late = e.Mode == fusion.Async && es.AfterSync >= 0.5
+	for _, r := range es.Remote {
+		if r.Summary.Count >= minRemote && len(r.Summary.Samples) > 0 {
+			rs := remoteSizes{memMB: r.MemoryMB, samples: r.Summary.Samples}
+			if r.Quiet.Count >= minRemote && r.Busy.Count >= minRemote {
+				rs.quiet, rs.busy = r.Quiet.Samples, r.Busy.Samples
+			}
+			em.remote = append(em.remote, rs)
+		}
+	}
+	for _, b := range es.Beside {
+		ci, ok1 := m.index[b.Caller]
+		ce, ok2 := m.index[b.Callee]
+		if ok1 && ok2 && b.Dispatches > 0 {
+			em.beside = append(em.beside, besideModel{ci, ce, b.Share()})
+		}
+	}
+	return em
 }
 
 func x(memMB, capMB float64) float64 { return vcpuMB / math.Min(memMB, capMB) }
