@@ -61,8 +61,10 @@ type EdgeCount struct {
 	// Remote holds, of the remote calls along the edge, an async call's dispatch time or a
 	// sync call's overhead to a warm callee, by the caller's memory size (EdgeStat.Remote).
 	Remote []RemoteDigest `json:"remote,omitempty"`
-	// Beside counts, of an async edge's remote dispatches, those during which a remote call
-	// along another edge began (see BesideWindowUS), by that edge.
+	// Beside counts, by other edge, of an async edge's remote dispatches in requests that
+	// called that edge remotely, those during which a remote call along it began
+	// (EdgeStat.Beside, BesideWindowUS). Edges that never made a dispatch busy are kept too,
+	// so that merged digests count every request.
 	Beside []BesideCount `json:"beside,omitempty"`
 }
 
