@@ -26,7 +26,6 @@ import (
 
 	"github.com/fusionize/fusionize/cli/appconfig"
 	"github.com/fusionize/fusionize/cli/loadgen"
-	"github.com/fusionize/fusionize/fusion/plan"
 	"github.com/fusionize/fusionize/optimizer"
 	plambda "github.com/fusionize/fusionize/platform/lambda"
 	"github.com/fusionize/fusionize/samples"
@@ -186,7 +185,9 @@ func demoInput(c *cli.Context) (appconfig.Config, workflows.OptimizerInput, erro
 		return cfg, in, err
 	}
 	in.StopWhenConverged = true
-	in.Settings.Collect = workflows.CollectPolicy{MinRequests: plan.NewModel(plan.ModelOptions{}).Options.MeasurementRequests, Window: 2 * time.Minute}
+	// The config's collection size (default: as many requests as the model measures of any
+	// setup), waiting at most 2 minutes for them: a demo's load comes at --rate.
+	in.Settings.Collect.Window = min(in.Settings.Collect.Window, 2*time.Minute)
 	return cfg, in, nil
 }
 

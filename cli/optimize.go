@@ -148,6 +148,7 @@ func OptimizerInput(cfg appconfig.Config, graphFile string) (workflows.Optimizer
 			Canary: workflows.CanaryPolicy{Weights: cfg.Canary.Weights, Window: cfg.Canary.Window, MinSamples: cfg.Canary.MinSamples,
 				OnInconclusive: workflows.Inconclusive(cfg.Canary.OnInconclusive), MaxExtensions: cfg.Canary.MaxExtensions,
 				RequireApproval: cfg.Canary.Approval},
+			Collect: workflows.CollectPolicy{MinRequests: cfg.Collect.Requests, Window: cfg.Collect.Window},
 		},
 	}
 	prices := cfg.FusionPrices()

@@ -204,3 +204,24 @@ func TestWriteHistoryShowsPlanReason(t *testing.T) {
 		t.Fatalf("history:\n%s", b.String())
 	}
 }
+
+// TestOptimizerInputCollect checks that the config's collect section reaches the optimizer,
+// and that a config without one asks for what the workflows take by default. Catches a
+// collect section the CLI drops (the optimizer would observe the default, not what the user
+// wrote) and defaults of the config and the workflows that drift apart.
+func TestOptimizerInputCollect(t *testing.T) {
+	if d := appconfig.Defaults().Collect; d.Requests != workflows.DefaultCollectRequests {
+		t.Errorf("the config's default collect requests %d, the workflows' %d", d.Requests, workflows.DefaultCollectRequests)
+	}
+	cfg, err := appconfig.Parse("iot.yaml", []byte("name: iot\nsample: iot\ncollect: {requests: 120, window: 90s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := OptimizerInput(cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (workflows.CollectPolicy{MinRequests: 120, Window: 90 * time.Second}); in.Settings.Collect != want {
+		t.Errorf("optimizer input collects %+v, want %+v", in.Settings.Collect, want)
+	}
+}

@@ -75,7 +75,7 @@ func Cycle(ctx workflow.Context, in CycleInput) (CycleResult, error) {
 
 // newCycle validates the input's settings and makes the cycle's state.
 func newCycle(ctx workflow.Context, in CycleInput) (*cycle, error) {
-	s := in.Settings.WithDefaults()
+	s := withCollectDefault(ctx, in.Settings).WithDefaults()
 	if err := s.Validate(); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("cycle settings: %v", err), activities.ErrInvalidInput, nil)
 	}

@@ -30,7 +30,7 @@ type optimizer struct {
 // StopWhenConverged, or after MaxCycles). It continues as new every CyclesPerRun cycles or
 // when Temporal suggests it, carrying OptimizerState.
 func Optimizer(ctx workflow.Context, in OptimizerInput) (OptimizerResult, error) {
-	s := in.Settings.WithDefaults()
+	s := withCollectDefault(ctx, in.Settings).WithDefaults()
 	if err := s.Validate(); err != nil {
 		return OptimizerResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("optimizer settings: %v", err), activities.ErrInvalidInput, nil)
 	}

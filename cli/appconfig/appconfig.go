@@ -34,6 +34,9 @@
 //	  on_inconclusive: extend      # extend, pause or rollback
 //	  acceptance: verdict.outcome == "pass"   # CEL deciding promotion
 //	  approval: false              # wait for `fusionize optimize approve` before promoting
+//	collect:                       # what each cycle observes of the current setup before it plans
+//	  requests: 300                # warm requests (at least 30); fewer make noisier predictions
+//	  window: 5m                   # the longest it waits for them; it plans on what came by then
 //	target: local                  # local (the embedded platform) or aws
 //	environment:                   # extra variables for every function
 //	  FUSIONIZE_WORK_SCALE: "1"
@@ -75,6 +78,7 @@ type Config struct {
 	Objective     string            `yaml:"objective"`
 	Planner       string            `yaml:"planner"`
 	Canary        Canary            `yaml:"canary"`
+	Collect       Collect           `yaml:"collect"`
 	Target        string            `yaml:"target"`
 	Environment   map[string]string `yaml:"environment"`
 	Load          Load              `yaml:"load"`
@@ -101,11 +105,21 @@ type Canary struct {
 	Approval       bool          `yaml:"approval"`
 }
 
+// Collect is how much of the current setup's traffic each cycle observes before it plans.
+type Collect struct {
+	Requests int           `yaml:"requests"`
+	Window   time.Duration `yaml:"window"`
+}
+
 // Load is the demo's traffic.
 type Load struct {
 	Rate    float64 `yaml:"rate"`
 	Payload string  `yaml:"payload"`
 }
+
+// minCollect is the fewest requests a cycle may observe of the current setup: the model
+// planner calibrates on a setup seen at least 30 times.
+const minCollect = 30
 
 // Planners, targets and inconclusive policies that configurations may name.
 var (
@@ -125,8 +139,10 @@ func Defaults() Config {
 		Planner:       "model",
 		Canary: Canary{Weights: []float64{0.1, 0.5}, Window: 30 * time.Second, MinSamples: 50, MaxExtensions: 2,
 			OnInconclusive: "extend", Acceptance: constraint.DefaultAcceptance},
-		Target: "local",
-		Load:   Load{Rate: 10},
+		// workflows.DefaultCollectRequests (a test in cli checks they agree).
+		Collect: Collect{Requests: 300, Window: 5 * time.Minute},
+		Target:  "local",
+		Load:    Load{Rate: 10},
 	}
 }
 
@@ -454,6 +470,12 @@ func (v *validator) check(c *Config) {
 	}
 	v.checkCanary(&c.Canary)
 	v.checkCanarySamples(&c.Canary, c.Load.Rate)
+	if c.Collect.Requests < minCollect {
+		v.errorf([]any{"collect", "requests"}, "collect requests %d is below %d: the planner learns nothing from a setup seen fewer times", c.Collect.Requests, minCollect)
+	}
+	if c.Collect.Window < time.Second {
+		v.errorf([]any{"collect", "window"}, "collect window %v is shorter than 1s", c.Collect.Window)
+	}
 	if c.Load.Rate <= 0 {
 		v.errorf([]any{"load", "rate"}, "load rate must be above 0 requests per second")
 	}

@@ -21,7 +21,8 @@ func TestFullExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Name != "iot" || c.Entry != "I" || c.Canary.Window != 30*time.Second || len(c.Constraints) != 2 || c.Policy == nil || c.Load.Rate != 10 {
+	if c.Name != "iot" || c.Entry != "I" || c.Canary.Window != 30*time.Second || len(c.Constraints) != 2 || c.Policy == nil || c.Load.Rate != 10 ||
+		c.Collect != (Collect{Requests: 200, Window: 4 * time.Minute}) {
 		t.Fatalf("config %+v", c)
 	}
 	if got := c.Policy.Names(); len(got) < 2 {
@@ -35,7 +36,8 @@ func TestMinimalConfigGetsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := Defaults()
-	if c.Entry != "A" || c.Planner != d.Planner || c.Canary.MinSamples != 50 || c.Target != "local" || c.Policy == nil {
+	if c.Entry != "A" || c.Planner != d.Planner || c.Canary.MinSamples != 50 || c.Target != "local" || c.Policy == nil ||
+		c.Collect != (Collect{Requests: 300, Window: 5 * time.Minute}) {
 		t.Fatalf("config %+v", c)
 	}
 }
