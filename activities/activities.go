@@ -465,6 +465,8 @@ type PlanInput struct {
 	// WindowRequests is the number of requests a canary's candidate is expected to see
 	// (plan.Input.WindowRequests).
 	WindowRequests int `json:"windowRequests,omitempty"`
+	// MaxSlowdown is the canary judge's (plan.Input.MaxSlowdown).
+	MaxSlowdown float64 `json:"maxSlowdown,omitempty"`
 }
 
 // Plan builds the profile from the digests (and the windows' traces) and asks the named
@@ -509,7 +511,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (plan.Plan, error) 
 	}
 	prof := fusion.ProfileOf(in.Graph, fusion.ProfileOptions{Prices: prices, MaxSamples: 500}, digests...)
 	p, err := pl.Plan(plan.Input{Graph: in.Graph, Current: cur, Profile: prof, MemorySizes: in.MemorySizes,
-		Prices: prices, Policy: pol, History: in.History, Seed: in.Seed, WindowRequests: in.WindowRequests})
+		Prices: prices, Policy: pol, History: in.History, Seed: in.Seed, WindowRequests: in.WindowRequests, MaxSlowdown: in.MaxSlowdown})
 	if err != nil {
 		return plan.Plan{}, permanent(ErrPlanner, "plan %s with %s: %v", in.App, name, err)
 	}

@@ -396,7 +396,7 @@ func (c *cycle) plan(cur activities.Deployment) (plan.Plan, error) {
 			Digests: append(last(c.input.Digests, MaxWindows), c.digests...),
 			Windows: append(last(c.input.Windows, MaxWindows), c.windows...), Policy: c.in.Policy, Planner: c.in.Planner,
 			History: append(last(c.input.History, MaxTrials), c.trials...), MemorySizes: c.in.MemorySizes, Seed: c.input.Seed + uint64(round), Prices: c.in.Prices,
-			WindowRequests: canaryRequests(c.in.Canary)}
+			WindowRequests: canaryRequests(c.in.Canary), MaxSlowdown: c.in.Canary.Judge.MaxSlowdown}
 		p, err := exec(c, planActivity, planOptions, in)
 		if err != nil {
 			return p, err
@@ -596,7 +596,8 @@ func (c *cycle) promote(cur, dep activities.Deployment, cand plan.Candidate, v a
 	if cur.Setup.ID() != dep.Setup.ID() {
 		c.retire(pctx, cur)
 	}
-	c.trials = append(c.trials, plan.Trial{Setup: cand.Setup, Kind: plan.Canary, Observed: v.Canary, Predicted: c.rec.Predicted, Promoted: true, Verdict: string(v.Outcome)})
+	c.trials = append(c.trials, plan.Trial{Setup: cand.Setup, Kind: plan.Canary, Observed: v.Canary, Predicted: c.rec.Predicted, Promoted: true, Verdict: string(v.Outcome),
+		Baseline: cur.Setup, BaselinePredicted: c.rec.BaselinePredicted, BaselineObserved: v.Stable})
 	return &stop{outcome: Promoted, reason: v.Reason, current: dep}
 }
 
@@ -629,7 +630,8 @@ func (c *cycle) rollbackWith(ctx workflow.Context) {
 		workflow.GetLogger(c.root).Error("roll back failed", "setup", cur.Setup.ID(), "error", err)
 	}
 	if id := c.candidate.Setup.ID(); id != "" && id != cur.Setup.ID() {
-		c.trials = append(c.trials, plan.Trial{Setup: c.candidate.Setup, Kind: plan.Canary, Observed: c.rec.CandidateObserved, Predicted: c.rec.Predicted, Verdict: string(c.rec.Verdict)})
+		c.trials = append(c.trials, plan.Trial{Setup: c.candidate.Setup, Kind: plan.Canary, Observed: c.rec.CandidateObserved, Predicted: c.rec.Predicted, Verdict: string(c.rec.Verdict),
+			Baseline: cur.Setup, BaselinePredicted: c.rec.BaselinePredicted, BaselineObserved: c.rec.BaselineObserved})
 		c.retire(ctx, c.candidate)
 	} else if id := c.st.Candidate.ID(); id != "" && id != cur.Setup.ID() {
 		c.retire(ctx, c.planned(c.st.Candidate))

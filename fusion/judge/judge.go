@@ -63,6 +63,9 @@ const (
 // DefaultMinSamples is Options.MinSamples' default.
 const DefaultMinSamples = 50
 
+// DefaultMaxSlowdown is Options.MaxSlowdown's default.
+const DefaultMaxSlowdown = 0.10
+
 // Options configures the judge; zero fields take the defaults.
 type Options struct {
 	// Alpha is one minus the confidence level of the shift's interval (default 0.05).
@@ -101,7 +104,7 @@ func (o Options) withDefaults() Options {
 		o.Tolerance = 0.05
 	}
 	if o.MaxSlowdown == 0 {
-		o.MaxSlowdown = 0.10
+		o.MaxSlowdown = DefaultMaxSlowdown
 	}
 	if o.P95Tolerance == 0 {
 		o.P95Tolerance = 0.10

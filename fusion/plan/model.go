@@ -71,7 +71,9 @@ func (o ModelOptions) withDefaults() ModelOptions {
 // Each Plan call:
 //  0. stops canarying when its last canaries kept missing their predictions (keepsMissing)
 //     or were none promoted (keepsLosing), and learns from every setup that ran: a group observed off its prediction is scaled
-//     wherever it appears again (calibrate);
+//     wherever it appears again (calibrate); a canary not promoted whose candidate ran slower
+//     (or cost more) against its baseline, in the same window, than predicted makes every
+//     setup that makes one of its changes predicted that much slower (or costlier) (lessonsOf);
 //  1. grounds the model: a task whose own time was observed at a single memory size cannot
 //     be scaled to others, so it asks for a short measurement of the current setup with
 //     every group at another size (the allowed size nearest 1,024 MB, else the largest,
@@ -82,8 +84,10 @@ func (o ModelOptions) withDefaults() ModelOptions {
 //     every fusion choice when few enough, each with per-group memory by coordinate
 //     descent; else a beam search from the current setup, all-remote and
 //     all-sync-inlined, flipping one edge at a time and re-tuning the memory of the groups
-//     that changed. Setups violating the policy's constraints are not proposed; setups whose
-//     canary was rolled back are not proposed again;
+//     that changed. Setups violating the policy's constraints are not proposed, nor those
+//     predicted slower than the current setup by more than the judge's MaxSlowdown (the judge
+//     would fail them whatever they save); setups whose canary was rolled back are not
+//     proposed again;
 //  3. predicts the best few again with more requests and bootstrap replicates (the
 //     uncertainty), ranks them by the objective and converges when the best is not better
 //     than the current setup by MinGain.
@@ -126,8 +130,11 @@ type searcher struct {
 	base     constraint.Subject
 	seen     map[string]*evaluated
 	rejected map[string]bool
-	evals    int
-	err      error
+	// lessons of the canaries not promoted: setups that make the same changes are predicted
+	// as much slower or costlier as those ran against their baselines (correctionOf).
+	lessons []lesson
+	evals   int
+	err     error
 }
 
 // Plan implements Planner.
@@ -156,7 +163,10 @@ func (p *Model) Plan(in Input) (Plan, error) {
 		out.Reason = reqs[0].Reason
 		return out, nil
 	}
-	s := &searcher{in: in, opts: opts, m: m, seen: map[string]*evaluated{}, rejected: map[string]bool{}}
+	s := &searcher{in: in, opts: opts, m: m, seen: map[string]*evaluated{}, rejected: map[string]bool{}, lessons: lessonsOf(in.Graph, in.History)}
+	for _, l := range s.lessons {
+		learned = append(learned, l.String())
+	}
 	for _, t := range in.History {
 		if t.Kind == Canary && !t.Promoted {
 			s.rejected[t.Setup.ID()] = true
@@ -235,7 +245,8 @@ func (s *searcher) candidates(ranked []*evaluated, curEval *evaluated, curPred P
 	var cands []Candidate
 	var curCand *Candidate
 	for _, e := range ranked {
-		pr := s.m.predict(e.setup, opts.FinalRequests, opts.Replicates, in.Seed)
+		corr := s.correctionOf(e.setup)
+		pr := corr.applyPrediction(s.m.predict(e.setup, opts.FinalRequests, opts.Replicates, in.Seed))
 		v := s.vars(e.setup, pr.Metrics)
 		obj, err := in.Policy.Objective(v)
 		if err != nil {
@@ -245,10 +256,16 @@ func (s *searcher) candidates(ranked []*evaluated, curEval *evaluated, curPred P
 		if err != nil {
 			return nil, nil, fmt.Errorf("model planner: constraints of %s: %w", e.setup, err)
 		}
+		if j := s.slowdownViolation(pr.Metrics, curPred.Metrics); j != "" && e.id != curEval.id {
+			violated = append(violated, j)
+		}
 		c := Candidate{Setup: e.setup, Predicted: pr, Objective: obj,
 			LatencyGain: gain(curPred.MedianMS, pr.MedianMS), CostGain: gain(curPred.CostPerRequest, pr.CostPerRequest)}
 		c.Reason = fmt.Sprintf("%s: predicted median %.0f ms (%+.0f %%), p95 %.0f ms, %.3g $/request (%+.0f %%)",
 			describe(in.Graph, in.Current, e.setup), pr.MedianMS, -100*c.LatencyGain, pr.P95MS, pr.CostPerRequest, -100*c.CostGain)
+		if why := corr.String(); why != "" {
+			c.Reason += "; " + why
+		}
 		if e.id == curEval.id {
 			cc := c
 			cc.Reason = "the current setup"
@@ -312,11 +329,16 @@ func (s *searcher) eval(st fusionState) *evaluated {
 	s.evals++
 	st = stateOf(s.in.Graph, setup) // normalize: memories of the groups that exist
 	o := s.m.quick(setup, s.opts.SearchRequests, s.in.Seed)
-	e := &evaluated{setup: setup, id: id, state: st, metrics: o.metrics()}
+	e := &evaluated{setup: setup, id: id, state: st, metrics: s.correctionOf(setup).apply(o.metrics())}
 	v := s.vars(setup, e.metrics)
 	var err error
 	if e.violated, err = s.in.Policy.Check(v); err != nil && s.err == nil {
 		s.err = fmt.Errorf("model planner: constraints of %s: %w", setup, err)
+	}
+	if id != s.in.Current.ID() {
+		if j := s.slowdownViolation(e.metrics, s.base.Predicted); j != "" {
+			e.violated = append(e.violated, j)
+		}
 	}
 	e.feasible = len(e.violated) == 0
 	if e.objective, err = s.in.Policy.Objective(v); err != nil && s.err == nil {

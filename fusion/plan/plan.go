@@ -30,6 +30,7 @@ import (
 
 	"github.com/fusionize/fusionize/fusion"
 	"github.com/fusionize/fusionize/fusion/constraint"
+	"github.com/fusionize/fusionize/fusion/judge"
 )
 
 // Planner proposes the next step of an optimization.
@@ -63,6 +64,11 @@ type Input struct {
 	// WindowRequests is the number of requests a canary of a candidate is expected to see,
 	// over which its new functions' cold starts spread (DefaultWindowRequests when 0).
 	WindowRequests int `json:"windowRequests,omitempty"`
+	// MaxSlowdown is the judge's (judge.Options.MaxSlowdown; judge.DefaultMaxSlowdown when
+	// 0): a canary whose median is surely slower than the current setup's by more than this
+	// fails whatever it saves, so the model planner does not propose a candidate it predicts
+	// that much slower.
+	MaxSlowdown float64 `json:"maxSlowdown,omitempty"`
 }
 
 // TrialKind says why a setup ran.
@@ -91,6 +97,12 @@ type Trial struct {
 	Promoted bool `json:"promoted,omitempty"`
 	// Verdict is the judge's outcome of a canary ("pass", "fail", "inconclusive").
 	Verdict string `json:"verdict,omitempty"`
+	// Baseline is, for a canary, the setup it ran against, with what the planner predicted
+	// of it (the plan's Current) and what the canary observed of it beside the candidate:
+	// the judge compares the two arms, so the planner learns from their ratio (lessons).
+	Baseline          fusion.Setup       `json:"baseline,omitzero"`
+	BaselinePredicted constraint.Metrics `json:"baselinePredicted,omitzero"`
+	BaselineObserved  constraint.Metrics `json:"baselineObserved,omitzero"`
 }
 
 // Prediction is a predicted setup's metrics with their uncertainty.
@@ -216,6 +228,12 @@ func (in Input) normalized() (Input, error) {
 	}
 	if in.DefaultMemoryMB == 0 {
 		in.DefaultMemoryMB = DefaultMemoryMB
+	}
+	if in.MaxSlowdown == 0 {
+		in.MaxSlowdown = judge.DefaultMaxSlowdown
+	}
+	if in.MaxSlowdown < 0 {
+		errs = append(errs, fmt.Errorf("max slowdown %v is negative", in.MaxSlowdown))
 	}
 	in.Prices = in.Prices.WithDefaults()
 	if err := in.Prices.Validate(); err != nil {
@@ -349,17 +367,7 @@ func withMemory(s fusion.Setup, memoryMB int) fusion.Setup {
 // describe says how setup s differs from the current one: edges made local or remote and
 // memory changes.
 func describe(g fusion.Graph, cur, s fusion.Setup) string {
-	a, b := stateOf(g, cur), stateOf(g, s)
-	var parts []string
-	for i, e := range g.Edges {
-		if a.local[i] != b.local[i] {
-			verb := "inline"
-			if !b.local[i] {
-				verb = "split"
-			}
-			parts = append(parts, fmt.Sprintf("%s %s→%s (%s)", verb, e.Caller, e.Callee, e.Mode))
-		}
-	}
+	parts := edgeChanges(g, cur, s, true)
 	for _, gr := range s.Groups {
 		if old, ok := cur.Group(gr.Root); !ok || old.MemoryMB != gr.MemoryMB {
 			parts = append(parts, fmt.Sprintf("%s@%d", gr.Root, gr.MemoryMB))
@@ -369,6 +377,28 @@ func describe(g fusion.Graph, cur, s fusion.Setup) string {
 		return "no change"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// edgeChanges lists the edges setup s inlines ("inline A→B") or splits ("split A→B") of
+// base, with their modes ("inline A→B (sync)") when withMode.
+func edgeChanges(g fusion.Graph, base, s fusion.Setup, withMode bool) []string {
+	a, b := stateOf(g, base), stateOf(g, s)
+	var out []string
+	for i, e := range g.Edges {
+		if a.local[i] == b.local[i] {
+			continue
+		}
+		verb := "inline"
+		if !b.local[i] {
+			verb = "split"
+		}
+		c := fmt.Sprintf("%s %s→%s", verb, e.Caller, e.Callee)
+		if withMode {
+			c += fmt.Sprintf(" (%s)", e.Mode)
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // liveViolations returns the constraints setup s would break if it took live traffic as a

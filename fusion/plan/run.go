@@ -64,7 +64,8 @@ func Run(p Planner, env Environment, opts RunOptions) (RunResult, error) {
 	for range opts.MaxSteps {
 		in := Input{Graph: opts.Graph, Current: l.current, Profile: l.b.Profile(), MemorySizes: opts.MemorySizes,
 			DefaultMemoryMB: opts.DefaultMemoryMB, Prices: opts.Prices, Policy: opts.Policy, History: l.res.Trials, Seed: l.seed,
-			WindowRequests: opts.Requests} // a canary runs opts.Requests of the candidate
+			WindowRequests: opts.Requests, // a canary runs opts.Requests of the candidate
+			MaxSlowdown:    opts.Judge.MaxSlowdown}
 		plan, err := p.Plan(in)
 		l.res.Plans++
 		if err != nil {
@@ -81,7 +82,7 @@ func Run(p Planner, env Environment, opts RunOptions) (RunResult, error) {
 			}
 			break
 		}
-		if err := l.canary(plan.Candidates[0]); err != nil {
+		if err := l.canary(plan.Candidates[0], plan.Current); err != nil {
 			return l.res, err
 		}
 	}
@@ -150,7 +151,7 @@ const maxBaselineRuns = 3
 // current setup ran before, alone, and a fresh deployment's cold starts may have left it
 // short: it runs again (up to maxBaselineRuns times) until its requests have enough, or the
 // canary would be inconclusive for want of a baseline whatever the candidate does.
-func (l *loop) canary(cand Candidate) error {
+func (l *loop) canary(cand Candidate, curPred *Prediction) error {
 	minWarm := l.opts.Judge.MinSamples
 	if minWarm <= 0 {
 		minWarm = judge.DefaultMinSamples
@@ -162,6 +163,9 @@ func (l *loop) canary(cand Candidate) error {
 	trial, err := judgeCanary(l.opts, l.current, l.curSamples, cand, candProf, obs)
 	if err != nil {
 		return err
+	}
+	if curPred != nil {
+		trial.BaselinePredicted = curPred.Metrics
 	}
 	l.res.Trials = append(l.res.Trials, trial)
 	if trial.Promoted {
@@ -200,7 +204,8 @@ func judgeCanary(opts RunOptions, current fusion.Setup, curSamples []fusion.Requ
 	if err != nil {
 		return Trial{}, fmt.Errorf("acceptance of %s: %w", cand.Setup, err)
 	}
-	return Trial{Setup: cand.Setup, Kind: Canary, Observed: obs, Predicted: cand.Predicted.Metrics, Promoted: accept, Verdict: string(v.Outcome)}, nil
+	return Trial{Setup: cand.Setup, Kind: Canary, Observed: obs, Predicted: cand.Predicted.Metrics, Promoted: accept, Verdict: string(v.Outcome),
+		Baseline: current, BaselineObserved: curObs}, nil
 }
 
 // observeSamples is what requests of one setup showed, as Observe says it of a profile.
