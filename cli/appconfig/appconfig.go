@@ -470,12 +470,7 @@ func (v *validator) check(c *Config) {
 	}
 	v.checkCanary(&c.Canary)
 	v.checkCanarySamples(&c.Canary, c.Load.Rate)
-	if c.Collect.Requests < minCollect {
-		v.errorf([]any{"collect", "requests"}, "collect requests %d is below %d: the planner learns nothing from a setup seen fewer times", c.Collect.Requests, minCollect)
-	}
-	if c.Collect.Window < time.Second {
-		v.errorf([]any{"collect", "window"}, "collect window %v is shorter than 1s", c.Collect.Window)
-	}
+	v.checkCollect(c.Collect)
 	if c.Load.Rate <= 0 {
 		v.errorf([]any{"load", "rate"}, "load rate must be above 0 requests per second")
 	}
@@ -510,6 +505,15 @@ func (v *validator) checkCanary(k *Canary) {
 	}
 	if !oneOf(k.OnInconclusive, OnInconclusive) {
 		v.errorf([]any{"canary", "on_inconclusive"}, "on_inconclusive %q: want %s", k.OnInconclusive, strings.Join(OnInconclusive, ", "))
+	}
+}
+
+func (v *validator) checkCollect(k Collect) {
+	if k.Requests < minCollect {
+		v.errorf([]any{"collect", "requests"}, "collect requests %d is below %d: the planner learns nothing from a setup seen fewer times", k.Requests, minCollect)
+	}
+	if k.Window < time.Second {
+		v.errorf([]any{"collect", "window"}, "collect window %v is shorter than 1s", k.Window)
 	}
 }
 
