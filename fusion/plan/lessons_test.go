@@ -9,7 +9,6 @@ import (
 	"github.com/fusionize/fusionize/fusion/apps"
 	"github.com/fusionize/fusionize/fusion/constraint"
 	"github.com/fusionize/fusionize/fusion/plan"
-	"github.com/fusionize/fusionize/fusion/sim"
 )
 
 // costOnly makes the planner trade any latency for cost, as the web shop's demo objective
@@ -92,15 +91,6 @@ func TestModelLearnsFromCanaryRatio(t *testing.T) {
 	if shared == 0 {
 		t.Fatalf("no candidate after %s shares a change with it (%v): the test checks nothing", x.Setup, next.Candidates)
 	}
-}
-
-// plannedInput is planned's input: the app measured all remote at three sizes.
-func plannedInput(app sim.App, policy *constraint.Policy) plan.Input {
-	in := plan.Input{Graph: app.Graph, Profile: profileAt(app, 128, 1024, 3008), Policy: policy, Seed: 1}
-	for _, m := range []int{128, 1024, 3008} {
-		in.History = append(in.History, plan.Trial{Setup: fusion.AllRemote(app.Graph, m), Kind: plan.Measurement})
-	}
-	return in
 }
 
 // changes lists the edges s inlines or splits of base.

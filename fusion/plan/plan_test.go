@@ -147,11 +147,7 @@ func noRemoteSync(t *testing.T, g fusion.Graph, s fusion.Setup) {
 
 func planned(t *testing.T, app sim.App, policy *constraint.Policy) plan.Plan {
 	t.Helper()
-	in := plan.Input{Graph: app.Graph, Profile: profileAt(app, 128, 1024, 3008), Policy: policy, Seed: 1}
-	for _, m := range []int{128, 1024, 3008} {
-		in.History = append(in.History, plan.Trial{Setup: fusion.AllRemote(app.Graph, m), Kind: plan.Measurement})
-	}
-	p, err := plan.NewModel(plan.ModelOptions{}).Plan(in)
+	p, err := plan.NewModel(plan.ModelOptions{}).Plan(plannedInput(app, policy))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,6 +156,16 @@ func planned(t *testing.T, app sim.App, policy *constraint.Policy) plan.Plan {
 	}
 	t.Logf("%s: %s (%d setups evaluated)", app.Name, p.Reason, p.Evaluated)
 	return p
+}
+
+// plannedInput is the app measured all remote at 128, 1,024 and 3,008 MB, as planned plans
+// from.
+func plannedInput(app sim.App, policy *constraint.Policy) plan.Input {
+	in := plan.Input{Graph: app.Graph, Profile: profileAt(app, 128, 1024, 3008), Policy: policy, Seed: 1}
+	for _, m := range []int{128, 1024, 3008} {
+		in.History = append(in.History, plan.Trial{Setup: fusion.AllRemote(app.Graph, m), Kind: plan.Measurement})
+	}
+	return in
 }
 
 // TestModelTree: B, D and E wait 500 ms each behind sync calls, so they are fused with A and
